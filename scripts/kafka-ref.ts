@@ -70,7 +70,7 @@ export interface ReferenceKafka {
   logs(): string[];
   /** SIGTERM (controlled shutdown), SIGKILL after 30 s; removes the dir. Idempotent. */
   stop(): Promise<void>;
-  /** SIGKILL (crash), keeps nothing; removes the dir. */
+  /** SIGKILL (crash-stop); removes the dir. Idempotent. */
   kill(): Promise<void>;
 }
 
@@ -259,6 +259,7 @@ async function main(argv: string[]): Promise<number> {
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
+    process.once('SIGHUP', () => resolve());
   });
   process.stderr.write('kafka-ref: stopping\n');
   await k.stop();

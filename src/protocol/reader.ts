@@ -17,7 +17,8 @@ export class Reader {
 
   constructor(readonly buf: Buffer, start = 0, end = buf.length) {
     this.pos = start;
-    this.end = end;
+    // Never past the buffer: a read there would be a RangeError, not a DecodeError.
+    this.end = Math.min(end, buf.length);
   }
 
   remaining(): number {
@@ -111,7 +112,8 @@ export class Reader {
       this.need(1);
       const b = this.buf[this.pos++]!;
       value |= BigInt(b & 0x7f) << shift;
-      if ((b & 0x80) === 0) return value;
+      // A 10th byte carries bits above 63: keep the low 64 as Kafka's Java does.
+      if ((b & 0x80) === 0) return BigInt.asUintN(64, value);
       shift += 7n;
     }
     throw new DecodeError('varlong is too long');

@@ -1,0 +1,114 @@
+// Assembles one broker process: object store and metadata store chosen by
+// URL, the storage engine, the topic service, the request dispatcher and the
+// TCP server; and takes them down in the order that loses nothing.
+
+import { mkdir } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { BrokerConfig } from '../config.js';
+import { openMetadataStore } from '../coordination/open.js';
+import type { MetadataStore } from '../coordination/metadata-store.js';
+import { KafkaServer } from '../server/server.js';
+import { DEFAULT_STORAGE_OPTIONS, LogManager } from '../storage/log-manager.js';
+import { openObjectStore } from '../storage/open.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { supportedApiVersions } from './api-versions.js';
+import { ClusterView } from './cluster.js';
+import type { BrokerServices } from './context.js';
+import { Dispatcher } from './dispatcher.js';
+import { HANDLERS } from './handlers.js';
+import { Topics } from './topics.js';
+
+export class Broker {
+  private server: KafkaServer | null = null;
+  private store: ObjectStore | null = null;
+  private meta: MetadataStore | null = null;
+  private logs: LogManager | null = null;
+  private stopping: Promise<void> | null = null;
+  private readonly shutdownController = new AbortController();
+  address: { host: string; port: number } | null = null;
+
+  constructor(
+    private readonly config: BrokerConfig,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    const cfg = this.config;
+    const started = Date.now();
+    await mkdir(cfg.dataDir, { recursive: true });
+    this.store = await openObjectStore(cfg.storage);
+    this.meta = await openMetadataStore(cfg.metadata, cfg.dataDir, this.log);
+    await this.meta.start();
+
+    const topicsRef: { current: Topics | null } = { current: null };
+    this.logs = new LogManager(
+      this.store,
+      this.meta,
+      {
+        ...DEFAULT_STORAGE_OPTIONS,
+        brokerId: cfg.brokerId,
+        walFlushMs: cfg.walFlushMs,
+        walFlushBytes: cfg.walFlushBytes,
+        tailMaxBytes: cfg.tailCacheBytes,
+        blockCacheBytes: cfg.blockCacheBytes,
+      },
+      (topic) => topicsRef.current!.storageConfig(topic),
+      this.log,
+    );
+    await this.logs.start(cfg.metadata === 'embedded');
+    const topics = new Topics(
+      this.meta,
+      this.logs,
+      { numPartitions: cfg.numPartitions, autoCreate: cfg.autoCreateTopics, brokerOverrides: { 'message.max.bytes': String(cfg.messageMaxBytes) } },
+      this.log,
+    );
+    topicsRef.current = topics;
+
+    // Single broker: it leads every partition, each under a new epoch.
+    let partitions = 0;
+    for (const t of topics.all()) {
+      await topics.openPartitions(t, 0);
+      partitions += t.partitions;
+    }
+
+    const services = (port: number): BrokerServices => ({
+      config: cfg,
+      meta: this.meta!,
+      logs: this.logs!,
+      topics,
+      cluster: new ClusterView({ brokerId: cfg.brokerId, host: cfg.advertisedHost, port, rack: cfg.rack }, this.meta!, this.logs!),
+      log: this.log,
+      shuttingDown: this.shutdownController.signal,
+      supportedApis: supportedApiVersions(HANDLERS),
+    });
+    const holder: { services: BrokerServices | null } = { services: null };
+    const dispatcher = new Dispatcher(HANDLERS, () => holder.services!);
+    this.server = new KafkaServer(dispatcher, { maxRequestBytes: cfg.maxRequestBytes, maxInflightRequests: 128 }, this.log);
+    const addr = await this.server.listen(cfg.listenHost, cfg.listenPort);
+    this.address = addr;
+    const advertisedPort = cfg.listenPort === 0 && cfg.advertisedPort === 0 ? addr.port : cfg.advertisedPort;
+    holder.services = services(advertisedPort);
+    await this.meta.registerBroker(holder.services.cluster.self);
+    this.log.info(
+      { topics: topics.all().length, partitions, ms: Date.now() - started, storage: this.store.description, metadata: this.meta.description },
+      'recovery done',
+    );
+    this.log.info({ host: addr.host, port: addr.port, advertised: `${cfg.advertisedHost}:${advertisedPort}`, brokerId: cfg.brokerId }, 'listening');
+  }
+
+  /** Graceful: stop accepting, answer every accepted request, flush and commit, close stores. */
+  stop(): Promise<void> {
+    if (!this.stopping) {
+      this.stopping = (async () => {
+        this.log.info({}, 'shutting down');
+        this.shutdownController.abort();
+        await this.server?.close();
+        await this.logs?.close();
+        await this.meta?.close();
+        await this.store?.close();
+        this.log.info({}, 'stopped');
+      })();
+    }
+    return this.stopping;
+  }
+}

@@ -1,0 +1,43 @@
+// What a handler sees of the broker and of the request it answers.
+
+import type { Logger } from 'pino';
+import type { ApiVersionsResponseApiVersion } from '../protocol/generated/api-versions.js';
+import type { MetadataStore } from '../coordination/metadata-store.js';
+import type { BrokerConfig } from '../config.js';
+import type { ConnectionContext } from '../server/connection.js';
+import type { LogManager } from '../storage/log-manager.js';
+import type { Topics } from './topics.js';
+import type { ClusterView } from './cluster.js';
+
+export interface BrokerServices {
+  readonly config: BrokerConfig;
+  readonly meta: MetadataStore;
+  readonly logs: LogManager;
+  readonly topics: Topics;
+  readonly cluster: ClusterView;
+  readonly log: Logger;
+  /** Resolves when the broker begins shutting down (long polls end early). */
+  readonly shuttingDown: AbortSignal;
+  /** What ApiVersions advertises: derived from the handler list. */
+  readonly supportedApis: readonly ApiVersionsResponseApiVersion[];
+}
+
+/** Per-connection state handlers share across requests. */
+export interface ConnectionState {
+  /**
+   * Produce requests of one connection take their offsets in arrival order
+   * (an idempotent producer with several requests in flight depends on it):
+   * each waits for the previous one's offset assignment, not its commit.
+   */
+  produceGate: Promise<void>;
+}
+
+export interface RequestContext {
+  readonly apiKey: number;
+  readonly apiVersion: number;
+  readonly correlationId: number;
+  readonly clientId: string | null;
+  readonly conn: ConnectionContext;
+  readonly connState: ConnectionState;
+  readonly broker: BrokerServices;
+}

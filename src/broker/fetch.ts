@@ -1,0 +1,168 @@
+// Fetch v0-17 for consumers: long polling (max_wait_ms / min_bytes), response
+// and partition byte limits (KIP-74: the first batch is returned even when it
+// is larger), leader-epoch checks (KIP-320), topic ids (v13+), down-conversion
+// to message format 0/1 for v0-3. isolation_level is accepted: with no
+// transactions, the last stable offset is the high watermark. Fetch sessions
+// (KIP-227) are declined by answering session id 0, so clients send full
+// fetches; follower fetches (replica id >= 0) are refused, StreamHouse has no
+// followers.
+
+import {
+  FetchApi,
+  type FetchRequestFetchPartition,
+  type FetchResponseFetchableTopicResponse,
+  type FetchResponsePartitionData,
+} from '../protocol/generated/fetch.js';
+import { ErrorCode, KafkaError } from '../protocol/kafka-error.js';
+import { downConvert } from '../protocol/records/legacy.js';
+import type { TopicRecord } from '../coordination/metadata-store.js';
+import type { PartitionLog } from '../storage/partition-log.js';
+import type { RequestContext } from './context.js';
+import { defineHandler } from './handler.js';
+
+interface Target {
+  topicIndex: number;
+  req: FetchRequestFetchPartition;
+  log: PartitionLog | undefined;
+  error: number;
+}
+
+function partitionError(p: FetchRequestFetchPartition, code: number, log?: PartitionLog): FetchResponsePartitionData {
+  return {
+    partitionIndex: p.partition,
+    errorCode: code,
+    highWatermark: BigInt(log?.highWatermark ?? -1),
+    lastStableOffset: BigInt(log?.highWatermark ?? -1),
+    logStartOffset: BigInt(log?.logStartOffset ?? -1),
+    abortedTransactions: null,
+    preferredReadReplica: -1,
+    records: null,
+  };
+}
+
+function epochError(p: FetchRequestFetchPartition, log: PartitionLog): number {
+  const e = p.currentLeaderEpoch ?? -1;
+  if (e < 0 || e === log.leaderEpoch) return ErrorCode.NONE;
+  return e < log.leaderEpoch ? ErrorCode.FENCED_LEADER_EPOCH : ErrorCode.UNKNOWN_LEADER_EPOCH;
+}
+
+async function readOnce(
+  targets: Target[],
+  ctx: RequestContext,
+  maxBytes: number,
+): Promise<{ partitions: FetchResponsePartitionData[]; bytes: number; errors: boolean }> {
+  const partitions: FetchResponsePartitionData[] = [];
+  let bytes = 0;
+  let errors = false;
+  for (const t of targets) {
+    const log = t.log;
+    if (!log || t.error !== ErrorCode.NONE) {
+      partitions.push(partitionError(t.req, t.error, log));
+      errors = true;
+      continue;
+    }
+    const epochErr = epochError(t.req, log);
+    if (log.fenced || epochErr !== ErrorCode.NONE) {
+      partitions.push(partitionError(t.req, log.fenced ? ErrorCode.NOT_LEADER_OR_FOLLOWER : epochErr, log));
+      errors = true;
+      continue;
+    }
+    const offset = Number(t.req.fetchOffset);
+    const budget = Math.min(t.req.partitionMaxBytes, maxBytes - bytes);
+    let batches: Buffer[] = [];
+    try {
+      if (budget > 0 || bytes === 0) batches = await log.read(offset, Math.max(budget, 1));
+    } catch (err) {
+      if (!(err instanceof KafkaError)) ctx.broker.log.error({ err, topic: log.topicName, partition: log.partition }, 'fetch read failed');
+      partitions.push(partitionError(t.req, err instanceof KafkaError ? err.code : ErrorCode.KAFKA_STORAGE_ERROR, log));
+      errors = true;
+      continue;
+    }
+    let records: Buffer | Buffer[] = batches;
+    if (ctx.apiVersion <= 3 && batches.length) records = downConvert(batches, ctx.apiVersion <= 1 ? 0 : 1, { firstOffset: offset });
+    for (const b of batches) bytes += b.length;
+    partitions.push({
+      partitionIndex: t.req.partition,
+      errorCode: ErrorCode.NONE,
+      highWatermark: BigInt(log.highWatermark),
+      lastStableOffset: BigInt(log.highWatermark),
+      logStartOffset: BigInt(log.logStartOffset),
+      abortedTransactions: null,
+      preferredReadReplica: -1,
+      records,
+    });
+  }
+  return { partitions, bytes, errors };
+}
+
+export const fetch = defineHandler({
+  api: FetchApi,
+  minVersion: 0,
+  maxVersion: 17,
+  async handle(req, ctx) {
+    const { topics } = ctx.broker;
+    const useIds = ctx.apiVersion >= 13;
+    if ((req.replicaId ?? -1) >= 0 || (req.replicaState?.replicaId ?? -1) >= 0) {
+      return { throttleTimeMs: 0, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, sessionId: 0, responses: [] };
+    }
+    if ((req.sessionId ?? 0) !== 0) {
+      return { throttleTimeMs: 0, errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND, sessionId: 0, responses: [] };
+    }
+    const targets: Target[] = [];
+    const topicList: Array<{ topic: TopicRecord | undefined; name?: string; id?: string }> = [];
+    req.topics.forEach((ft, i) => {
+      const topic = useIds ? topics.byId(ft.topicId ?? '') : topics.byName(ft.topic ?? '');
+      topicList.push({ topic, name: ft.topic, id: ft.topicId });
+      for (const p of ft.partitions) {
+        let error: number = ErrorCode.NONE;
+        let log: PartitionLog | undefined;
+        if (!topic) error = useIds ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        else if (p.partition < 0 || p.partition >= topic.partitions) error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        else {
+          log = ctx.broker.logs.get(topic.topicId, p.partition);
+          if (!log) error = ErrorCode.NOT_LEADER_OR_FOLLOWER;
+        }
+        targets.push({ topicIndex: i, req: p, log, error });
+      }
+    });
+
+    const maxBytes = req.maxBytes ?? 0x7fffffff;
+    const deadline = Date.now() + Math.max(0, req.maxWaitMs);
+    let result = await readOnce(targets, ctx, maxBytes);
+    while (!result.errors && result.bytes < Math.max(1, req.minBytes) && Date.now() < deadline) {
+      const changed = await waitForChange(targets, deadline - Date.now(), ctx.broker.shuttingDown);
+      if (!changed) break;
+      result = await readOnce(targets, ctx, maxBytes);
+    }
+
+    const responses: FetchResponseFetchableTopicResponse[] = topicList.map((t) => ({
+      topic: t.topic?.name ?? t.name ?? '',
+      topicId: t.topic?.topicId ?? t.id,
+      partitions: [],
+    }));
+    result.partitions.forEach((p, j) => responses[targets[j]!.topicIndex]!.partitions.push(p));
+    return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses };
+  },
+});
+
+/** Resolves true when any partition's high watermark moves, false on timeout or shutdown. */
+function waitForChange(targets: Target[], ms: number, shuttingDown: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    const unsubs: Array<() => void> = [];
+    let done = false;
+    const finish = (v: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      for (const u of unsubs) u();
+      shuttingDown.removeEventListener('abort', onAbort);
+      resolve(v);
+    };
+    const timer = setTimeout(() => finish(false), Math.max(0, ms));
+    for (const t of targets) if (t.log) unsubs.push(t.log.onChange(() => finish(true)));
+    const onAbort = () => finish(false);
+    if (shuttingDown.aborted) return finish(false);
+    shuttingDown.addEventListener('abort', onAbort);
+  });
+}
+

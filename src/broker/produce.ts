@@ -1,0 +1,162 @@
+// Produce v0-11, acks 0, 1 and -1 (1 and -1 both wait for the durable WAL
+// commit: there are no followers to wait for, the object store is the
+// replica). Idempotent producers are deduplicated per partition (storage/
+// producer-state.ts). Not implemented: transactional produce (a non-null
+// transactional id gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every
+// partition). acks=0 requests that fail validation close the connection, as
+// Kafka does, since the client reads no answer.
+
+import {
+  ProduceApi,
+  type ProduceResponsePartitionProduceResponse,
+  type ProduceResponseTopicProduceResponse,
+} from '../protocol/generated/produce.js';
+import { recordsBuffer } from '../protocol/tagged.js';
+import { ErrorCode, KafkaError, errorCodeOf } from '../protocol/kafka-error.js';
+import { RecordsError } from '../protocol/records/errors.js';
+import { splitProducedRecords } from '../protocol/records/produce.js';
+import type { AppendResult } from '../storage/partition-log.js';
+import { CloseConnection } from '../server/connection.js';
+import type { RequestContext } from './context.js';
+import { defineHandler } from './handler.js';
+
+type Outcome = { result: AppendResult } | { error: number; message: string | null };
+
+function failure(err: unknown): { error: number; message: string | null } {
+  if (err instanceof RecordsError || err instanceof KafkaError) return { error: err.code, message: err.message };
+  return { error: errorCodeOf(err), message: null };
+}
+
+function withTimeout(p: Promise<AppendResult>, ms: number): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve({ error: ErrorCode.REQUEST_TIMED_OUT, message: `not committed within ${ms} ms` }), Math.max(ms, 1));
+    p.then(
+      (result) => {
+        clearTimeout(timer);
+        resolve({ result });
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        resolve(failure(err));
+      },
+    );
+  });
+}
+
+/** Validates and appends every partition; offsets are assigned synchronously, in request order. */
+async function appendAll(
+  req: Parameters<typeof produce.handle>[0],
+  ctx: RequestContext,
+): Promise<Array<Array<Promise<AppendResult> | Outcome>>> {
+  const { topics, logs } = ctx.broker;
+  const out: Array<Array<Promise<AppendResult> | Outcome>> = [];
+  for (const td of req.topicData) {
+    const row: Array<Promise<AppendResult> | Outcome> = [];
+    out.push(row);
+    let topic;
+    try {
+      topic = await topics.getOrAutoCreate(td.name, true);
+    } catch (err) {
+      topic = undefined;
+      ctx.broker.log.warn({ err, topic: td.name }, 'auto-create on produce failed');
+    }
+    const maxBytes = topic ? Number(topics.config(topic, 'max.message.bytes')) : 0;
+    for (const pd of td.partitionData) {
+      if (req.transactionalId != null) {
+        row.push({ error: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, message: 'transactions are not supported yet' });
+        continue;
+      }
+      if (!topic || pd.index < 0 || pd.index >= topic.partitions) {
+        row.push({ error: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, message: null });
+        continue;
+      }
+      const log = logs.get(topic.topicId, pd.index);
+      if (!log || log.fenced) {
+        row.push({ error: ErrorCode.NOT_LEADER_OR_FOLLOWER, message: null });
+        continue;
+      }
+      try {
+        const records = recordsBuffer(pd.records);
+        if (records && records.length > maxBytes + 12) {
+          throw new KafkaError(ErrorCode.MESSAGE_TOO_LARGE, `${records.length} bytes exceed max.message.bytes ${maxBytes}`);
+        }
+        const batches = splitProducedRecords(records ?? Buffer.alloc(0), { produceVersion: ctx.apiVersion });
+        if (batches.length === 0) {
+          row.push({ result: { baseOffset: log.logEndOffset, logAppendTime: -1, logStartOffset: log.logStartOffset } });
+          continue;
+        }
+        const p = log.append(batches);
+        p.catch(() => {});
+        row.push(p);
+      } catch (err) {
+        row.push(failure(err));
+      }
+    }
+  }
+  return out;
+}
+
+export const produce = defineHandler({
+  api: ProduceApi,
+  minVersion: 0,
+  maxVersion: 11,
+  async handle(req, ctx) {
+    if (req.acks !== 0 && req.acks !== 1 && req.acks !== -1) {
+      return {
+        responses: req.topicData.map((td) => ({
+          name: td.name,
+          partitionResponses: td.partitionData.map((pd) => partitionResponse(pd.index, { error: ErrorCode.INVALID_REQUIRED_ACKS, message: null })),
+        })),
+        throttleTimeMs: 0,
+      };
+    }
+    const state = ctx.connState;
+    const previous = state.produceGate;
+    let release!: () => void;
+    state.produceGate = new Promise<void>((r) => (release = r));
+    let pending;
+    try {
+      await previous;
+      pending = await appendAll(req, ctx);
+    } finally {
+      release();
+    }
+    if (req.acks === 0) {
+      if (pending.some((row) => row.some((x) => 'error' in x))) throw new CloseConnection('acks=0 produce failed');
+      return null;
+    }
+    const responses: ProduceResponseTopicProduceResponse[] = [];
+    for (let i = 0; i < req.topicData.length; i++) {
+      const td = req.topicData[i]!;
+      const outcomes = await Promise.all(pending[i]!.map((x) => (x instanceof Promise ? withTimeout(x, req.timeoutMs) : x)));
+      responses.push({
+        name: td.name,
+        partitionResponses: td.partitionData.map((pd, j) => partitionResponse(pd.index, outcomes[j]!)),
+      });
+    }
+    return { responses, throttleTimeMs: 0 };
+  },
+});
+
+function partitionResponse(index: number, o: Outcome): ProduceResponsePartitionProduceResponse {
+  if ('result' in o) {
+    return {
+      index,
+      errorCode: ErrorCode.NONE,
+      baseOffset: BigInt(o.result.baseOffset),
+      logAppendTimeMs: BigInt(o.result.logAppendTime),
+      logStartOffset: BigInt(o.result.logStartOffset),
+      recordErrors: [],
+      errorMessage: null,
+    };
+  }
+  return {
+    index,
+    errorCode: o.error,
+    baseOffset: -1n,
+    logAppendTimeMs: -1n,
+    logStartOffset: -1n,
+    recordErrors: [],
+    errorMessage: o.message,
+  };
+}

@@ -1,0 +1,143 @@
+// Topic lifecycle for the handlers: validation as Kafka does it, creation with
+// defaults, auto-creation, deletion, partition growth, and the effective
+// configs of a topic (its overrides over the broker's defaults).
+
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { TopicExistsError, type MetadataStore, type TopicRecord } from '../coordination/metadata-store.js';
+import { ErrorCode, KafkaError } from '../protocol/kafka-error.js';
+import type { LogManager, TopicStorageConfig } from '../storage/log-manager.js';
+import { TOPIC_CONFIG_BY_NAME, validateTopicConfig } from './config-defs.js';
+
+const LEGAL_TOPIC = /^[a-zA-Z0-9._-]+$/;
+const MAX_TOPIC_LENGTH = 249;
+/** Far above any real topic, low enough that a typo cannot exhaust memory. */
+export const MAX_PARTITIONS = 100_000;
+
+export interface TopicDefaults {
+  numPartitions: number;
+  autoCreate: boolean;
+  /** Broker-level values that override a topic config's built-in default. */
+  brokerOverrides: Record<string, string>;
+}
+
+export function topicNameError(name: string): string | null {
+  if (name.length === 0) return 'Topic name is illegal, it can\'t be empty';
+  if (name === '.' || name === '..') return 'Topic name cannot be "." or ".."';
+  if (name.length > MAX_TOPIC_LENGTH) return `Topic name is illegal, it can't be longer than ${MAX_TOPIC_LENGTH} characters`;
+  if (!LEGAL_TOPIC.test(name)) return `Topic name "${name}" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'`;
+  return null;
+}
+
+export class Topics {
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly logs: LogManager,
+    readonly defaults: TopicDefaults,
+    private readonly log: Logger,
+  ) {}
+
+  byName(name: string): TopicRecord | undefined {
+    return this.meta.topics().get(name);
+  }
+
+  byId(id: string): TopicRecord | undefined {
+    for (const t of this.meta.topics().values()) if (t.topicId === id) return t;
+    return undefined;
+  }
+
+  all(): TopicRecord[] {
+    return [...this.meta.topics().values()];
+  }
+
+  /** Validates and creates a topic; throws KafkaError with Kafka's code for each failure. */
+  async create(name: string, partitions: number, configs: Record<string, string>, validateOnly = false): Promise<TopicRecord> {
+    const nameErr = topicNameError(name);
+    if (nameErr) throw new KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, nameErr);
+    if (this.byName(name)) throw new KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, `Topic '${name}' already exists.`);
+    const n = partitions === -1 ? this.defaults.numPartitions : partitions;
+    if (n < 1 || n > MAX_PARTITIONS) throw new KafkaError(ErrorCode.INVALID_PARTITIONS, `Number of partitions must be between 1 and ${MAX_PARTITIONS}, got ${partitions}.`);
+    for (const [k, v] of Object.entries(configs)) {
+      const err = validateTopicConfig(k, v);
+      if (err) throw new KafkaError(ErrorCode.INVALID_CONFIG, err);
+    }
+    const topic: TopicRecord = { name, topicId: newTopicId(), partitions: n, configs };
+    if (validateOnly) return topic;
+    try {
+      await this.meta.createTopic(topic);
+    } catch (err) {
+      if (err instanceof TopicExistsError) throw new KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, err.message);
+      throw err;
+    }
+    await this.openPartitions(topic, 0);
+    this.log.info({ topic: name, topicId: topic.topicId, partitions: n, configs }, 'topic created');
+    return topic;
+  }
+
+  /** The topic, created with the defaults when auto-creation allows it; undefined otherwise. */
+  async getOrAutoCreate(name: string, allowAutoCreate: boolean): Promise<TopicRecord | undefined> {
+    const t = this.byName(name);
+    if (t || !allowAutoCreate || !this.defaults.autoCreate || topicNameError(name)) return t;
+    try {
+      return await this.create(name, -1, {});
+    } catch (err) {
+      if (err instanceof KafkaError && err.code === ErrorCode.TOPIC_ALREADY_EXISTS) return this.byName(name);
+      throw err;
+    }
+  }
+
+  async delete(topic: TopicRecord): Promise<void> {
+    const ranges = [];
+    for (let p = 0; p < topic.partitions; p++) ranges.push(this.logs.get(topic.topicId, p)?.ranges ?? []);
+    await this.meta.deleteTopic(topic.name);
+    await this.logs.dropTopic(topic.topicId, ranges);
+    this.log.info({ topic: topic.name, topicId: topic.topicId }, 'topic deleted');
+  }
+
+  async addPartitions(topic: TopicRecord, count: number, validateOnly: boolean): Promise<void> {
+    if (count <= topic.partitions) {
+      throw new KafkaError(
+        ErrorCode.INVALID_PARTITIONS,
+        `Topic currently has ${topic.partitions} partitions, which is higher than the requested ${count}.`,
+      );
+    }
+    if (count > MAX_PARTITIONS) throw new KafkaError(ErrorCode.INVALID_PARTITIONS, `At most ${MAX_PARTITIONS} partitions.`);
+    if (validateOnly) return;
+    await this.meta.setPartitionCount(topic.name, count);
+    const updated = this.byName(topic.name)!;
+    await this.openPartitions(updated, topic.partitions);
+    this.log.info({ topic: topic.name, from: topic.partitions, to: count }, 'partitions added');
+  }
+
+  async setConfigs(topic: TopicRecord, configs: Record<string, string>): Promise<void> {
+    await this.meta.setTopicConfigs(topic.name, configs);
+    this.log.info({ topic: topic.name, configs }, 'topic configs changed');
+  }
+
+  /** Single-broker leadership: this broker leads every partition. */
+  async openPartitions(topic: TopicRecord, from: number): Promise<void> {
+    for (let p = from; p < topic.partitions; p++) await this.logs.open(topic, p);
+  }
+
+  /** The value of a topic config: the topic's own, else the broker's, else Kafka's default. */
+  config(topic: TopicRecord, name: string): string | null {
+    const def = TOPIC_CONFIG_BY_NAME.get(name);
+    if (topic.configs[name] !== undefined) return topic.configs[name]!;
+    if (def?.brokerSynonym && this.defaults.brokerOverrides[def.brokerSynonym] !== undefined) return this.defaults.brokerOverrides[def.brokerSynonym]!;
+    return def?.default ?? null;
+  }
+
+  storageConfig(topicName: string): TopicStorageConfig {
+    const t = this.byName(topicName);
+    const num = (k: string, d: number) => (t ? Number(this.config(t, k)) : d);
+    return { segmentBytes: num('segment.bytes', 64 << 20), segmentMs: num('segment.ms', 600_000) };
+  }
+}
+
+export function newTopicId(): string {
+  // A version-4 UUID, as Kafka makes them; never the all-zero or all-one ids Kafka reserves.
+  const b = randomBytes(16);
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  return b.toString('base64url');
+}

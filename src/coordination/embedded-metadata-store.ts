@@ -1,0 +1,213 @@
+// MetadataStore for a single broker with no external services: the state
+// machine of manifest-state.ts, made durable by an operation journal in the
+// data directory and compacted into a snapshot now and then. An operation is
+// checked and applied in memory in order, and its promise resolves only once
+// its journal record is fsynced; since the journal is ordered, whatever a
+// crash keeps is a prefix of what was acknowledged plus nothing acknowledged.
+
+import { EventEmitter } from 'node:events';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import {
+  partitionKey,
+  type BrokerRecord,
+  type CommittedOffset,
+  type MetadataStore,
+  type PartitionState,
+  type RangeReplacement,
+  type TopicRecord,
+  type WalCommit,
+} from './metadata-store.js';
+import {
+  apply,
+  emptyState,
+  fromStoredOffset,
+  toStoredOffset,
+  validate,
+  type MetadataState,
+  type Operation,
+} from './manifest-state.js';
+import { Journal, fileExists, writeFileDurable } from './journal.js';
+
+const SNAPSHOT_AFTER_BYTES = 64 * 1024 * 1024;
+
+interface Snapshot {
+  seq: number;
+  state: MetadataState;
+}
+
+export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore {
+  readonly description: string;
+  private state: MetadataState = emptyState();
+  private seq = 0;
+  private journal: Journal;
+  private topicsByName = new Map<string, TopicRecord>();
+  private readonly snapshotPath: string;
+
+  constructor(
+    private readonly dir: string,
+    private readonly log: Logger,
+    private readonly snapshotAfterBytes = SNAPSHOT_AFTER_BYTES,
+  ) {
+    super();
+    this.description = `embedded:${dir}`;
+    this.journal = new Journal(join(dir, 'journal.log'));
+    this.snapshotPath = join(dir, 'snapshot.json');
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    let fresh = true;
+    if (await fileExists(this.snapshotPath)) {
+      const snap = JSON.parse(await readFile(this.snapshotPath, 'utf8')) as Snapshot;
+      this.state = snap.state;
+      this.seq = snap.seq;
+      fresh = false;
+    }
+    const records = await this.journal.openAndRead<Operation>();
+    let replayed = 0;
+    for (const r of records) {
+      if (r.seq <= this.seq) continue;
+      apply(this.state, r.body);
+      this.seq = r.seq;
+      replayed++;
+      fresh = false;
+    }
+    if (fresh) await this.writeSnapshot();
+    this.rebuildTopicIndex();
+    this.journal.onIdle = () => this.maybeSnapshot();
+    this.log.info({ store: this.description, seq: this.seq, replayed }, 'metadata loaded');
+  }
+
+  private rebuildTopicIndex(): void {
+    this.topicsByName = new Map(Object.entries(this.state.topics));
+  }
+
+  private async writeSnapshot(): Promise<void> {
+    const snap: Snapshot = { seq: this.seq, state: this.state };
+    await writeFileDurable(this.snapshotPath, JSON.stringify(snap));
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    if (this.journal.size < this.snapshotAfterBytes) return;
+    // Serialized synchronously: the snapshot holds exactly the journaled operations.
+    const data = JSON.stringify({ seq: this.seq, state: this.state } satisfies Snapshot);
+    await writeFileDurable(this.snapshotPath, data);
+    await this.journal.reset();
+    this.log.info({ seq: this.seq, bytes: data.length }, 'metadata snapshot written');
+  }
+
+  private run(o: Operation): Promise<void> {
+    try {
+      validate(this.state, o);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    apply(this.state, o);
+    this.seq += 1;
+    return this.journal.append({ seq: this.seq, body: o });
+  }
+
+  async close(): Promise<void> {
+    await this.journal.close();
+  }
+
+  clusterId(): string {
+    return this.state.clusterId;
+  }
+
+  async registerBroker(broker: BrokerRecord): Promise<void> {
+    await this.run({ op: 'registerBroker', broker });
+    this.emit('brokers');
+  }
+
+  brokers(): BrokerRecord[] {
+    return Object.values(this.state.brokers);
+  }
+
+  topics(): ReadonlyMap<string, TopicRecord> {
+    return this.topicsByName;
+  }
+
+  private async topicOp(o: Operation): Promise<void> {
+    const p = this.run(o);
+    this.rebuildTopicIndex();
+    await p;
+    this.emit('topics');
+  }
+
+  createTopic(topic: TopicRecord): Promise<void> {
+    return this.topicOp({ op: 'createTopic', topic });
+  }
+
+  deleteTopic(name: string): Promise<void> {
+    return this.topicOp({ op: 'deleteTopic', name });
+  }
+
+  setPartitionCount(name: string, count: number): Promise<void> {
+    return this.topicOp({ op: 'setPartitionCount', name, count });
+  }
+
+  setTopicConfigs(name: string, configs: Record<string, string>): Promise<void> {
+    return this.topicOp({ op: 'setTopicConfigs', name, configs });
+  }
+
+  async acquirePartition(topicId: string, partition: number, brokerId: number): Promise<PartitionState> {
+    await this.run({ op: 'acquire', topicId, partition, brokerId });
+    return structuredClone(this.state.partitions[partitionKey(topicId, partition)]!);
+  }
+
+  leaderOf(topicId: string, partition: number): { leaderId: number; leaderEpoch: number } | undefined {
+    const p = this.state.partitions[partitionKey(topicId, partition)];
+    return p && p.leaderId >= 0 ? { leaderId: p.leaderId, leaderEpoch: p.leaderEpoch } : undefined;
+  }
+
+  commitWal(commit: WalCommit): Promise<void> {
+    return this.run({ op: 'wal', commit });
+  }
+
+  replaceRanges(replacement: RangeReplacement): Promise<void> {
+    return this.run({ op: 'replace', replacement });
+  }
+
+  setLogStartOffset(topicId: string, partition: number, leaderEpoch: number, offset: number): Promise<void> {
+    return this.run({ op: 'logStart', topicId, partition, leaderEpoch, offset });
+  }
+
+  async allocateProducerIds(count: number): Promise<number> {
+    const first = this.state.nextProducerId;
+    await this.run({ op: 'producerIds', count });
+    return first;
+  }
+
+  async referencedObjects(): Promise<Set<string>> {
+    const keys = new Set<string>();
+    for (const p of Object.values(this.state.partitions)) for (const r of p.ranges) keys.add(r.key);
+    return keys;
+  }
+
+  commitOffsets(group: string, offsets: Array<{ topic: string; partition: number; value: CommittedOffset }>): Promise<void> {
+    return this.run({
+      op: 'commitOffsets',
+      group,
+      offsets: offsets.map((o) => ({ topic: o.topic, partition: o.partition, value: toStoredOffset(o.value) })),
+    });
+  }
+
+  async fetchOffsets(group: string): Promise<Map<string, Map<number, CommittedOffset>>> {
+    const out = new Map<string, Map<number, CommittedOffset>>();
+    for (const [topic, parts] of Object.entries(this.state.offsets[group] ?? {})) {
+      out.set(topic, new Map(Object.entries(parts).map(([p, v]) => [Number(p), fromStoredOffset(v)])));
+    }
+    return out;
+  }
+
+  deleteOffsets(group: string, partitions: Array<{ topic: string; partition: number }> | 'all'): Promise<void> {
+    return this.run({ op: 'deleteOffsets', group, partitions });
+  }
+
+  async groupsWithOffsets(): Promise<string[]> {
+    return Object.keys(this.state.offsets);
+  }
+}

@@ -1,0 +1,168 @@
+// The one interface every metadata backend implements (embedded for a single
+// broker, etcd for a cluster). It holds what must survive the broker: topics
+// and their configs, brokers, partition leadership with epochs, and each
+// partition's manifest (which object ranges hold which offsets, the high
+// watermark, the log start, the epoch history and the idempotent producers'
+// state). A WAL commit is the durability point of the write path: data is
+// acknowledged only after commitWal resolves.
+
+import type { EventEmitter } from 'node:events';
+
+export interface TopicRecord {
+  name: string;
+  /** Kafka's text form of the topic UUID (base64url, 22 chars). */
+  topicId: string;
+  partitions: number;
+  configs: Record<string, string>;
+}
+
+export interface BrokerRecord {
+  brokerId: number;
+  host: string;
+  port: number;
+  rack: string | null;
+}
+
+/** A committed run of one partition's batches inside one object. */
+export interface LogRange {
+  kind: 'wal' | 'segment';
+  key: string;
+  /** Byte position of the run in the object (segments: 0). */
+  position: number;
+  /** Byte length of the run (segments: the object size). */
+  length: number;
+  baseOffset: number;
+  /** One past the last offset. */
+  nextOffset: number;
+  maxTimestamp: number;
+}
+
+/** A produced batch remembered for deduplication (Kafka keeps the last five). */
+export interface ProducerBatchMeta {
+  firstSeq: number;
+  lastSeq: number;
+  baseOffset: number;
+  lastOffset: number;
+  timestamp: number;
+}
+
+export interface ProducerStateEntry {
+  producerId: number;
+  epoch: number;
+  batches: ProducerBatchMeta[];
+  lastTimestamp: number;
+}
+
+export interface EpochStart {
+  epoch: number;
+  startOffset: number;
+}
+
+export interface PartitionState {
+  topicId: string;
+  partition: number;
+  leaderId: number;
+  leaderEpoch: number;
+  epochHistory: EpochStart[];
+  logStartOffset: number;
+  highWatermark: number;
+  ranges: LogRange[];
+  producers: ProducerStateEntry[];
+}
+
+export interface PartitionAppend {
+  topicId: string;
+  partition: number;
+  /** The epoch the leader appended under: the commit's guard. */
+  leaderEpoch: number;
+  range: LogRange;
+  /** Producer entries this append changed, whole. */
+  producers: ProducerStateEntry[];
+}
+
+export interface WalCommit {
+  brokerId: number;
+  objectKey: string;
+  appends: PartitionAppend[];
+}
+
+export interface RangeReplacement {
+  topicId: string;
+  partition: number;
+  leaderEpoch: number;
+  /** The ranges (by baseOffset) the new one replaces; they must be contiguous. */
+  replacedBaseOffsets: number[];
+  range: LogRange;
+}
+
+export interface CommittedOffset {
+  offset: bigint;
+  leaderEpoch: number;
+  metadata: string | null;
+  commitTimestamp: number;
+}
+
+export type PartitionKey = `${string}:${number}`;
+export const partitionKey = (topicId: string, partition: number): PartitionKey => `${topicId}:${partition}`;
+
+/** A commit's epoch guard failed for these partitions: nothing was committed. */
+export class FencedError extends Error {
+  constructor(readonly partitions: PartitionKey[]) {
+    super(`leadership lost for ${partitions.join(', ')}`);
+    this.name = 'FencedError';
+  }
+}
+
+export class TopicExistsError extends Error {
+  constructor(name: string) {
+    super(`topic ${name} already exists`);
+    this.name = 'TopicExistsError';
+  }
+}
+
+export class UnknownTopicError extends Error {
+  constructor(name: string) {
+    super(`unknown topic ${name}`);
+    this.name = 'UnknownTopicError';
+  }
+}
+
+/** Events: 'topics' (the topic set or a topic changed), 'brokers', 'leaders'. */
+export interface MetadataStore extends EventEmitter {
+  readonly description: string;
+  start(): Promise<void>;
+  close(): Promise<void>;
+
+  /** The cluster id, fixed at first start. */
+  clusterId(): string;
+
+  registerBroker(broker: BrokerRecord): Promise<void>;
+  brokers(): BrokerRecord[];
+
+  /** Current view of the topics by name (embedded: authoritative; etcd: watched). */
+  topics(): ReadonlyMap<string, TopicRecord>;
+  createTopic(topic: TopicRecord): Promise<void>;
+  deleteTopic(name: string): Promise<void>;
+  setPartitionCount(name: string, count: number): Promise<void>;
+  setTopicConfigs(name: string, configs: Record<string, string>): Promise<void>;
+
+  /** Make brokerId the leader of a partition with a new epoch; returns its manifest. */
+  acquirePartition(topicId: string, partition: number, brokerId: number): Promise<PartitionState>;
+  /** Current leader of each partition: brokerId and epoch. */
+  leaderOf(topicId: string, partition: number): { leaderId: number; leaderEpoch: number } | undefined;
+
+  commitWal(commit: WalCommit): Promise<void>;
+  replaceRanges(replacement: RangeReplacement): Promise<void>;
+  setLogStartOffset(topicId: string, partition: number, leaderEpoch: number, offset: number): Promise<void>;
+
+  /** Reserve `count` producer ids; returns the first. */
+  allocateProducerIds(count: number): Promise<number>;
+
+  /** Every object key the manifests reference (for orphan collection). */
+  referencedObjects(): Promise<Set<string>>;
+
+  commitOffsets(group: string, offsets: Array<{ topic: string; partition: number; value: CommittedOffset }>): Promise<void>;
+  fetchOffsets(group: string): Promise<Map<string, Map<number, CommittedOffset>>>;
+  deleteOffsets(group: string, partitions: Array<{ topic: string; partition: number }> | 'all'): Promise<void>;
+  groupsWithOffsets(): Promise<string[]>;
+}

@@ -1,0 +1,184 @@
+// Local-directory ObjectStore, the embedded default. A put is write to a temp
+// file, fdatasync, rename, fsync of the directory: after a crash an object is
+// either whole or absent, never torn.
+
+import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ObjectNotFoundError, type ByteRange, type ObjectInfo, type ObjectStore } from './object-store.js';
+
+const TMP_SUFFIX = '.tmp';
+const MAX_OPEN_READERS = 64;
+
+export class FsObjectStore implements ObjectStore {
+  readonly description: string;
+  private readers = new Map<string, Promise<FileHandle>>();
+  private knownDirs = new Set<string>();
+
+  constructor(private readonly root: string) {
+    this.description = `file://${root}`;
+  }
+
+  private pathOf(key: string): string {
+    if (key.includes('..') || key.startsWith('/')) throw new Error(`bad object key ${key}`);
+    return join(this.root, key);
+  }
+
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.knownDirs.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    this.knownDirs.add(dir);
+  }
+
+  async put(key: string, body: Buffer | Buffer[]): Promise<void> {
+    const path = this.pathOf(key);
+    const dir = dirname(path);
+    await this.ensureDir(dir);
+    const tmp = `${path}.${randomBytes(6).toString('hex')}${TMP_SUFFIX}`;
+    const fh = await open(tmp, 'w');
+    try {
+      const chunks = Array.isArray(body) ? body : [body];
+      let off = 0;
+      const total = chunks.reduce((n, c) => n + c.length, 0);
+      while (off < total) {
+        const { bytesWritten } = await fh.writev(sliceChunks(chunks, off));
+        off += bytesWritten;
+      }
+      await fh.datasync();
+    } catch (err) {
+      await fh.close().catch(() => {});
+      await unlink(tmp).catch(() => {});
+      throw err;
+    }
+    await fh.close();
+    await rename(tmp, path);
+    await fsyncDir(dir);
+  }
+
+  private reader(key: string): Promise<FileHandle> {
+    let p = this.readers.get(key);
+    if (!p) {
+      if (this.readers.size >= MAX_OPEN_READERS) {
+        const [oldest, handle] = this.readers.entries().next().value as [string, Promise<FileHandle>];
+        this.readers.delete(oldest);
+        handle.then((h) => h.close()).catch(() => {});
+      }
+      p = open(this.pathOf(key), 'r');
+      this.readers.set(key, p);
+      p.catch(() => this.readers.delete(key));
+    } else {
+      // Refresh recency: Map iteration order is insertion order.
+      this.readers.delete(key);
+      this.readers.set(key, p);
+    }
+    return p;
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Buffer> {
+    let fh: FileHandle;
+    try {
+      fh = await this.reader(key);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFoundError(key);
+      throw err;
+    }
+    const start = range?.start ?? 0;
+    const end = range?.end ?? (await fh.stat()).size;
+    const buf = Buffer.allocUnsafe(Math.max(0, end - start));
+    let off = 0;
+    while (off < buf.length) {
+      const { bytesRead } = await fh.read(buf, off, buf.length - off, start + off);
+      if (bytesRead === 0) throw new Error(`short read of ${key}: ${off} of ${buf.length} bytes at ${start}`);
+      off += bytesRead;
+    }
+    return buf;
+  }
+
+  async delete(key: string): Promise<void> {
+    const handle = this.readers.get(key);
+    if (handle) {
+      this.readers.delete(key);
+      handle.then((h) => h.close()).catch(() => {});
+    }
+    await rm(this.pathOf(key), { force: true });
+  }
+
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    const out: ObjectInfo[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw err;
+      }
+      for (const e of entries) {
+        const full = join(dir, e.name);
+        if (e.isDirectory()) {
+          await walk(full);
+        } else if (e.isFile() && !e.name.endsWith(TMP_SUFFIX)) {
+          const key = relative(this.root, full).split(sep).join('/');
+          if (key.startsWith(prefix)) out.push({ key, size: (await stat(full)).size });
+        }
+      }
+    };
+    // Walk only the directory part of the prefix.
+    const slash = prefix.lastIndexOf('/');
+    await walk(slash >= 0 ? join(this.root, prefix.slice(0, slash)) : this.root);
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /** Leftover temp files of puts that a crash interrupted. */
+  async removeTempFiles(): Promise<number> {
+    let n = 0;
+    const walk = async (dir: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        const full = join(dir, e.name);
+        if (e.isDirectory()) await walk(full);
+        else if (e.name.endsWith(TMP_SUFFIX)) {
+          await rm(full, { force: true });
+          n++;
+        }
+      }
+    };
+    await walk(this.root);
+    return n;
+  }
+
+  async close(): Promise<void> {
+    const handles = [...this.readers.values()];
+    this.readers.clear();
+    await Promise.all(handles.map((p) => p.then((h) => h.close()).catch(() => {})));
+  }
+}
+
+function sliceChunks(chunks: Buffer[], skip: number): Buffer[] {
+  if (skip === 0) return chunks;
+  const out: Buffer[] = [];
+  for (const c of chunks) {
+    if (skip >= c.length) {
+      skip -= c.length;
+      continue;
+    }
+    out.push(skip > 0 ? c.subarray(skip) : c);
+    skip = 0;
+  }
+  return out;
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,241 @@
+// Owns the partitions this broker leads, the write path that commits them,
+// the read path's cache, and the background work on stored data: compaction
+// of WAL runs into per-partition segments and garbage collection of objects
+// no manifest references any more.
+
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { partitionKey, type LogRange, type MetadataStore, type PartitionKey, type TopicRecord } from '../coordination/metadata-store.js';
+import { BlockCache } from './block-cache.js';
+import type { ObjectStore } from './object-store.js';
+import { PartitionLog } from './partition-log.js';
+import { RangeReader } from './range-reader.js';
+import { encodeSegment } from './segment.js';
+import { WalWriter } from './wal-writer.js';
+
+export interface StorageOptions {
+  brokerId: number;
+  walFlushMs: number;
+  walFlushBytes: number;
+  walMaxInflight: number;
+  /** Per-partition bytes of recent batches kept in memory. */
+  tailMaxBytes: number;
+  blockCacheBytes: number;
+  /** How often the compactor looks for work. */
+  compactionIntervalMs: number;
+}
+
+export interface TopicStorageConfig {
+  segmentBytes: number;
+  segmentMs: number;
+}
+
+export const DEFAULT_STORAGE_OPTIONS: Omit<StorageOptions, 'brokerId'> = {
+  walFlushMs: 0,
+  walFlushBytes: 8 * 1024 * 1024,
+  walMaxInflight: 4,
+  tailMaxBytes: 32 * 1024 * 1024,
+  blockCacheBytes: 256 * 1024 * 1024,
+  compactionIntervalMs: 1000,
+};
+
+export class LogManager {
+  readonly writer: WalWriter;
+  readonly cache: BlockCache;
+  private readonly reader: RangeReader;
+  private logs = new Map<PartitionKey, PartitionLog>();
+  private opening = new Map<PartitionKey, Promise<PartitionLog>>();
+  /** Committed ranges referencing each WAL object. */
+  private walRefs = new Map<string, number>();
+  private compactionTimer: NodeJS.Timeout | null = null;
+  private compacting: Promise<void> | null = null;
+  private closed = false;
+  readonly stats = { segmentsWritten: 0, walObjectsDeleted: 0, compactionBacklogBytes: 0 };
+
+  constructor(
+    readonly store: ObjectStore,
+    private readonly meta: MetadataStore,
+    private readonly opts: StorageOptions,
+    private readonly topicStorageConfig: (topic: string) => TopicStorageConfig,
+    private readonly log: Logger,
+  ) {
+    this.cache = new BlockCache(opts.blockCacheBytes);
+    this.reader = new RangeReader(store, this.cache);
+    this.writer = new WalWriter(
+      store,
+      meta,
+      { brokerId: opts.brokerId, flushMs: opts.walFlushMs, flushBytes: opts.walFlushBytes, maxInflight: opts.walMaxInflight },
+      log,
+    );
+    this.writer.onObjectCommitted = (key, n) => {
+      if (n > 0) this.walRefs.set(key, (this.walRefs.get(key) ?? 0) + n);
+      else void this.deleteObject(key);
+    };
+  }
+
+  /**
+   * Collects objects a crash left behind: written but never committed, or
+   * replaced by a segment whose deletion did not happen.
+   */
+  async start(collectOrphans: boolean): Promise<void> {
+    if (collectOrphans) {
+      const referenced = await this.meta.referencedObjects();
+      let orphans = 0;
+      for (const prefix of [`wal/${this.opts.brokerId}/`, 'segments/']) {
+        for (const o of await this.store.list(prefix)) {
+          if (!referenced.has(o.key)) {
+            await this.store.delete(o.key);
+            orphans++;
+          }
+        }
+      }
+      if (orphans) this.log.info({ orphans }, 'deleted objects no manifest references');
+    }
+    this.compactionTimer = setInterval(() => this.compactSome(), this.opts.compactionIntervalMs);
+    this.compactionTimer.unref();
+  }
+
+  get(topicId: string, partition: number): PartitionLog | undefined {
+    return this.logs.get(partitionKey(topicId, partition));
+  }
+
+  all(): IterableIterator<PartitionLog> {
+    return this.logs.values();
+  }
+
+  /** Takes leadership of a partition (new epoch) and loads it from its manifest. */
+  open(topic: TopicRecord, partition: number): Promise<PartitionLog> {
+    const key = partitionKey(topic.topicId, partition);
+    const existing = this.logs.get(key);
+    if (existing && !existing.fenced) return Promise.resolve(existing);
+    let p = this.opening.get(key);
+    if (!p) {
+      p = (async () => {
+        const state = await this.meta.acquirePartition(topic.topicId, partition, this.opts.brokerId);
+        const log = new PartitionLog(topic.name, topic.topicId, partition, state, this.reader, this.writer, {
+          tailMaxBytes: this.opts.tailMaxBytes,
+        });
+        for (const r of state.ranges) if (r.kind === 'wal') this.walRefs.set(r.key, (this.walRefs.get(r.key) ?? 0) + 1);
+        this.logs.set(key, log);
+        return log;
+      })().finally(() => this.opening.delete(key));
+      this.opening.set(key, p);
+    }
+    return p;
+  }
+
+  /** Forgets a deleted topic's partitions and deletes the objects only they used. */
+  async dropTopic(topicId: string, ranges: LogRange[][]): Promise<void> {
+    for (const [key, log] of this.logs) {
+      if (log.topicId === topicId) {
+        log.fence();
+        this.logs.delete(key);
+      }
+    }
+    for (const list of ranges) for (const r of list) await this.release(r);
+  }
+
+  private async release(r: LogRange): Promise<void> {
+    if (r.kind === 'segment') {
+      this.reader.forget(r.key);
+      await this.deleteObject(r.key);
+      return;
+    }
+    const n = (this.walRefs.get(r.key) ?? 1) - 1;
+    if (n > 0) {
+      this.walRefs.set(r.key, n);
+      return;
+    }
+    this.walRefs.delete(r.key);
+    this.cache.invalidatePrefix(r.key);
+    await this.deleteObject(r.key);
+    this.stats.walObjectsDeleted++;
+  }
+
+  private async deleteObject(key: string): Promise<void> {
+    try {
+      await this.store.delete(key);
+    } catch (err) {
+      this.log.warn({ err, key }, 'object delete failed; it will be collected as an orphan');
+    }
+  }
+
+  private compactSome(): void {
+    if (this.compacting || this.closed) return;
+    this.compacting = (async () => {
+      let backlog = 0;
+      for (const log of [...this.logs.values()]) {
+        if (this.closed) break;
+        if (log.fenced) continue;
+        const walBytes = log.walBytes();
+        backlog += walBytes;
+        if (walBytes === 0) continue;
+        const cfg = this.topicStorageConfig(log.topicName);
+        if (walBytes >= cfg.segmentBytes || Date.now() - log.oldestWalCommitAt >= cfg.segmentMs) {
+          try {
+            await this.compact(log, cfg.segmentBytes);
+          } catch (err) {
+            this.log.warn({ err, topic: log.topicName, partition: log.partition }, 'compaction failed; will retry');
+          }
+        }
+      }
+      this.stats.compactionBacklogBytes = backlog;
+    })().finally(() => {
+      this.compacting = null;
+    });
+  }
+
+  /** Rewrites the oldest WAL runs of a partition (up to segmentBytes) into one segment. */
+  async compact(log: PartitionLog, segmentBytes: number): Promise<void> {
+    const start = log.ranges.findIndex((r) => r.kind === 'wal');
+    if (start < 0) return;
+    const group: LogRange[] = [];
+    let bytes = 0;
+    for (let i = start; i < log.ranges.length && log.ranges[i]!.kind === 'wal'; i++) {
+      const r = log.ranges[i]!;
+      if (group.length && bytes + r.length > segmentBytes) break;
+      group.push(r);
+      bytes += r.length;
+    }
+    const batches = [];
+    for (const r of group) batches.push(...(await log.batchesOfRange(r)));
+    if (batches.length === 0) return;
+    const { chunks, size } = await encodeSegment(batches);
+    const base = group[0]!.baseOffset;
+    const key = `segments/${log.topicId}/${log.partition}/${base.toString().padStart(20, '0')}-${randomBytes(4).toString('hex')}.seg`;
+    await this.store.put(key, chunks);
+    const range: LogRange = {
+      kind: 'segment',
+      key,
+      position: 0,
+      length: size,
+      baseOffset: base,
+      nextOffset: group[group.length - 1]!.nextOffset,
+      maxTimestamp: group.reduce((m, r) => Math.max(m, r.maxTimestamp), -1),
+    };
+    try {
+      await this.meta.replaceRanges({
+        topicId: log.topicId,
+        partition: log.partition,
+        leaderEpoch: log.leaderEpoch,
+        replacedBaseOffsets: group.map((r) => r.baseOffset),
+        range,
+      });
+    } catch (err) {
+      await this.deleteObject(key);
+      throw err;
+    }
+    const idx = log.ranges.findIndex((r) => r.baseOffset === base);
+    if (idx >= 0) log.ranges.splice(idx, group.length, range);
+    log.oldestWalCommitAt = Date.now();
+    this.stats.segmentsWritten++;
+    for (const r of group) await this.release(r);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.compactionTimer) clearInterval(this.compactionTimer);
+    await this.writer.close();
+    await this.compacting;
+  }
+}

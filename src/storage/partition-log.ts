@@ -1,0 +1,297 @@
+// One partition this broker leads: offsets are assigned here, in append
+// order; batches become visible to consumers only when the WAL commit that
+// holds them is durable (the high watermark). Recent batches stay in memory
+// (the tail) so that consumers keeping up never touch the object store.
+
+import type { EpochStart, LogRange, PartitionState, ProducerStateEntry } from '../coordination/metadata-store.js';
+import { ErrorCode, KafkaError } from '../protocol/kafka-error.js';
+import { firstOffsetAtOrAfterTimestamp, readBatchHeader, setBaseOffset, setPartitionLeaderEpoch } from '../protocol/records/batch.js';
+import { ProducerTable } from './producer-state.js';
+import type { RangeReader, StoredBatch } from './range-reader.js';
+
+export interface AppendRequest {
+  log: PartitionLog;
+  generation: number;
+  baseOffset: number;
+  nextOffset: number;
+  maxTimestamp: number;
+  batches: Buffer[];
+  bytes: number;
+  producers: ProducerStateEntry[];
+}
+
+/** What the write path needs from the WAL writer. */
+export interface AppendSink {
+  enqueue(req: AppendRequest): Promise<void>;
+}
+
+export interface AppendResult {
+  baseOffset: number;
+  logAppendTime: number;
+  logStartOffset: number;
+}
+
+export interface PartitionLogOptions {
+  tailMaxBytes: number;
+}
+
+export class PartitionLog {
+  leaderEpoch: number;
+  epochHistory: EpochStart[];
+  logStartOffset: number;
+  highWatermark: number;
+  logEndOffset: number;
+  ranges: LogRange[];
+  readonly producers: ProducerTable;
+  /** Bumped when uncommitted appends are rolled back: older pending appends are void. */
+  generation = 0;
+  fenced = false;
+  /** When the oldest WAL range not yet in a segment was committed (for segment.ms). */
+  oldestWalCommitAt = 0;
+
+  private tail: StoredBatch[] = [];
+  private tailBytes = 0;
+  private waiters = new Set<() => void>();
+
+  constructor(
+    readonly topicName: string,
+    readonly topicId: string,
+    readonly partition: number,
+    state: PartitionState,
+    private readonly reader: RangeReader,
+    private readonly sink: AppendSink,
+    private readonly opts: PartitionLogOptions,
+  ) {
+    this.leaderEpoch = state.leaderEpoch;
+    this.epochHistory = state.epochHistory.map((e) => ({ ...e }));
+    this.logStartOffset = state.logStartOffset;
+    this.highWatermark = state.highWatermark;
+    this.logEndOffset = state.highWatermark;
+    this.ranges = state.ranges.map((r) => ({ ...r }));
+    this.producers = new ProducerTable(state.producers);
+    if (this.ranges.some((r) => r.kind === 'wal')) this.oldestWalCommitAt = Date.now();
+  }
+
+  /**
+   * Appends validated v2 batches (from one produce request for this partition)
+   * and resolves once they are durable and committed.
+   */
+  async append(batches: Buffer[]): Promise<AppendResult> {
+    if (this.fenced) throw new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'leadership lost');
+    const first = readBatchHeader(batches[0]!);
+    const idempotent = first.producerId >= 0;
+    if (idempotent) {
+      if (batches.length !== 1) throw new KafkaError(ErrorCode.INVALID_RECORD, 'an idempotent producer sends one batch per partition');
+      const check = this.producers.check(first);
+      if (check.kind === 'duplicate') {
+        if (check.pending) await check.pending;
+        return { baseOffset: check.baseOffset, logAppendTime: -1, logStartOffset: this.logStartOffset };
+      }
+    }
+    const baseOffset = this.logEndOffset;
+    let offset = baseOffset;
+    let maxTimestamp = -1;
+    let bytes = 0;
+    for (const b of batches) {
+      const h = b === batches[0] ? first : readBatchHeader(b);
+      setBaseOffset(b, offset);
+      setPartitionLeaderEpoch(b, this.leaderEpoch);
+      const next = offset + h.lastOffsetDelta + 1;
+      this.tail.push({ baseOffset: offset, nextOffset: next, maxTimestamp: h.maxTimestamp, buf: b });
+      this.tailBytes += b.length;
+      bytes += b.length;
+      if (h.maxTimestamp > maxTimestamp) maxTimestamp = h.maxTimestamp;
+      offset = next;
+    }
+    this.logEndOffset = offset;
+    const req: AppendRequest = {
+      log: this,
+      generation: this.generation,
+      baseOffset,
+      nextOffset: offset,
+      maxTimestamp,
+      batches,
+      bytes,
+      producers: [],
+    };
+    const committed = this.sink.enqueue(req);
+    if (idempotent) req.producers.push(this.producers.record(first, baseOffset, committed));
+    await committed;
+    return { baseOffset, logAppendTime: -1, logStartOffset: this.logStartOffset };
+  }
+
+  /** Called by the WAL writer, in commit order. */
+  onCommitted(range: LogRange, producers: ProducerStateEntry[]): void {
+    if (this.ranges.length === 0 || !this.ranges.some((r) => r.kind === 'wal')) this.oldestWalCommitAt = Date.now();
+    this.ranges.push(range);
+    this.highWatermark = range.nextOffset;
+    this.producers.markCommitted(producers);
+    this.evictTail();
+    this.wake();
+  }
+
+  /** Called by the WAL writer when a flush holding this partition failed: forget everything uncommitted. */
+  rollback(): void {
+    this.generation++;
+    this.logEndOffset = this.highWatermark;
+    while (this.tail.length && this.tail[this.tail.length - 1]!.baseOffset >= this.highWatermark) {
+      this.tailBytes -= this.tail.pop()!.buf.length;
+    }
+    this.producers.rollback();
+  }
+
+  fence(): void {
+    this.fenced = true;
+    this.rollback();
+    this.wake();
+  }
+
+  private evictTail(): void {
+    while (this.tailBytes > this.opts.tailMaxBytes && this.tail.length && this.tail[0]!.nextOffset <= this.highWatermark) {
+      this.tailBytes -= this.tail.shift()!.buf.length;
+    }
+  }
+
+  /** Resolves on the next high-watermark change (or fence). */
+  onChange(cb: () => void): () => void {
+    this.waiters.add(cb);
+    return () => this.waiters.delete(cb);
+  }
+
+  private wake(): void {
+    const ws = [...this.waiters];
+    this.waiters.clear();
+    for (const w of ws) w();
+  }
+
+  /** Committed batches from the one holding `offset`, in order, ending before the high watermark. */
+  async *batchesFrom(offset: number): AsyncGenerator<StoredBatch> {
+    while (offset < this.highWatermark) {
+      const batches = await this.someBatchesFrom(offset);
+      if (batches.length === 0) return;
+      for (const b of batches) {
+        if (b.baseOffset >= this.highWatermark) return;
+        yield b;
+        offset = b.nextOffset;
+      }
+    }
+  }
+
+  private async someBatchesFrom(offset: number): Promise<StoredBatch[]> {
+    if (this.tail.length && this.tail[0]!.baseOffset <= offset) {
+      const i = findBatch(this.tail, offset);
+      return i < 0 ? [] : this.tail.slice(i, i + 64);
+    }
+    const r = this.rangeFor(offset);
+    if (!r) return [];
+    return this.reader.batchesFrom(r, offset);
+  }
+
+  rangeFor(offset: number): LogRange | undefined {
+    let lo = 0;
+    let hi = this.ranges.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const r = this.ranges[mid]!;
+      if (r.nextOffset <= offset) lo = mid + 1;
+      else if (r.baseOffset > offset) hi = mid - 1;
+      else return r;
+    }
+    return undefined;
+  }
+
+  /** The batches of a committed range, from memory when the tail still holds them. */
+  async batchesOfRange(r: LogRange): Promise<StoredBatch[]> {
+    if (this.tail.length && this.tail[0]!.baseOffset <= r.baseOffset) {
+      const i = findBatch(this.tail, r.baseOffset);
+      const out: StoredBatch[] = [];
+      for (let j = i; j < this.tail.length && this.tail[j]!.baseOffset < r.nextOffset; j++) out.push(this.tail[j]!);
+      return out;
+    }
+    const out: StoredBatch[] = [];
+    let offset = r.baseOffset;
+    while (offset < r.nextOffset) {
+      const some = await this.reader.batchesFrom(r, offset);
+      if (some.length === 0) break;
+      for (const b of some) {
+        if (b.baseOffset >= r.nextOffset) break;
+        out.push(b);
+        offset = b.nextOffset;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Batches for a fetch: from the one holding `offset`, up to maxBytes (the
+   * first batch always, as Kafka does since KIP-74).
+   */
+  async read(offset: number, maxBytes: number): Promise<Buffer[]> {
+    this.checkOffset(offset);
+    const out: Buffer[] = [];
+    let bytes = 0;
+    for await (const b of this.batchesFrom(offset)) {
+      if (out.length > 0 && bytes + b.buf.length > maxBytes) break;
+      out.push(b.buf);
+      bytes += b.buf.length;
+      if (bytes >= maxBytes) break;
+    }
+    return out;
+  }
+
+  checkOffset(offset: number): void {
+    if (offset < this.logStartOffset || offset > this.highWatermark) {
+      throw new KafkaError(
+        ErrorCode.OFFSET_OUT_OF_RANGE,
+        `offset ${offset} is outside [${this.logStartOffset}, ${this.highWatermark}]`,
+      );
+    }
+  }
+
+  /** Kafka's ListOffsets by timestamp: the first offset whose record timestamp is at or after ts. */
+  async offsetForTimestamp(ts: number): Promise<{ offset: number; timestamp: number } | null> {
+    for (const r of this.ranges) {
+      if (r.maxTimestamp < ts || r.nextOffset <= this.logStartOffset) continue;
+      for (const b of await this.batchesOfRange(r)) {
+        if (b.maxTimestamp < ts || b.nextOffset <= this.logStartOffset) continue;
+        const hit = firstOffsetAtOrAfterTimestamp(b.buf, ts);
+        if (hit && hit.offset >= this.logStartOffset) return hit;
+      }
+    }
+    return null;
+  }
+
+  /** OffsetForLeaderEpoch: the end offset of `epoch` as this leader knows it. */
+  endOffsetForEpoch(epoch: number): { leaderEpoch: number; endOffset: number } {
+    const h = this.epochHistory;
+    if (h.length === 0 || epoch < h[0]!.epoch) return { leaderEpoch: -1, endOffset: -1 };
+    for (let i = h.length - 1; i >= 0; i--) {
+      if (h[i]!.epoch <= epoch) {
+        const next = h[i + 1];
+        return { leaderEpoch: h[i]!.epoch, endOffset: next ? next.startOffset : this.logEndOffset };
+      }
+    }
+    return { leaderEpoch: -1, endOffset: -1 };
+  }
+
+  /** Bytes in WAL ranges not yet compacted into segments. */
+  walBytes(): number {
+    let n = 0;
+    for (const r of this.ranges) if (r.kind === 'wal') n += r.length;
+    return n;
+  }
+}
+
+/** Index of the batch holding offset in a contiguous, sorted batch list, or -1. */
+function findBatch(list: StoredBatch[], offset: number): number {
+  let lo = 0;
+  let hi = list.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const b = list[mid]!;
+    if (b.nextOffset <= offset) lo = mid + 1;
+    else if (b.baseOffset > offset) hi = mid - 1;
+    else return mid;
+  }
+  return -1;
+}

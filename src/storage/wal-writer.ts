@@ -1,0 +1,254 @@
+// The group-commit write path (design.md, "Durability"): appends of every
+// partition this broker leads are buffered for at most flushMs or flushBytes,
+// written as ONE object, recorded by ONE metadata commit guarded by the
+// leaders' epochs, and only then acknowledged. Object writes may overlap;
+// commits happen strictly in flush order, so a partition's high watermark
+// only ever moves forward over contiguous, durable offsets.
+
+import type { Logger } from 'pino';
+import { FencedError, partitionKey, type LogRange, type MetadataStore, type PartitionAppend, type ProducerStateEntry } from '../coordination/metadata-store.js';
+import { ErrorCode, KafkaError } from '../protocol/kafka-error.js';
+import type { ObjectStore } from './object-store.js';
+import type { AppendRequest, AppendSink, PartitionLog } from './partition-log.js';
+import { encodeWalObject } from './wal-object.js';
+
+export interface WalWriterOptions {
+  brokerId: number;
+  /** Longest an append waits for more to join its flush; 0 flushes as soon as the writer is free. */
+  flushMs: number;
+  /** A flush starts once this many bytes are pending. */
+  flushBytes: number;
+  /** Object writes in flight at once. */
+  maxInflight: number;
+}
+
+interface Pending {
+  req: AppendRequest;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+interface Run {
+  log: PartitionLog;
+  entries: Pending[];
+  generation: number;
+  leaderEpoch: number;
+}
+
+export interface FlushStats {
+  objects: number;
+  bytes: number;
+  lastFlushBytes: number;
+  lastFlushMs: number;
+}
+
+export class WalWriter implements AppendSink {
+  private pending: Pending[] = [];
+  private pendingBytes = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
+  private inflight = 0;
+  private commitChain: Promise<void> = Promise.resolve();
+  private seq = 0;
+  private closed = false;
+  readonly stats: FlushStats = { objects: 0, bytes: 0, lastFlushBytes: 0, lastFlushMs: 0 };
+  /** Told how many committed ranges reference a new WAL object (for garbage collection). */
+  onObjectCommitted: (key: string, ranges: number) => void = () => {};
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly meta: MetadataStore,
+    private readonly opts: WalWriterOptions,
+    private readonly log: Logger,
+  ) {}
+
+  enqueue(req: AppendRequest): Promise<void> {
+    if (this.closed) return Promise.reject(new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'broker is shutting down'));
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ req, resolve, reject });
+      this.pendingBytes += req.bytes;
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.pending.length === 0 || this.inflight >= this.opts.maxInflight) return;
+    if (this.pendingBytes >= this.opts.flushBytes || (this.opts.flushMs === 0 && this.inflight === 0)) {
+      // setImmediate lets the requests already read from sockets join this flush.
+      if (!this.immediate) this.immediate = setImmediate(() => this.flush());
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => this.flush(), Math.max(1, this.opts.flushMs));
+    }
+  }
+
+  private flush(): void {
+    this.immediate = null;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.pending.length === 0 || this.inflight >= this.opts.maxInflight) return;
+    // Take at most flushBytes (at least one append) so an object stays bounded.
+    let take = 0;
+    let bytes = 0;
+    while (take < this.pending.length && (take === 0 || bytes + this.pending[take]!.req.bytes <= this.opts.flushBytes)) {
+      bytes += this.pending[take]!.req.bytes;
+      take++;
+    }
+    const batch = this.pending.splice(0, take);
+    this.pendingBytes -= bytes;
+
+    const runs = new Map<PartitionLog, Run>();
+    for (const p of batch) {
+      const log = p.req.log;
+      if (p.req.generation !== log.generation) {
+        p.reject(staleError(log));
+        continue;
+      }
+      let run = runs.get(log);
+      if (!run) {
+        run = { log, entries: [], generation: log.generation, leaderEpoch: log.leaderEpoch };
+        runs.set(log, run);
+      }
+      run.entries.push(p);
+    }
+    if (runs.size === 0) {
+      this.schedule();
+      return;
+    }
+    const key = `wal/${this.opts.brokerId}/${Date.now().toString().padStart(15, '0')}-${(this.seq++).toString().padStart(8, '0')}.wal`;
+    const encoded = encodeWalObject(
+      [...runs.values()].map((r) => ({
+        topicId: r.log.topicId,
+        partition: r.log.partition,
+        baseOffset: r.entries[0]!.req.baseOffset,
+        nextOffset: r.entries[r.entries.length - 1]!.req.nextOffset,
+        maxTimestamp: r.entries.reduce((m, e) => Math.max(m, e.req.maxTimestamp), -1),
+        batches: r.entries.flatMap((e) => e.req.batches),
+      })),
+    );
+    const started = Date.now();
+    this.inflight++;
+    const put = this.store.put(key, encoded.chunks);
+    put.catch(() => {});
+    this.commitChain = this.commitChain.then(() =>
+      this.commit(key, [...runs.values()], encoded.locations, put).finally(() => {
+        this.inflight--;
+        this.stats.objects++;
+        this.stats.bytes += encoded.size;
+        this.stats.lastFlushBytes = encoded.size;
+        this.stats.lastFlushMs = Date.now() - started;
+        this.schedule();
+      }),
+    );
+    this.schedule();
+  }
+
+  private async commit(
+    key: string,
+    runs: Run[],
+    locations: ReturnType<typeof encodeWalObject>['locations'],
+    put: Promise<void>,
+  ): Promise<void> {
+    try {
+      await put;
+    } catch (err) {
+      this.log.error({ err, key }, 'WAL object write failed');
+      this.failRuns(runs, new KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, `WAL write failed: ${(err as Error).message}`));
+      return;
+    }
+    let live: Array<{ run: Run; append: PartitionAppend }> = [];
+    runs.forEach((run, i) => {
+      if (run.generation !== run.log.generation) {
+        for (const p of run.entries) p.reject(staleError(run.log));
+        return;
+      }
+      const loc = locations[i]!;
+      const range: LogRange = {
+        kind: 'wal',
+        key,
+        position: loc.position,
+        length: loc.length,
+        baseOffset: loc.baseOffset,
+        nextOffset: loc.nextOffset,
+        maxTimestamp: loc.maxTimestamp,
+      };
+      live.push({
+        run,
+        append: {
+          topicId: run.log.topicId,
+          partition: run.log.partition,
+          leaderEpoch: run.leaderEpoch,
+          range,
+          producers: latestProducerEntries(run.entries),
+        },
+      });
+    });
+    while (live.length) {
+      try {
+        await this.meta.commitWal({ brokerId: this.opts.brokerId, objectKey: key, appends: live.map((l) => l.append) });
+        break;
+      } catch (err) {
+        if (err instanceof FencedError) {
+          const fenced = new Set(err.partitions);
+          for (const l of live) {
+            if (fenced.has(partitionKey(l.run.log.topicId, l.run.log.partition))) {
+              l.run.log.fence();
+              for (const p of l.run.entries) p.reject(new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'leadership lost'));
+            }
+          }
+          live = live.filter((l) => !fenced.has(partitionKey(l.run.log.topicId, l.run.log.partition)));
+          this.log.warn({ partitions: err.partitions, key }, 'commit fenced: leadership lost');
+          continue;
+        }
+        this.log.error({ err, key }, 'WAL commit failed');
+        this.failRuns(
+          live.map((l) => l.run),
+          new KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, `metadata commit failed: ${(err as Error).message}`),
+        );
+        live = [];
+        break;
+      }
+    }
+    this.onObjectCommitted(key, live.length);
+    for (const { run, append } of live) {
+      run.log.onCommitted(append.range, append.producers);
+      for (const p of run.entries) p.resolve();
+    }
+  }
+
+  private failRuns(runs: Run[], err: KafkaError): void {
+    for (const run of runs) {
+      if (run.generation === run.log.generation) run.log.rollback();
+      for (const p of run.entries) p.reject(err);
+    }
+  }
+
+  /** Flushes what is pending and waits for every commit (graceful shutdown). */
+  async drain(): Promise<void> {
+    for (;;) {
+      if (this.pending.length) this.flush();
+      const chain = this.commitChain;
+      await chain;
+      if (this.pending.length === 0 && this.inflight === 0 && chain === this.commitChain) return;
+      if (this.pending.length && this.inflight >= this.opts.maxInflight) await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.drain();
+    this.closed = true;
+  }
+}
+
+function staleError(log: PartitionLog): KafkaError {
+  return log.fenced
+    ? new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'leadership lost')
+    : new KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, 'an earlier write of this partition failed');
+}
+
+function latestProducerEntries(entries: Pending[]): ProducerStateEntry[] {
+  const byId = new Map<number, ProducerStateEntry>();
+  for (const p of entries) for (const e of p.req.producers) byId.set(e.producerId, e);
+  return [...byId.values()];
+}

@@ -26,6 +26,7 @@ export interface BrokerConfig {
   blockCacheBytes: number;
   logLevel: string;
   shutdownTimeoutMs: number;
+  groupInitialRebalanceDelayMs: number;
 }
 
 interface OptionDef {
@@ -54,6 +55,7 @@ export const OPTIONS: OptionDef[] = [
   { flag: 'tail-cache-bytes', key: 'tailCacheBytes', type: 'int', default: String(32 * 1024 * 1024), help: 'recent bytes kept in memory per partition' },
   { flag: 'block-cache-bytes', key: 'blockCacheBytes', type: 'int', default: String(256 * 1024 * 1024), help: 'bytes of object data cached for reads' },
   { flag: 'log-level', key: 'logLevel', type: 'string', default: 'info', help: 'pino log level' },
+  { flag: 'group-initial-rebalance-delay-ms', key: 'groupInitialRebalanceDelayMs', type: 'int', default: '3000', help: 'group.initial.rebalance.delay.ms: how long a new group waits for more members before its first rebalance' },
   { flag: 'shutdown-timeout-ms', key: 'shutdownTimeoutMs', type: 'int', default: '30000', help: 'longest a graceful shutdown waits' },
   { flag: 'config', key: 'config', type: 'string', help: 'JSON file with any of these options (keys as the flags)' },
 ];
@@ -142,6 +144,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     blockCacheBytes: values.blockCacheBytes as number,
     logLevel: values.logLevel as string,
     shutdownTimeoutMs: values.shutdownTimeoutMs as number,
+    groupInitialRebalanceDelayMs: values.groupInitialRebalanceDelayMs as number,
   };
   if (cfg.numPartitions < 1) throw new ConfigError('--num-partitions must be at least 1');
   if (cfg.brokerId < 0) throw new ConfigError('--broker-id must be non-negative');

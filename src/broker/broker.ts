@@ -17,12 +17,14 @@ import type { BrokerServices } from './context.js';
 import { Dispatcher } from './dispatcher.js';
 import { HANDLERS } from './handlers.js';
 import { Topics } from './topics.js';
+import { GroupCoordinator } from '../groups/coordinator.js';
 
 export class Broker {
   private server: KafkaServer | null = null;
   private store: ObjectStore | null = null;
   private meta: MetadataStore | null = null;
   private logs: LogManager | null = null;
+  private groups: GroupCoordinator | null = null;
   private stopping: Promise<void> | null = null;
   private readonly shutdownController = new AbortController();
   address: { host: string; port: number } | null = null;
@@ -76,11 +78,13 @@ export class Broker {
       meta: this.meta!,
       logs: this.logs!,
       topics,
+      groups: this.groups!,
       cluster: new ClusterView({ brokerId: cfg.brokerId, host: cfg.advertisedHost, port, rack: cfg.rack }, this.meta!, this.logs!),
       log: this.log,
       shuttingDown: this.shutdownController.signal,
       supportedApis: supportedApiVersions(HANDLERS),
     });
+    this.groups = new GroupCoordinator(this.meta, { initialRebalanceDelayMs: cfg.groupInitialRebalanceDelayMs }, this.log);
     const holder: { services: BrokerServices | null } = { services: null };
     const dispatcher = new Dispatcher(HANDLERS, () => holder.services!);
     this.server = new KafkaServer(dispatcher, { maxRequestBytes: cfg.maxRequestBytes, maxInflightRequests: 128 }, this.log);
@@ -102,6 +106,7 @@ export class Broker {
       this.stopping = (async () => {
         this.log.info({}, 'shutting down');
         this.shutdownController.abort();
+        this.groups?.shutdown();
         await this.server?.close();
         await this.logs?.close();
         await this.meta?.close();

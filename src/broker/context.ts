@@ -8,6 +8,7 @@ import type { ConnectionContext } from '../server/connection.js';
 import type { LogManager } from '../storage/log-manager.js';
 import type { Topics } from './topics.js';
 import type { ClusterView } from './cluster.js';
+import type { GroupCoordinator } from '../groups/coordinator.js';
 
 export interface BrokerServices {
   readonly config: BrokerConfig;
@@ -15,6 +16,7 @@ export interface BrokerServices {
   readonly logs: LogManager;
   readonly topics: Topics;
   readonly cluster: ClusterView;
+  readonly groups: GroupCoordinator;
   readonly log: Logger;
   /** Resolves when the broker begins shutting down (long polls end early). */
   readonly shuttingDown: AbortSignal;

@@ -15,13 +15,31 @@ import { listOffsets } from './list-offsets.js';
 import { metadata } from './metadata.js';
 import { offsetForLeaderEpoch } from './offset-for-leader-epoch.js';
 import { produce } from './produce.js';
+import { joinGroup } from './join-group.js';
+import { syncGroup } from './sync-group.js';
+import { heartbeat } from './heartbeat.js';
+import { leaveGroup } from './leave-group.js';
+import { offsetCommit } from './offset-commit.js';
+import { offsetFetch } from './offset-fetch.js';
+import { describeGroups } from './describe-groups.js';
+import { listGroups } from './list-groups.js';
+import { deleteGroups } from './delete-groups.js';
+import { offsetDelete } from './offset-delete.js';
 
 export const HANDLERS: readonly ApiHandler[] = [
   produce,
   fetch,
   listOffsets,
   metadata,
+  offsetCommit,
+  offsetFetch,
   findCoordinator,
+  joinGroup,
+  heartbeat,
+  leaveGroup,
+  syncGroup,
+  describeGroups,
+  listGroups,
   offsetForLeaderEpoch,
   apiVersions,
   createTopics,
@@ -29,5 +47,7 @@ export const HANDLERS: readonly ApiHandler[] = [
   initProducerId,
   describeConfigs,
   createPartitions,
+  deleteGroups,
+  offsetDelete,
   describeCluster,
 ] as ApiHandler[];

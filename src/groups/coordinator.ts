@@ -1,0 +1,110 @@
+// The group coordinator of this broker: the groups it coordinates (in memory;
+// members rejoin after a restart or a coordinator move, as Kafka clients do
+// on NOT_COORDINATOR / UNKNOWN_MEMBER_ID) and their committed offsets, which
+// live in the metadata store and are cached here.
+
+import type { Logger } from 'pino';
+import type { CommittedOffset, MetadataStore } from '../coordination/metadata-store.js';
+import { ErrorCode } from '../protocol/kafka-error.js';
+import { Group, type GroupState, type GroupTimeouts } from './group.js';
+
+export type OffsetMap = Map<string, Map<number, CommittedOffset>>;
+
+export interface GroupListing {
+  groupId: string;
+  protocolType: string;
+  state: GroupState;
+}
+
+export class GroupCoordinator {
+  private readonly groups = new Map<string, Group>();
+  private readonly offsets = new Map<string, Promise<OffsetMap>>();
+  private closed = false;
+
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly timeouts: GroupTimeouts,
+    private readonly log: Logger,
+  ) {}
+
+  get(groupId: string): Group | undefined {
+    return this.groups.get(groupId);
+  }
+
+  getOrCreate(groupId: string): Group {
+    let g = this.groups.get(groupId);
+    if (!g || g.state === 'Dead') {
+      g = new Group(groupId, this.timeouts);
+      g.onEvent = (event, detail) => this.log.info({ group: groupId, ...detail }, event);
+      this.groups.set(groupId, g);
+    }
+    return g;
+  }
+
+  /** Committed offsets of a group (topic -> partition -> offset). */
+  committed(groupId: string): Promise<OffsetMap> {
+    let p = this.offsets.get(groupId);
+    if (!p) {
+      p = this.meta.fetchOffsets(groupId);
+      this.offsets.set(groupId, p);
+      p.catch(() => this.offsets.delete(groupId));
+    }
+    return p;
+  }
+
+  async commit(groupId: string, entries: Array<{ topic: string; partition: number; value: CommittedOffset }>): Promise<void> {
+    if (entries.length === 0) return;
+    const cache = await this.committed(groupId);
+    await this.meta.commitOffsets(groupId, entries);
+    for (const e of entries) {
+      let t = cache.get(e.topic);
+      if (!t) cache.set(e.topic, (t = new Map()));
+      t.set(e.partition, e.value);
+    }
+  }
+
+  async deleteOffsets(groupId: string, partitions: Array<{ topic: string; partition: number }> | 'all'): Promise<void> {
+    const cache = await this.committed(groupId);
+    await this.meta.deleteOffsets(groupId, partitions);
+    if (partitions === 'all') cache.clear();
+    else for (const p of partitions) cache.get(p.topic)?.delete(p.partition);
+  }
+
+  /** Groups with members, and groups that only hold committed offsets (state Empty). */
+  async list(): Promise<GroupListing[]> {
+    const out = new Map<string, GroupListing>();
+    for (const g of await this.meta.groupsWithOffsets()) out.set(g, { groupId: g, protocolType: 'consumer', state: 'Empty' });
+    for (const [id, g] of this.groups) {
+      if (g.state === 'Dead') continue;
+      out.set(id, { groupId: id, protocolType: g.protocolType ?? out.get(id)?.protocolType ?? '', state: g.state });
+    }
+    return [...out.values()].sort((a, b) => (a.groupId < b.groupId ? -1 : 1));
+  }
+
+  async exists(groupId: string): Promise<boolean> {
+    const g = this.groups.get(groupId);
+    if (g && g.state !== 'Dead' && !(g.state === 'Empty' && g.members.size === 0 && g.generationId === 0)) return true;
+    return (await this.committed(groupId)).size > 0;
+  }
+
+  /** DeleteGroups: only an empty group can go; its offsets go with it. */
+  async delete(groupId: string): Promise<number> {
+    const g = this.groups.get(groupId);
+    if (g && !g.isEmpty()) return ErrorCode.NON_EMPTY_GROUP;
+    if (!(await this.exists(groupId))) return ErrorCode.GROUP_ID_NOT_FOUND;
+    g?.shutdown(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    this.groups.delete(groupId);
+    await this.deleteOffsets(groupId, 'all');
+    this.offsets.delete(groupId);
+    this.log.info({ group: groupId }, 'group deleted');
+    return ErrorCode.NONE;
+  }
+
+  /** Answers every open join/sync with NOT_COORDINATOR so shutdown never waits on a rebalance. */
+  shutdown(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const g of this.groups.values()) g.shutdown(ErrorCode.NOT_COORDINATOR);
+    this.groups.clear();
+  }
+}

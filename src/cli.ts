@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // `streamhouse serve [flags]`: the broker process.
+// `streamhouse groups|topics ...`: admin commands against a running cluster
+// (src/client/commands.ts).
 
 import { ConfigError, helpText, parseArgs } from './config.js';
 import { Broker } from './broker/broker.js';
 import { createLogger } from './log.js';
+import { GROUPS_USAGE, TOPICS_USAGE, runAdminCommand } from './client/commands.js';
 
 async function serve(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -45,6 +48,7 @@ async function serve(argv: string[]): Promise<void> {
     await broker.start();
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'start-up failed');
+    process.stderr.write(`streamhouse: start-up failed: ${(err as Error).message}\n`);
     process.exit(1);
   }
 }
@@ -54,13 +58,17 @@ async function main(): Promise<void> {
   switch (command) {
     case 'serve':
       return serve(rest);
+    case 'groups':
+    case 'topics':
+      process.exitCode = await runAdminCommand(command, rest);
+      return;
     case undefined:
     case 'help':
     case '--help':
-      process.stdout.write(`streamhouse serve [options]   run a broker\n\n${helpText()}\n`);
+      process.stdout.write(`streamhouse serve [options]   run a broker\n${GROUPS_USAGE}\n${TOPICS_USAGE}\n\n${helpText()}\n`);
       return;
     default:
-      process.stderr.write(`unknown command ${command}; try: streamhouse serve --help\n`);
+      process.stderr.write(`unknown command ${command}; try: streamhouse help\n`);
       process.exit(2);
   }
 }

@@ -27,6 +27,12 @@ export interface BrokerConfig {
   logLevel: string;
   shutdownTimeoutMs: number;
   groupInitialRebalanceDelayMs: number;
+  s3Endpoint: string | null;
+  s3Region: string | null;
+  s3ForcePathStyle: boolean;
+  s3MultipartThresholdBytes: number;
+  s3RequestTimeoutMs: number;
+  metricsListen: string | null;
 }
 
 interface OptionDef {
@@ -42,6 +48,11 @@ export const OPTIONS: OptionDef[] = [
   { flag: 'advertise', key: 'advertise', type: 'string', help: 'HOST:PORT clients are told to connect to (default: the listen address, with 127.0.0.1 for 0.0.0.0)' },
   { flag: 'data-dir', key: 'dataDir', type: 'string', default: './data', help: 'local directory: objects (default storage), embedded metadata, caches' },
   { flag: 'storage', key: 'storage', type: 'string', help: 'where partition data lives: file:///path (default: DATA_DIR/objects) or memory://' },
+  { flag: 's3-endpoint', key: 's3Endpoint', type: 'string', help: 'S3 endpoint URL (for MinIO, s3rver, ...); default: AWS' },
+  { flag: 's3-region', key: 's3Region', type: 'string', help: 'S3 region (default: AWS_REGION or us-east-1)' },
+  { flag: 's3-force-path-style', key: 's3ForcePathStyle', type: 'boolean', default: 'false', help: 'path-style S3 URLs (needed by most self-hosted stores)' },
+  { flag: 's3-multipart-threshold-bytes', key: 's3MultipartThresholdBytes', type: 'int', default: String(64 * 1024 * 1024), help: 'objects above this size are uploaded in parts' },
+  { flag: 's3-request-timeout-ms', key: 's3RequestTimeoutMs', type: 'int', default: '10000', help: 'timeout of one S3 request (retried within the produce timeout)' },
   { flag: 'metadata', key: 'metadata', type: 'string', default: 'embedded', help: 'metadata store: embedded (in DATA_DIR/meta)' },
   { flag: 'broker-id', key: 'brokerId', type: 'int', default: '0', help: 'this broker\'s id' },
   { flag: 'rack', key: 'rack', type: 'string', help: 'rack reported in metadata' },
@@ -54,6 +65,7 @@ export const OPTIONS: OptionDef[] = [
   { flag: 'wal-flush-bytes', key: 'walFlushBytes', type: 'int', default: String(8 * 1024 * 1024), help: 'a WAL object is written once this many bytes are pending' },
   { flag: 'tail-cache-bytes', key: 'tailCacheBytes', type: 'int', default: String(32 * 1024 * 1024), help: 'recent bytes kept in memory per partition' },
   { flag: 'block-cache-bytes', key: 'blockCacheBytes', type: 'int', default: String(256 * 1024 * 1024), help: 'bytes of object data cached for reads' },
+  { flag: 'metrics-listen', key: 'metricsListen', type: 'string', help: 'HOST:PORT to serve Prometheus metrics on (/metrics); off by default' },
   { flag: 'log-level', key: 'logLevel', type: 'string', default: 'info', help: 'pino log level' },
   { flag: 'group-initial-rebalance-delay-ms', key: 'groupInitialRebalanceDelayMs', type: 'int', default: '3000', help: 'group.initial.rebalance.delay.ms: how long a new group waits for more members before its first rebalance' },
   { flag: 'shutdown-timeout-ms', key: 'shutdownTimeoutMs', type: 'int', default: '30000', help: 'longest a graceful shutdown waits' },
@@ -145,6 +157,12 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     logLevel: values.logLevel as string,
     shutdownTimeoutMs: values.shutdownTimeoutMs as number,
     groupInitialRebalanceDelayMs: values.groupInitialRebalanceDelayMs as number,
+    s3Endpoint: (values.s3Endpoint as string | undefined) ?? null,
+    s3Region: (values.s3Region as string | undefined) ?? null,
+    s3ForcePathStyle: values.s3ForcePathStyle as boolean,
+    s3MultipartThresholdBytes: values.s3MultipartThresholdBytes as number,
+    s3RequestTimeoutMs: values.s3RequestTimeoutMs as number,
+    metricsListen: (values.metricsListen as string | undefined) ?? null,
   };
   if (cfg.numPartitions < 1) throw new ConfigError('--num-partitions must be at least 1');
   if (cfg.brokerId < 0) throw new ConfigError('--broker-id must be non-negative');

@@ -38,7 +38,14 @@ export class Broker {
     const cfg = this.config;
     const started = Date.now();
     await mkdir(cfg.dataDir, { recursive: true });
-    this.store = await openObjectStore(cfg.storage);
+    this.store = await openObjectStore(cfg.storage, {
+      endpoint: cfg.s3Endpoint ?? undefined,
+      region: cfg.s3Region ?? undefined,
+      forcePathStyle: cfg.s3ForcePathStyle,
+      multipartThresholdBytes: cfg.s3MultipartThresholdBytes,
+      requestTimeoutMs: cfg.s3RequestTimeoutMs,
+      hooks: { onRetry: (op, attempt, err) => this.log.warn({ op, attempt, err: (err as Error).message }, 'object store retry') },
+    });
     this.meta = await openMetadataStore(cfg.metadata, cfg.dataDir, this.log);
     await this.meta.start();
 

@@ -5,8 +5,11 @@ import { resolve } from 'node:path';
 import { FsObjectStore } from './fs-object-store.js';
 import { MemoryObjectStore } from './memory-object-store.js';
 import type { ObjectStore } from './object-store.js';
+import { S3ObjectStore, parseS3Url, type S3Options } from './s3-object-store.js';
 
-export async function openObjectStore(url: string): Promise<ObjectStore> {
+export type S3Settings = Omit<S3Options, 'bucket' | 'prefix'>;
+
+export async function openObjectStore(url: string, s3: S3Settings = {}): Promise<ObjectStore> {
   if (url.startsWith('file://')) {
     const path = url.startsWith('file:///') ? fileURLToPath(url) : resolve(url.slice('file://'.length));
     const store = new FsObjectStore(path);
@@ -14,7 +17,11 @@ export async function openObjectStore(url: string): Promise<ObjectStore> {
     return store;
   }
   if (url === 'memory://' || url === 'memory') return new MemoryObjectStore();
-  if (url.startsWith('s3://')) throw new Error('s3:// storage is not implemented yet (see the README)');
+  if (url.startsWith('s3://')) {
+    const store = new S3ObjectStore({ ...parseS3Url(url), ...s3 });
+    await store.checkAccess();
+    return store;
+  }
   if (!url.includes('://')) return new FsObjectStore(resolve(url));
-  throw new Error(`unknown storage URL ${url}: use file:///path or memory://`);
+  throw new Error(`unknown storage URL ${url}: use file:///path, s3://bucket/prefix or memory://`);
 }

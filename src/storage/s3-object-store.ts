@@ -1,0 +1,217 @@
+// ObjectStore on S3 (or any S3-compatible store) through @aws-sdk/client-s3.
+// A put is one PUT (multipart through @aws-sdk/lib-storage above a size), a
+// get is a ranged GET; transient failures (5xx, throttling, timeouts, resets)
+// are retried with backoff under a deadline (retry.ts). The SDK's own retries
+// are off so that one policy, with one deadline, governs every request.
+
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { Agent } from 'node:https';
+import { Agent as HttpAgent } from 'node:http';
+import { ObjectNotFoundError, type ByteRange, type ObjectInfo, type ObjectStore } from './object-store.js';
+import { DEFAULT_RETRY, withRetries, type RetryHooks, type RetryPolicy } from './retry.js';
+
+export interface S3Options {
+  bucket: string;
+  prefix: string;
+  endpoint?: string;
+  region?: string;
+  forcePathStyle?: boolean;
+  /** Objects larger than this go up as multipart uploads. */
+  multipartThresholdBytes?: number;
+  requestTimeoutMs?: number;
+  maxSockets?: number;
+  retry?: RetryPolicy;
+  hooks?: RetryHooks & { onRequest?(op: string, bytes: number, ms: number, ok: boolean): void };
+}
+
+export class S3StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'S3StartupError';
+  }
+}
+
+/** Parses s3://bucket/prefix. */
+export function parseS3Url(url: string): { bucket: string; prefix: string } {
+  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
+  if (!m || !m[1]) throw new Error(`bad S3 URL ${url}: use s3://bucket/prefix`);
+  const prefix = m[2]!.replace(/\/+$/, '');
+  return { bucket: m[1], prefix: prefix ? `${prefix}/` : '' };
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+}
+
+export function isRetriableS3Error(err: unknown): boolean {
+  if (err instanceof ObjectNotFoundError) return false;
+  const status = statusOf(err);
+  if (status !== undefined) return status >= 500 || status === 429 || status === 408;
+  const e = err as { name?: string; code?: string; message?: string };
+  const name = e?.name ?? '';
+  if (['SlowDown', 'ThrottlingException', 'RequestTimeout', 'TimeoutError', 'RequestTimeTooSkewed', 'InternalError', 'ServiceUnavailable'].includes(name)) return true;
+  const code = e?.code ?? '';
+  if (['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'UND_ERR_SOCKET'].includes(code)) return true;
+  // A body cut short, a socket hang up, an aborted request: the network, not the request.
+  return /socket hang up|aborted|premature|ECONNRESET|timeout|Unexpected end|closed/i.test(e?.message ?? '');
+}
+
+export class S3ObjectStore implements ObjectStore {
+  readonly description: string;
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly prefix: string;
+  private readonly retry: RetryPolicy;
+  private readonly multipartThreshold: number;
+
+  constructor(private readonly opts: S3Options) {
+    this.bucket = opts.bucket;
+    this.prefix = opts.prefix;
+    this.retry = opts.retry ?? DEFAULT_RETRY;
+    this.multipartThreshold = opts.multipartThresholdBytes ?? 64 * 1024 * 1024;
+    this.description = `s3://${opts.bucket}/${opts.prefix}${opts.endpoint ? ` at ${opts.endpoint}` : ''}`;
+    const timeout = opts.requestTimeoutMs ?? 10_000;
+    const maxSockets = opts.maxSockets ?? 64;
+    const config: S3ClientConfig = {
+      region: opts.region ?? process.env.AWS_REGION ?? 'us-east-1',
+      endpoint: opts.endpoint,
+      forcePathStyle: opts.forcePathStyle ?? false,
+      maxAttempts: 1,
+      // s3rver and some S3-compatible stores mishandle the SDK's default
+      // aws-chunked trailing checksums; batches carry their own CRCs anyway.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: new NodeHttpHandler({
+        connectionTimeout: Math.min(timeout, 5000),
+        requestTimeout: timeout,
+        httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
+        httpsAgent: new Agent({ keepAlive: true, maxSockets }),
+      }),
+    };
+    this.client = new S3Client(config);
+  }
+
+  private key(k: string): string {
+    return this.prefix + k;
+  }
+
+  private async timed<T>(op: string, bytes: (r: T) => number, fn: () => Promise<T>): Promise<T> {
+    const started = Date.now();
+    try {
+      const r = await fn();
+      this.opts.hooks?.onRequest?.(op, bytes(r), Date.now() - started, true);
+      return r;
+    } catch (err) {
+      this.opts.hooks?.onRequest?.(op, 0, Date.now() - started, false);
+      throw err;
+    }
+  }
+
+  /** Fails with a clear message when the bucket is missing or the credentials are refused. */
+  async checkAccess(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 404) throw new S3StartupError(`S3 bucket ${this.bucket} does not exist`);
+      if (status === 403 || status === 401) throw new S3StartupError(`S3 refused access to bucket ${this.bucket}: check the credentials`);
+      throw new S3StartupError(`cannot reach S3 bucket ${this.bucket}${this.opts.endpoint ? ` at ${this.opts.endpoint}` : ''}: ${(err as Error).message || (err as Error).name}`);
+    }
+  }
+
+  async put(key: string, body: Buffer | Buffer[]): Promise<void> {
+    const data = Array.isArray(body) ? Buffer.concat(body) : body;
+    await withRetries(
+      `PUT ${key}`,
+      () =>
+        this.timed('put', () => data.length, async () => {
+          if (data.length > this.multipartThreshold) {
+            await new Upload({
+              client: this.client,
+              params: { Bucket: this.bucket, Key: this.key(key), Body: data },
+              partSize: Math.max(8 * 1024 * 1024, Math.ceil(data.length / 9000)),
+              queueSize: 4,
+            }).done();
+          } else {
+            await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(key), Body: data, ContentLength: data.length }));
+          }
+        }),
+      isRetriableS3Error,
+      this.retry,
+      this.opts.hooks,
+    );
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Buffer> {
+    const want = range ? range.end - range.start : undefined;
+    return withRetries(
+      `GET ${key}`,
+      () =>
+        this.timed('get', (b: Buffer) => b.length, async () => {
+          let res;
+          try {
+            res = await this.client.send(
+              new GetObjectCommand({ Bucket: this.bucket, Key: this.key(key), Range: range ? `bytes=${range.start}-${range.end - 1}` : undefined }),
+            );
+          } catch (err) {
+            if (statusOf(err) === 404 || (err as Error).name === 'NoSuchKey') throw new ObjectNotFoundError(key);
+            throw err;
+          }
+          const bytes = Buffer.from(await res.Body!.transformToByteArray());
+          if (want !== undefined && bytes.length !== want) {
+            const e = new Error(`short GET of ${key}: ${bytes.length} of ${want} bytes`);
+            (e as { code?: string }).code = 'ECONNRESET';
+            throw e;
+          }
+          return bytes;
+        }),
+      isRetriableS3Error,
+      this.retry,
+      this.opts.hooks,
+    );
+  }
+
+  async delete(key: string): Promise<void> {
+    await withRetries(
+      `DELETE ${key}`,
+      () => this.timed('delete', () => 0, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(key) }))),
+      isRetriableS3Error,
+      this.retry,
+      this.opts.hooks,
+    );
+  }
+
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    const out: ObjectInfo[] = [];
+    let token: string | undefined;
+    do {
+      const res = await withRetries(
+        `LIST ${prefix}`,
+        () =>
+          this.timed('list', () => 0, () =>
+            this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.key(prefix), ContinuationToken: token })),
+          ),
+        isRetriableS3Error,
+        this.retry,
+        this.opts.hooks,
+      );
+      for (const o of res.Contents ?? []) out.push({ key: o.Key!.slice(this.prefix.length), size: o.Size ?? 0 });
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+}

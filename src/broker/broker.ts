@@ -46,7 +46,7 @@ export class Broker {
       requestTimeoutMs: cfg.s3RequestTimeoutMs,
       hooks: { onRetry: (op, attempt, err) => this.log.warn({ op, attempt, err: (err as Error).message }, 'object store retry') },
     });
-    this.meta = await openMetadataStore(cfg.metadata, cfg.dataDir, this.log);
+    this.meta = await openMetadataStore(cfg.metadata, cfg.dataDir, this.store, this.log);
     await this.meta.start();
 
     const topicsRef: { current: Topics | null } = { current: null };

@@ -6,8 +6,6 @@
 // crash keeps is a prefix of what was acknowledged plus nothing acknowledged.
 
 import { EventEmitter } from 'node:events';
-import { mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import {
   partitionKey,
@@ -28,7 +26,7 @@ import {
   type MetadataState,
   type Operation,
 } from './manifest-state.js';
-import { Journal, fileExists, writeFileDurable } from './journal.js';
+import type { MetadataPersistence } from './persistence.js';
 
 const SNAPSHOT_AFTER_BYTES = 64 * 1024 * 1024;
 
@@ -37,35 +35,31 @@ interface Snapshot {
   state: MetadataState;
 }
 
+export type EmbeddedPersistence = MetadataPersistence<MetadataState, Operation>;
+
 export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore {
   readonly description: string;
   private state: MetadataState = emptyState();
   private seq = 0;
-  private journal: Journal;
   private topicsByName = new Map<string, TopicRecord>();
-  private readonly snapshotPath: string;
 
   constructor(
-    private readonly dir: string,
+    private readonly journal: EmbeddedPersistence,
     private readonly log: Logger,
     private readonly snapshotAfterBytes = SNAPSHOT_AFTER_BYTES,
   ) {
     super();
-    this.description = `embedded:${dir}`;
-    this.journal = new Journal(join(dir, 'journal.log'));
-    this.snapshotPath = join(dir, 'snapshot.json');
+    this.description = `embedded:${journal.description}`;
   }
 
   async start(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
     let fresh = true;
-    if (await fileExists(this.snapshotPath)) {
-      const snap = JSON.parse(await readFile(this.snapshotPath, 'utf8')) as Snapshot;
-      this.state = snap.state;
-      this.seq = snap.seq;
+    const { snapshot, records } = await this.journal.load();
+    if (snapshot) {
+      this.state = snapshot.state;
+      this.seq = snapshot.seq;
       fresh = false;
     }
-    const records = await this.journal.openAndRead<Operation>();
     let replayed = 0;
     for (const r of records) {
       if (r.seq <= this.seq) continue;
@@ -85,17 +79,16 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
   }
 
   private async writeSnapshot(): Promise<void> {
-    const snap: Snapshot = { seq: this.seq, state: this.state };
-    await writeFileDurable(this.snapshotPath, JSON.stringify(snap));
+    await this.journal.writeSnapshot(this.seq, JSON.stringify({ seq: this.seq, state: this.state } satisfies Snapshot));
   }
 
   private async maybeSnapshot(): Promise<void> {
-    if (this.journal.size < this.snapshotAfterBytes) return;
+    if (this.journal.journalBytes() < this.snapshotAfterBytes) return;
     // Serialized synchronously: the snapshot holds exactly the journaled operations.
-    const data = JSON.stringify({ seq: this.seq, state: this.state } satisfies Snapshot);
-    await writeFileDurable(this.snapshotPath, data);
-    await this.journal.reset();
-    this.log.info({ seq: this.seq, bytes: data.length }, 'metadata snapshot written');
+    const seq = this.seq;
+    const data = JSON.stringify({ seq, state: this.state } satisfies Snapshot);
+    await this.journal.writeSnapshot(seq, data);
+    this.log.info({ seq, bytes: data.length }, 'metadata snapshot written');
   }
 
   private run(o: Operation): Promise<void> {

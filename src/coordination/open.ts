@@ -2,11 +2,26 @@
 
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { EmbeddedMetadataStore } from './embedded-metadata-store.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { FsObjectStore } from '../storage/fs-object-store.js';
+import { EmbeddedMetadataStore, type EmbeddedPersistence } from './embedded-metadata-store.js';
+import type { MetadataState, Operation } from './manifest-state.js';
+import { FilePersistence } from './file-persistence.js';
 import type { MetadataStore } from './metadata-store.js';
+import { ObjectPersistence } from './object-persistence.js';
 
-export async function openMetadataStore(url: string, dataDir: string, log: Logger): Promise<MetadataStore> {
-  if (url === 'embedded') return new EmbeddedMetadataStore(join(dataDir, 'meta'), log);
+/**
+ * Embedded metadata lives beside the data: in the data directory when objects
+ * are local, in the object store when they are remote (the disk is then a cache).
+ */
+export async function openMetadataStore(url: string, dataDir: string, store: ObjectStore, log: Logger): Promise<MetadataStore> {
+  if (url === 'embedded') {
+    const persistence: EmbeddedPersistence =
+      store instanceof FsObjectStore
+        ? new FilePersistence<MetadataState, Operation>(join(dataDir, 'meta'))
+        : new ObjectPersistence<MetadataState, Operation>(store);
+    return new EmbeddedMetadataStore(persistence, log);
+  }
   if (url.startsWith('etcd://')) throw new Error('etcd:// metadata is not implemented yet (see the README)');
   throw new Error(`unknown metadata URL ${url}: use embedded`);
 }

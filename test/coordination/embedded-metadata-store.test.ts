@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, expect, test } from 'vitest';
 import { EmbeddedMetadataStore } from '../../src/coordination/embedded-metadata-store.js';
+import { FilePersistence } from '../../src/coordination/file-persistence.js';
 import { FencedError } from '../../src/coordination/metadata-store.js';
 
 const log = pino({ level: 'silent' });
@@ -18,7 +19,7 @@ const range = (base: number, next: number) => ({ kind: 'wal' as const, key: `wal
 test('operations survive a restart; a torn journal tail is cut off', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'sh-meta-'));
   dirs.push(dir);
-  let s = new EmbeddedMetadataStore(dir, log);
+  let s = new EmbeddedMetadataStore(new FilePersistence(dir), log);
   await s.start();
   const cluster = s.clusterId();
   await s.createTopic(topic);
@@ -28,7 +29,7 @@ test('operations survive a restart; a torn journal tail is cut off', async () =>
   await s.close();
   await appendFile(join(dir, 'journal.log'), Buffer.from([0, 0, 1, 0, 1, 2]));
 
-  s = new EmbeddedMetadataStore(dir, log);
+  s = new EmbeddedMetadataStore(new FilePersistence(dir), log);
   await s.start();
   expect(s.clusterId()).toBe(cluster);
   expect(s.topics().get('t')?.topicId).toBe(topic.topicId);
@@ -46,7 +47,7 @@ test('operations survive a restart; a torn journal tail is cut off', async () =>
 test('snapshots compact the journal and restore the same state', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'sh-meta-'));
   dirs.push(dir);
-  let s = new EmbeddedMetadataStore(dir, log, 1024);
+  let s = new EmbeddedMetadataStore(new FilePersistence(dir), log, 1024);
   await s.start();
   await s.createTopic(topic);
   const st = await s.acquirePartition(topic.topicId, 0, 0);
@@ -54,7 +55,7 @@ test('snapshots compact the journal and restore the same state', async () => {
     await s.commitWal({ brokerId: 0, objectKey: `wal/0/${i}`, appends: [{ topicId: topic.topicId, partition: 0, leaderEpoch: st.leaderEpoch, range: range(i, i + 1), producers: [] }] });
   }
   await s.close();
-  s = new EmbeddedMetadataStore(dir, log, 1024);
+  s = new EmbeddedMetadataStore(new FilePersistence(dir), log, 1024);
   await s.start();
   const again = await s.acquirePartition(topic.topicId, 0, 0);
   expect(again.highWatermark).toBe(100);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, test } from 'vitest';
 import { EmbeddedMetadataStore } from '../../src/coordination/embedded-metadata-store.js';
+import { FilePersistence } from '../../src/coordination/file-persistence.js';
 import type { TopicRecord } from '../../src/coordination/metadata-store.js';
 import { ErrorCode, KafkaError } from '../../src/protocol/kafka-error.js';
 import { buildBatch, decodeRecords } from '../../src/protocol/records/index.js';
@@ -27,7 +28,7 @@ async function tempDir(): Promise<string> {
 const topic: TopicRecord = { name: 't', topicId: 'AAAAAAAAAAAAAAAAAAAAAQ', partitions: 2, configs: {} };
 
 async function openBroker(dir: string, store: ObjectStore, segmentBytes = 64 << 20) {
-  const meta = new EmbeddedMetadataStore(join(dir, 'meta'), log);
+  const meta = new EmbeddedMetadataStore(new FilePersistence(join(dir, "meta")), log);
   await meta.start();
   if (!meta.topics().get('t')) await meta.createTopic(topic);
   const logs = new LogManager(store, meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId: 0, compactionIntervalMs: 60_000 }, () => ({ segmentBytes, segmentMs: 600_000 }), log);

@@ -1,0 +1,25 @@
+// Where the embedded metadata store keeps its journal and snapshots: in the
+// data directory (local storage), or in the object store itself (S3), so that
+// with S3 the local disk is a cache and a broker restarted on a fresh data
+// directory finds everything in the bucket.
+
+import type { JournalRecord } from './journal.js';
+
+export interface LoadedState<S, O> {
+  snapshot: { seq: number; state: S } | null;
+  records: JournalRecord<O>[];
+}
+
+export interface MetadataPersistence<S, O> {
+  readonly description: string;
+  load(): Promise<LoadedState<S, O>>;
+  /** Durable when resolved; concurrent appends are group-committed. */
+  append(record: JournalRecord<O>): Promise<void>;
+  /** Bytes journaled since the last snapshot. */
+  journalBytes(): number;
+  /** Called after a write with nothing queued: a safe point for a snapshot. */
+  onIdle: (() => Promise<void>) | null;
+  /** Replaces the journal by a snapshot holding exactly the records appended so far. */
+  writeSnapshot(seq: number, serialized: string): Promise<void>;
+  close(): Promise<void>;
+}

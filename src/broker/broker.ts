@@ -17,6 +17,7 @@ import type { BrokerServices } from './context.js';
 import { Dispatcher } from './dispatcher.js';
 import { HANDLERS } from './handlers.js';
 import { Topics } from './topics.js';
+import { Leadership } from './leadership.js';
 import { GroupCoordinator } from '../groups/coordinator.js';
 
 export class Broker {
@@ -25,6 +26,7 @@ export class Broker {
   private meta: MetadataStore | null = null;
   private logs: LogManager | null = null;
   private groups: GroupCoordinator | null = null;
+  private leadership: Leadership | null = null;
   private stopping: Promise<void> | null = null;
   private readonly shutdownController = new AbortController();
   address: { host: string; port: number } | null = null;
@@ -64,7 +66,7 @@ export class Broker {
       (topic) => topicsRef.current!.storageConfig(topic),
       this.log,
     );
-    await this.logs.start(cfg.metadata === 'embedded');
+    await this.logs.start();
     const topics = new Topics(
       this.meta,
       this.logs,
@@ -73,12 +75,8 @@ export class Broker {
     );
     topicsRef.current = topics;
 
-    // Single broker: it leads every partition, each under a new epoch.
-    let partitions = 0;
-    for (const t of topics.all()) {
-      await topics.openPartitions(t, 0);
-      partitions += t.partitions;
-    }
+    // Take over what the metadata store assigns (single broker: everything), each under a new epoch.
+    this.leadership = new Leadership(this.meta, this.logs, topics, this.log);
 
     const services = (port: number): BrokerServices => ({
       config: cfg,
@@ -93,13 +91,18 @@ export class Broker {
     });
     this.groups = new GroupCoordinator(this.meta, { initialRebalanceDelayMs: cfg.groupInitialRebalanceDelayMs }, this.log);
     const holder: { services: BrokerServices | null } = { services: null };
-    const dispatcher = new Dispatcher(HANDLERS, () => holder.services!);
+    let markReady!: () => void;
+    const ready = new Promise<void>((r) => (markReady = r));
+    const dispatcher = new Dispatcher(HANDLERS, () => holder.services!, ready);
     this.server = new KafkaServer(dispatcher, { maxRequestBytes: cfg.maxRequestBytes, maxInflightRequests: 128 }, this.log);
     const addr = await this.server.listen(cfg.listenHost, cfg.listenPort);
     this.address = addr;
     const advertisedPort = cfg.listenPort === 0 && cfg.advertisedPort === 0 ? addr.port : cfg.advertisedPort;
     holder.services = services(advertisedPort);
     await this.meta.registerBroker(holder.services.cluster.self);
+    await this.leadership.start();
+    markReady();
+    const partitions = [...this.logs.all()].length;
     this.log.info(
       { topics: topics.all().length, partitions, ms: Date.now() - started, storage: this.store.description, metadata: this.meta.description },
       'recovery done',
@@ -114,6 +117,7 @@ export class Broker {
         this.log.info({}, 'shutting down');
         this.shutdownController.abort();
         this.groups?.shutdown();
+        await this.leadership?.stop();
         await this.server?.close();
         await this.logs?.close();
         await this.meta?.close();

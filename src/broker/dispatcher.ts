@@ -24,6 +24,8 @@ export class Dispatcher implements FrameHandler {
   constructor(
     handlers: readonly ApiHandler[],
     private readonly services: () => BrokerServices,
+    /** Requests wait for this: the broker accepts connections before its partitions are open. */
+    private readonly ready: Promise<void> = Promise.resolve(),
   ) {
     for (const h of handlers) this.byKey.set(h.api.apiKey, h);
   }
@@ -38,6 +40,7 @@ export class Dispatcher implements FrameHandler {
   }
 
   async handle(frame: Buffer, conn: ConnectionContext): Promise<Buffer[] | null> {
+    await this.ready;
     const apiKey = frame.readInt16BE(0);
     const apiVersion = frame.readInt16BE(2);
     const correlationId = frame.readInt32BE(4);

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import {
   partitionKey,
+  type PartitionKey,
   type BrokerRecord,
   type CommittedOffset,
   type MetadataStore,
@@ -20,6 +21,7 @@ import {
 import {
   apply,
   emptyState,
+  fencedAppends,
   fromStoredOffset,
   toStoredOffset,
   validate,
@@ -128,6 +130,7 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
     this.rebuildTopicIndex();
     await p;
     this.emit('topics');
+    this.emit('assignment');
   }
 
   createTopic(topic: TopicRecord): Promise<void> {
@@ -156,8 +159,24 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
     return p && p.leaderId >= 0 ? { leaderId: p.leaderId, leaderEpoch: p.leaderEpoch } : undefined;
   }
 
-  commitWal(commit: WalCommit): Promise<void> {
-    return this.run({ op: 'wal', commit });
+  async commitWal(commit: WalCommit): Promise<{ fenced: PartitionKey[] }> {
+    const fenced = fencedAppends(this.state, commit);
+    const live = fenced.length ? { ...commit, appends: commit.appends.filter((a) => !fenced.includes(partitionKey(a.topicId, a.partition))) } : commit;
+    if (live.appends.length) await this.run({ op: 'wal', commit: live });
+    return { fenced };
+  }
+
+  readonly singleWriter = true;
+
+  writable(): boolean {
+    return true;
+  }
+
+  /** One broker: it leads every partition of every topic. */
+  assignedPartitions(): Array<{ topicId: string; partition: number }> {
+    const out = [];
+    for (const t of Object.values(this.state.topics)) for (let p = 0; p < t.partitions; p++) out.push({ topicId: t.topicId, partition: p });
+    return out;
   }
 
   replaceRanges(replacement: RangeReplacement): Promise<void> {

@@ -90,6 +90,17 @@ function partitionOf(state: MetadataState, topicId: string, partition: number): 
   return p;
 }
 
+/** The appends of a WAL commit whose epoch guard fails (they must be left out). */
+export function fencedAppends(state: MetadataState, commit: WalCommit): PartitionKey[] {
+  const fenced: PartitionKey[] = [];
+  for (const a of commit.appends) {
+    const key = partitionKey(a.topicId, a.partition);
+    const p = state.partitions[key];
+    if (!p || p.leaderEpoch !== a.leaderEpoch || p.leaderId !== commit.brokerId) fenced.push(key);
+  }
+  return fenced;
+}
+
 /**
  * Checks an operation against the state without changing it. Throws the
  * error the caller must see; an operation that passes always applies.
@@ -112,20 +123,16 @@ export function validate(state: MetadataState, o: Operation): void {
     case 'acquire':
       if (!topicById(state, o.topicId)) throw new UnknownTopicError(o.topicId);
       return;
-    case 'wal': {
-      const fenced: PartitionKey[] = [];
+    case 'wal':
       for (const a of o.commit.appends) {
         const key = partitionKey(a.topicId, a.partition);
         const p = state.partitions[key];
-        if (!p || p.leaderEpoch !== a.leaderEpoch || p.leaderId !== o.commit.brokerId) {
-          fenced.push(key);
-        } else if (a.range.baseOffset !== p.highWatermark) {
+        if (!p || p.leaderEpoch !== a.leaderEpoch || p.leaderId !== o.commit.brokerId) throw new FencedError([key]);
+        if (a.range.baseOffset !== p.highWatermark) {
           throw new Error(`non-contiguous append to ${key}: ${a.range.baseOffset} after ${p.highWatermark}`);
         }
       }
-      if (fenced.length) throw new FencedError(fenced);
       return;
-    }
     case 'replace': {
       const r = o.replacement;
       const key = partitionKey(r.topicId, r.partition);

@@ -127,7 +127,7 @@ export class UnknownTopicError extends Error {
   }
 }
 
-/** Events: 'topics' (the topic set or a topic changed), 'brokers', 'leaders'. */
+/** Events: 'topics' (the topic set or a topic changed), 'brokers', 'leaders', 'assignment'. */
 export interface MetadataStore extends EventEmitter {
   readonly description: string;
   start(): Promise<void>;
@@ -138,6 +138,12 @@ export interface MetadataStore extends EventEmitter {
 
   registerBroker(broker: BrokerRecord): Promise<void>;
   brokers(): BrokerRecord[];
+  /** Partitions this broker should lead now (event 'assignment' when it changes). */
+  assignedPartitions(): Array<{ topicId: string; partition: number }>;
+  /** False while this broker cannot prove it is still a live member (lease in doubt): no commits then. */
+  writable(): boolean;
+  /** Whether this store's broker is the only one writing objects (safe to collect orphans and count references locally). */
+  readonly singleWriter: boolean;
 
   /** Current view of the topics by name (embedded: authoritative; etcd: watched). */
   topics(): ReadonlyMap<string, TopicRecord>;
@@ -151,7 +157,12 @@ export interface MetadataStore extends EventEmitter {
   /** Current leader of each partition: brokerId and epoch. */
   leaderOf(topicId: string, partition: number): { leaderId: number; leaderEpoch: number } | undefined;
 
-  commitWal(commit: WalCommit): Promise<void>;
+  /**
+   * Commits every append whose leader epoch still holds; returns the
+   * partitions that were fenced (nothing of theirs was committed). A throw
+   * means the outcome is unknown for every partition of the commit.
+   */
+  commitWal(commit: WalCommit): Promise<{ fenced: PartitionKey[] }>;
   replaceRanges(replacement: RangeReplacement): Promise<void>;
   setLogStartOffset(topicId: string, partition: number, leaderEpoch: number, offset: number): Promise<void>;
 

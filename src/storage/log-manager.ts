@@ -50,6 +50,8 @@ export class LogManager {
   private compactionTimer: NodeJS.Timeout | null = null;
   private compacting: Promise<void> | null = null;
   private closed = false;
+  /** Told when partitions were fenced and should be reopened if still assigned. */
+  onFenced: () => void = () => {};
   readonly stats = { segmentsWritten: 0, walObjectsDeleted: 0, compactionBacklogBytes: 0 };
 
   constructor(
@@ -68,17 +70,19 @@ export class LogManager {
       log,
     );
     this.writer.onObjectCommitted = (key, n) => {
+      if (!meta.singleWriter) return;
       if (n > 0) this.walRefs.set(key, (this.walRefs.get(key) ?? 0) + n);
       else void this.deleteObject(key);
     };
+    this.writer.onFenced = () => this.onFenced();
   }
 
   /**
    * Collects objects a crash left behind: written but never committed, or
    * replaced by a segment whose deletion did not happen.
    */
-  async start(collectOrphans: boolean): Promise<void> {
-    if (collectOrphans) {
+  async start(): Promise<void> {
+    if (this.meta.singleWriter) {
       const referenced = await this.meta.referencedObjects();
       let orphans = 0;
       for (const prefix of [`wal/${this.opts.brokerId}/`, 'segments/']) {
@@ -115,13 +119,30 @@ export class LogManager {
         const log = new PartitionLog(topic.name, topic.topicId, partition, state, this.reader, this.writer, {
           tailMaxBytes: this.opts.tailMaxBytes,
         });
-        for (const r of state.ranges) if (r.kind === 'wal') this.walRefs.set(r.key, (this.walRefs.get(r.key) ?? 0) + 1);
+        if (this.meta.singleWriter) for (const r of state.ranges) if (r.kind === 'wal') this.walRefs.set(r.key, (this.walRefs.get(r.key) ?? 0) + 1);
         this.logs.set(key, log);
+        this.log.info({ topic: topic.name, partition, epoch: state.leaderEpoch, highWatermark: state.highWatermark, ranges: state.ranges.length }, 'partition opened');
         return log;
       })().finally(() => this.opening.delete(key));
       this.opening.set(key, p);
     }
     return p;
+  }
+
+  /**
+   * Gives up leading a partition: new appends are refused at once, appends
+   * already accepted are flushed and committed (unless the new leader fenced
+   * them already), then the partition is forgotten.
+   */
+  async release(topicId: string, partition: number): Promise<void> {
+    const key = partitionKey(topicId, partition);
+    const log = this.logs.get(key);
+    if (!log) return;
+    log.closing = true;
+    await this.writer.drain();
+    log.fence();
+    if (this.logs.get(key) === log) this.logs.delete(key);
+    this.log.info({ topic: log.topicName, partition, epoch: log.leaderEpoch }, 'partition released');
   }
 
   /** Forgets a deleted topic's partitions and deletes the objects only they used. */
@@ -132,15 +153,18 @@ export class LogManager {
         this.logs.delete(key);
       }
     }
-    for (const list of ranges) for (const r of list) await this.release(r);
+    for (const list of ranges) for (const r of list) await this.releaseRange(r);
   }
 
-  private async release(r: LogRange): Promise<void> {
+  private async releaseRange(r: LogRange): Promise<void> {
     if (r.kind === 'segment') {
       this.reader.forget(r.key);
       await this.deleteObject(r.key);
       return;
     }
+    // With several brokers, a WAL object may hold other brokers' partitions:
+    // the cluster's collector deletes it once no manifest references it.
+    if (!this.meta.singleWriter) return;
     const n = (this.walRefs.get(r.key) ?? 1) - 1;
     if (n > 0) {
       this.walRefs.set(r.key, n);
@@ -229,7 +253,7 @@ export class LogManager {
     if (idx >= 0) log.ranges.splice(idx, group.length, range);
     log.oldestWalCommitAt = Date.now();
     this.stats.segmentsWritten++;
-    for (const r of group) await this.release(r);
+    for (const r of group) await this.releaseRange(r);
   }
 
   async close(): Promise<void> {

@@ -46,6 +46,8 @@ export class PartitionLog {
   /** Bumped when uncommitted appends are rolled back: older pending appends are void. */
   generation = 0;
   fenced = false;
+  /** Being handed over: no new appends, the accepted ones still commit. */
+  closing = false;
   /** When the oldest WAL range not yet in a segment was committed (for segment.ms). */
   oldestWalCommitAt = 0;
 
@@ -77,7 +79,7 @@ export class PartitionLog {
    * and resolves once they are durable and committed.
    */
   async append(batches: Buffer[]): Promise<AppendResult> {
-    if (this.fenced) throw new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'leadership lost');
+    if (this.fenced || this.closing) throw new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'leadership lost');
     const first = readBatchHeader(batches[0]!);
     const idempotent = first.producerId >= 0;
     if (idempotent) {

@@ -6,7 +6,7 @@
 // only ever moves forward over contiguous, durable offsets.
 
 import type { Logger } from 'pino';
-import { FencedError, partitionKey, type LogRange, type MetadataStore, type PartitionAppend, type ProducerStateEntry } from '../coordination/metadata-store.js';
+import { partitionKey, type LogRange, type MetadataStore, type PartitionAppend, type ProducerStateEntry } from '../coordination/metadata-store.js';
 import { ErrorCode, KafkaError } from '../protocol/kafka-error.js';
 import type { ObjectStore } from './object-store.js';
 import type { AppendRequest, AppendSink, PartitionLog } from './partition-log.js';
@@ -54,6 +54,8 @@ export class WalWriter implements AppendSink {
   readonly stats: FlushStats = { objects: 0, bytes: 0, lastFlushBytes: 0, lastFlushMs: 0 };
   /** Told how many committed ranges reference a new WAL object (for garbage collection). */
   onObjectCommitted: (key: string, ranges: number) => void = () => {};
+  /** Told when partitions were fenced by an unknown commit outcome (they must be reopened). */
+  onFenced: () => void = () => {};
 
   constructor(
     private readonly store: ObjectStore,
@@ -184,30 +186,36 @@ export class WalWriter implements AppendSink {
         },
       });
     });
-    while (live.length) {
+    if (live.length && !this.meta.writable()) {
+      this.failRuns(
+        live.map((l) => l.run),
+        new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'this broker cannot prove its membership (metadata store unreachable)'),
+      );
+      live = [];
+    }
+    if (live.length) {
       try {
-        await this.meta.commitWal({ brokerId: this.opts.brokerId, objectKey: key, appends: live.map((l) => l.append) });
-        break;
-      } catch (err) {
-        if (err instanceof FencedError) {
-          const fenced = new Set(err.partitions);
+        const { fenced } = await this.meta.commitWal({ brokerId: this.opts.brokerId, objectKey: key, appends: live.map((l) => l.append) });
+        if (fenced.length) {
+          const lost = new Set(fenced);
           for (const l of live) {
-            if (fenced.has(partitionKey(l.run.log.topicId, l.run.log.partition))) {
-              l.run.log.fence();
-              for (const p of l.run.entries) p.reject(new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'leadership lost'));
-            }
+            if (!lost.has(partitionKey(l.run.log.topicId, l.run.log.partition))) continue;
+            l.run.log.fence();
+            for (const p of l.run.entries) p.reject(new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'leadership lost'));
           }
-          live = live.filter((l) => !fenced.has(partitionKey(l.run.log.topicId, l.run.log.partition)));
-          this.log.warn({ partitions: err.partitions, key }, 'commit fenced: leadership lost');
-          continue;
+          live = live.filter((l) => !lost.has(partitionKey(l.run.log.topicId, l.run.log.partition)));
+          this.log.warn({ partitions: fenced, key }, 'commit fenced: leadership lost');
         }
-        this.log.error({ err, key }, 'WAL commit failed');
-        this.failRuns(
-          live.map((l) => l.run),
-          new KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, `metadata commit failed: ${(err as Error).message}`),
-        );
+      } catch (err) {
+        // The commit may or may not have happened: only a reload from the
+        // metadata store can tell, so these partitions are fenced and reopened.
+        this.log.error({ err, key }, 'WAL commit failed; outcome unknown, reloading the partitions');
+        for (const l of live) {
+          l.run.log.fence();
+          for (const p of l.run.entries) p.reject(new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `metadata commit failed: ${(err as Error).message}`));
+        }
         live = [];
-        break;
+        this.onFenced();
       }
     }
     this.onObjectCommitted(key, live.length);

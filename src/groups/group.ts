@@ -137,9 +137,9 @@ export class Group {
       this.pending.delete(p.memberId);
       return this.addAndRebalance(p.memberId, p, reply);
     }
-    const m = this.members.get(p.memberId);
-    if (!m) return fail(ErrorCode.UNKNOWN_MEMBER_ID);
-    if (this.isFenced(m, p.groupInstanceId)) return fail(ErrorCode.FENCED_INSTANCE_ID);
+    const invalid = this.validateMember(p.memberId, p.groupInstanceId);
+    if (invalid !== ErrorCode.NONE) return fail(invalid);
+    const m = this.members.get(p.memberId)!;
 
     switch (this.state) {
       case 'PreparingRebalance':
@@ -175,9 +175,19 @@ export class Group {
     return protocols.some((p) => [...this.members.values()].every((m) => m.protocols.some((q) => q.name === p.name)));
   }
 
-  private isFenced(m: Member, instanceId: string | null): boolean {
-    if (!instanceId) return false;
-    return this.staticMembers.get(instanceId) !== m.memberId;
+  /**
+   * Kafka's validateCurrentMember: an instance id must map to this member id
+   * (another id: FENCED_INSTANCE_ID, so a replaced static member shuts down
+   * instead of rejoining and fencing its replacement in turn; no mapping:
+   * UNKNOWN_MEMBER_ID), then the member id must be known.
+   */
+  private validateMember(memberId: string, instanceId: string | null): number {
+    if (instanceId) {
+      const current = this.staticMembers.get(instanceId);
+      if (current === undefined) return ErrorCode.UNKNOWN_MEMBER_ID;
+      if (current !== memberId) return ErrorCode.FENCED_INSTANCE_ID;
+    }
+    return this.members.has(memberId) ? ErrorCode.NONE : ErrorCode.UNKNOWN_MEMBER_ID;
   }
 
   private addAndRebalance(memberId: string, p: JoinParams, reply: (r: JoinResult) => void): void {
@@ -371,9 +381,9 @@ export class Group {
 
   sync(p: SyncParams, reply: (r: SyncResult) => void): void {
     const fail = (errorCode: number) => reply({ errorCode, protocolType: null, protocolName: null, assignment: EMPTY });
-    const m = this.members.get(p.memberId);
-    if (!m) return fail(ErrorCode.UNKNOWN_MEMBER_ID);
-    if (this.isFenced(m, p.groupInstanceId)) return fail(ErrorCode.FENCED_INSTANCE_ID);
+    const invalid = this.validateMember(p.memberId, p.groupInstanceId);
+    if (invalid !== ErrorCode.NONE) return fail(invalid);
+    const m = this.members.get(p.memberId)!;
     if (p.generationId !== this.generationId) return fail(ErrorCode.ILLEGAL_GENERATION);
     if ((p.protocolType !== null && p.protocolType !== this.protocolType) || (p.protocolName !== null && p.protocolName !== this.protocolName)) {
       return fail(ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
@@ -419,9 +429,9 @@ export class Group {
   // ---------------------------------------------------------------- heartbeat, leave, sessions
 
   heartbeat(memberId: string, groupInstanceId: string | null, generationId: number): number {
-    const m = this.members.get(memberId);
-    if (!m) return ErrorCode.UNKNOWN_MEMBER_ID;
-    if (this.isFenced(m, groupInstanceId)) return ErrorCode.FENCED_INSTANCE_ID;
+    const invalid = this.validateMember(memberId, groupInstanceId);
+    if (invalid !== ErrorCode.NONE) return invalid;
+    const m = this.members.get(memberId)!;
     if (generationId !== this.generationId) return ErrorCode.ILLEGAL_GENERATION;
     this.touch(m);
     return this.state === 'PreparingRebalance' ? ErrorCode.REBALANCE_IN_PROGRESS : ErrorCode.NONE;
@@ -490,9 +500,9 @@ export class Group {
   validateCommit(memberId: string, groupInstanceId: string | null, generationId: number): number {
     if (this.state === 'Dead') return ErrorCode.COORDINATOR_NOT_AVAILABLE;
     if (generationId < 0 && memberId === '' && this.state === 'Empty') return ErrorCode.NONE;
-    const m = this.members.get(memberId);
-    if (!m) return ErrorCode.UNKNOWN_MEMBER_ID;
-    if (this.isFenced(m, groupInstanceId)) return ErrorCode.FENCED_INSTANCE_ID;
+    const invalid = this.validateMember(memberId, groupInstanceId);
+    if (invalid !== ErrorCode.NONE) return invalid;
+    const m = this.members.get(memberId)!;
     if (generationId !== this.generationId) return ErrorCode.ILLEGAL_GENERATION;
     if (this.state === 'CompletingRebalance') return ErrorCode.REBALANCE_IN_PROGRESS;
     this.touch(m);

@@ -219,29 +219,48 @@ export class Group {
     }
   }
 
-  /** KIP-345: a static member restarted with a new member id takes over its old one. */
+  /**
+   * KIP-345: a static member restarted with a new member id takes over its old
+   * one (Kafka's updateStaticMemberAndRebalance). In Stable there is no
+   * rebalance unless the protocol the group would select changes: changed
+   * subscription bytes alone do not count (the Java consumer's
+   * cooperative-sticky metadata always differs after a restart). A v9+
+   * leader is told it leads with skip_assignment; an older one is given the
+   * old leader id so it does not run an assignment a Stable group would drop.
+   */
   private rejoinStatic(oldId: string, newId: string, p: JoinParams, reply: (r: JoinResult) => void): void {
     const m = this.members.get(oldId)!;
+    const oldLeader = this.leaderId;
     if (m.joinWaiter) m.joinWaiter(this.errorJoin(ErrorCode.FENCED_INSTANCE_ID, oldId));
     if (m.syncWaiter) m.syncWaiter({ errorCode: ErrorCode.FENCED_INSTANCE_ID, protocolType: null, protocolName: null, assignment: EMPTY });
     m.joinWaiter = null;
     m.syncWaiter = null;
     this.members.delete(oldId);
-    const unchanged = protocolsEqual(m.protocols, p.protocols);
     m.memberId = newId;
     this.updateMember(m, p);
     this.members.set(newId, m);
     this.staticMembers.set(p.groupInstanceId!, newId);
-    const wasLeader = this.leaderId === oldId;
-    if (wasLeader) this.leaderId = newId;
+    if (this.leaderId === oldId) this.leaderId = newId;
     this.onEvent('static member rejoined', { oldId, newId, groupInstanceId: p.groupInstanceId });
-    if (this.state === 'Stable' && unchanged && (!wasLeader || p.supportsSkipAssignment)) {
-      this.touch(m);
-      return reply(this.joinResultFor(m, wasLeader));
+    switch (this.state) {
+      case 'Stable': {
+        if (this.selectProtocol() !== this.protocolName) {
+          this.awaitJoin(m, reply);
+          return this.prepareRebalance(`static member ${p.groupInstanceId} rejoined with a change of protocol`);
+        }
+        this.touch(m);
+        const isLeader = this.leaderId === newId;
+        if (p.supportsSkipAssignment) return reply(this.joinResultFor(m, isLeader));
+        return reply({ ...this.joinResultFor(m, false), leader: oldLeader ?? '', members: [] });
+      }
+      case 'CompletingRebalance':
+        // The leader may already be assigning to the old member id: start over.
+        this.awaitJoin(m, reply);
+        return this.prepareRebalance(`static member ${p.groupInstanceId} rejoined during CompletingRebalance`);
+      default:
+        this.awaitJoin(m, reply);
+        return this.maybeCompleteJoin();
     }
-    this.awaitJoin(m, reply);
-    if (this.state === 'PreparingRebalance') this.maybeCompleteJoin();
-    else this.prepareRebalance(`static member ${p.groupInstanceId} rejoined`);
   }
 
   private updateMember(m: Member, p: JoinParams): void {

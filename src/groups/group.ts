@@ -124,7 +124,11 @@ export class Group {
       if (p.requireKnownMemberId) {
         this.pending.set(
           newId,
-          setTimeout(() => this.pending.delete(newId), p.sessionTimeoutMs),
+          setTimeout(() => {
+            // Kafka's removePendingMemberAndUpdateGroup: a join barrier may have waited only for it.
+            this.pending.delete(newId);
+            this.maybeCompleteJoin();
+          }, p.sessionTimeoutMs),
         );
         return fail(ErrorCode.MEMBER_ID_REQUIRED, newId);
       }

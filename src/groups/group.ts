@@ -365,7 +365,17 @@ export class Group {
     if (this.state !== 'PreparingRebalance') return;
     if (this.joinTimer) clearTimeout(this.joinTimer);
     this.joinTimer = null;
-    for (const m of [...this.members.values()]) if (!m.joinWaiter) this.removeMember(m, 'did not rejoin in time');
+    // Kafka's onCompleteJoin: dynamic members that did not rejoin are dropped;
+    // static members keep their place (and their partitions) until their
+    // session expires, so a restarting static member does not move partitions.
+    for (const m of [...this.members.values()]) if (!m.joinWaiter && !m.groupInstanceId) this.removeMember(m, 'did not rejoin in time');
+    const joined = [...this.members.values()].filter((m) => m.joinWaiter);
+    if (this.members.size > 0 && joined.length === 0) {
+      // Only static members that have not rejoined: wait for them or for their sessions to end.
+      this.onEvent('rebalance postponed', { reason: 'no member rejoined', generationId: this.generationId });
+      this.joinTimer = setTimeout(() => this.completeJoin(), this.rebalanceTimeoutMs());
+      return;
+    }
     this.generationId++;
     if (this.members.size === 0) {
       this.state = 'Empty';
@@ -374,15 +384,16 @@ export class Group {
       this.onEvent('group empty', { generationId: this.generationId });
       return;
     }
-    if (!this.leaderId || !this.members.has(this.leaderId)) this.leaderId = this.members.keys().next().value!;
+    // The leader must be a member that is here to receive the member list.
+    if (!this.leaderId || !this.members.get(this.leaderId)?.joinWaiter) this.leaderId = joined[0]!.memberId;
     this.protocolName = this.selectProtocol();
     this.state = 'CompletingRebalance';
     this.onEvent('generation started', { generationId: this.generationId, protocol: this.protocolName, leader: this.leaderId, members: this.members.size });
     for (const m of this.members.values()) {
-      const reply = m.joinWaiter!;
+      const reply = m.joinWaiter;
       m.joinWaiter = null;
       this.touch(m);
-      reply(this.joinResultFor(m, false));
+      if (reply) reply(this.joinResultFor(m, false));
     }
     this.syncTimer = setTimeout(() => this.onSyncTimeout(), this.rebalanceTimeoutMs());
   }

@@ -533,7 +533,10 @@ export class Group {
   /** For OffsetCommit: Kafka's checks of who may commit in which state. */
   validateCommit(memberId: string, groupInstanceId: string | null, generationId: number): number {
     if (this.state === 'Dead') return ErrorCode.COORDINATOR_NOT_AVAILABLE;
-    if (generationId < 0 && memberId === '' && this.state === 'Empty') return ErrorCode.NONE;
+    // Kafka's validateOffsetCommit: generation -1 (admin client, or a consumer
+    // without group management) may commit while the group is Empty, whatever
+    // member id it sends.
+    if (generationId < 0 && this.state === 'Empty') return ErrorCode.NONE;
     const invalid = this.validateMember(memberId, groupInstanceId);
     if (invalid !== ErrorCode.NONE) return invalid;
     const m = this.members.get(memberId)!;

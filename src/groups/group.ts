@@ -97,7 +97,8 @@ export class Group {
   private readonly staticMembers = new Map<string, string>();
   private joinTimer: NodeJS.Timeout | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
-  private initialDelayUntil = 0;
+  /** While the initial rebalance delay runs: what is left of the rebalance timeout, and whether anyone joined in this window. */
+  private initialDelay: { remainingMs: number; newMemberAdded: boolean } | null = null;
   onEvent: (event: string, detail: Record<string, unknown>) => void = () => {};
 
   constructor(
@@ -216,7 +217,7 @@ export class Group {
     this.awaitJoin(m, reply);
     this.onEvent('member joined', { memberId, groupInstanceId: p.groupInstanceId, clientId: p.clientId });
     if (this.state === 'PreparingRebalance') {
-      if (Date.now() < this.initialDelayUntil) this.extendInitialDelay(m);
+      if (this.initialDelay) this.initialDelay.newMemberAdded = true;
       this.maybeCompleteJoin();
     } else {
       this.prepareRebalance(`member ${memberId} joined`);
@@ -327,26 +328,29 @@ export class Group {
     this.onEvent('rebalance started', { reason, generationId: this.generationId });
     if (this.joinTimer) clearTimeout(this.joinTimer);
     if (wasEmpty && this.timeouts.initialRebalanceDelayMs > 0) {
-      // Kafka's group.initial.rebalance.delay.ms: let a starting fleet join one rebalance.
-      const delay = Math.min(this.timeouts.initialRebalanceDelayMs, this.rebalanceTimeoutMs());
-      this.initialDelayUntil = Date.now() + delay;
-      this.joinTimer = setTimeout(() => this.onJoinTimer(), delay);
+      // Kafka's group.initial.rebalance.delay.ms (InitialDelayedJoin): let a
+      // starting fleet join one rebalance. Each window in which a member
+      // arrived earns another window, within the rebalance timeout in total.
+      const delay = this.timeouts.initialRebalanceDelayMs;
+      this.initialDelay = { remainingMs: Math.max(this.rebalanceTimeoutMs() - delay, 0), newMemberAdded: false };
+      this.joinTimer = setTimeout(() => this.onInitialDelay(delay), delay);
     } else {
-      this.initialDelayUntil = 0;
+      this.initialDelay = null;
       this.joinTimer = setTimeout(() => this.completeJoin(), this.rebalanceTimeoutMs());
       this.maybeCompleteJoin();
     }
   }
 
-  private extendInitialDelay(m: Member): void {
-    const delay = Math.min(this.timeouts.initialRebalanceDelayMs, m.rebalanceTimeoutMs);
-    if (this.joinTimer) clearTimeout(this.joinTimer);
-    this.initialDelayUntil = Date.now() + delay;
-    this.joinTimer = setTimeout(() => this.onJoinTimer(), delay);
-  }
-
-  private onJoinTimer(): void {
-    this.initialDelayUntil = 0;
+  private onInitialDelay(delayMs: number): void {
+    const d = this.initialDelay;
+    if (d && d.newMemberAdded && d.remainingMs > 0) {
+      d.newMemberAdded = false;
+      const next = Math.min(this.timeouts.initialRebalanceDelayMs, d.remainingMs);
+      d.remainingMs = Math.max(d.remainingMs - delayMs, 0);
+      this.joinTimer = setTimeout(() => this.onInitialDelay(next), next);
+      return;
+    }
+    this.initialDelay = null;
     if (this.allJoined()) return this.completeJoin();
     this.joinTimer = setTimeout(() => this.completeJoin(), this.rebalanceTimeoutMs());
   }
@@ -358,13 +362,14 @@ export class Group {
   }
 
   private maybeCompleteJoin(): void {
-    if (this.state === 'PreparingRebalance' && Date.now() >= this.initialDelayUntil && this.allJoined()) this.completeJoin();
+    if (this.state === 'PreparingRebalance' && !this.initialDelay && this.allJoined()) this.completeJoin();
   }
 
   private completeJoin(): void {
     if (this.state !== 'PreparingRebalance') return;
     if (this.joinTimer) clearTimeout(this.joinTimer);
     this.joinTimer = null;
+    this.initialDelay = null;
     // Kafka's onCompleteJoin: dynamic members that did not rejoin are dropped;
     // static members keep their place (and their partitions) until their
     // session expires, so a restarting static member does not move partitions.

@@ -33,6 +33,10 @@ export interface BrokerConfig {
   s3MultipartThresholdBytes: number;
   s3RequestTimeoutMs: number;
   metricsListen: string | null;
+  etcdPrefix: string;
+  leaseTtlSeconds: number;
+  etcdMaxTxnOps: number;
+  etcdRequestTimeoutMs: number;
 }
 
 interface OptionDef {
@@ -53,7 +57,11 @@ export const OPTIONS: OptionDef[] = [
   { flag: 's3-force-path-style', key: 's3ForcePathStyle', type: 'boolean', default: 'false', help: 'path-style S3 URLs (needed by most self-hosted stores)' },
   { flag: 's3-multipart-threshold-bytes', key: 's3MultipartThresholdBytes', type: 'int', default: String(64 * 1024 * 1024), help: 'objects above this size are uploaded in parts' },
   { flag: 's3-request-timeout-ms', key: 's3RequestTimeoutMs', type: 'int', default: '10000', help: 'timeout of one S3 request (retried within the produce timeout)' },
-  { flag: 'metadata', key: 'metadata', type: 'string', default: 'embedded', help: 'metadata store: embedded (in DATA_DIR/meta)' },
+  { flag: 'metadata', key: 'metadata', type: 'string', default: 'embedded', help: 'metadata store: embedded (beside the data) or etcd://host:port[,host:port] for a cluster' },
+  { flag: 'etcd-prefix', key: 'etcdPrefix', type: 'string', default: '/streamhouse', help: 'key prefix in etcd (several clusters can share one etcd)' },
+  { flag: 'lease-ttl-seconds', key: 'leaseTtlSeconds', type: 'int', default: '6', help: 'broker lease TTL in etcd: a dead broker\'s partitions move after this' },
+  { flag: 'etcd-max-txn-ops', key: 'etcdMaxTxnOps', type: 'int', default: '128', help: 'etcd --max-txn-ops: larger commits are split' },
+  { flag: 'etcd-request-timeout-ms', key: 'etcdRequestTimeoutMs', type: 'int', default: '5000', help: 'deadline of one etcd request' },
   { flag: 'broker-id', key: 'brokerId', type: 'int', default: '0', help: 'this broker\'s id' },
   { flag: 'rack', key: 'rack', type: 'string', help: 'rack reported in metadata' },
   { flag: 'auto-create-topics', key: 'autoCreateTopics', type: 'boolean', default: 'true', help: 'auto.create.topics.enable' },
@@ -163,9 +171,15 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     s3MultipartThresholdBytes: values.s3MultipartThresholdBytes as number,
     s3RequestTimeoutMs: values.s3RequestTimeoutMs as number,
     metricsListen: (values.metricsListen as string | undefined) ?? null,
+    etcdPrefix: values.etcdPrefix as string,
+    leaseTtlSeconds: values.leaseTtlSeconds as number,
+    etcdMaxTxnOps: values.etcdMaxTxnOps as number,
+    etcdRequestTimeoutMs: values.etcdRequestTimeoutMs as number,
   };
   if (cfg.numPartitions < 1) throw new ConfigError('--num-partitions must be at least 1');
   if (cfg.brokerId < 0) throw new ConfigError('--broker-id must be non-negative');
+  if (cfg.leaseTtlSeconds < 2) throw new ConfigError('--lease-ttl-seconds must be at least 2');
+  if (cfg.etcdMaxTxnOps < 4) throw new ConfigError('--etcd-max-txn-ops must be at least 4');
   return cfg;
 }
 

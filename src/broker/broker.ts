@@ -48,7 +48,12 @@ export class Broker {
       requestTimeoutMs: cfg.s3RequestTimeoutMs,
       hooks: { onRetry: (op, attempt, err) => this.log.warn({ op, attempt, err: (err as Error).message }, 'object store retry') },
     });
-    this.meta = await openMetadataStore(cfg.metadata, cfg.dataDir, this.store, this.log);
+    this.meta = await openMetadataStore(cfg.metadata, cfg.dataDir, this.store, this.log, {
+      prefix: cfg.etcdPrefix,
+      leaseTtlSeconds: cfg.leaseTtlSeconds,
+      maxTxnOps: cfg.etcdMaxTxnOps,
+      requestTimeoutMs: cfg.etcdRequestTimeoutMs,
+    });
     await this.meta.start();
 
     const topicsRef: { current: Topics | null } = { current: null };
@@ -115,6 +120,13 @@ export class Broker {
     if (!this.stopping) {
       this.stopping = (async () => {
         this.log.info({}, 'shutting down');
+        if (this.meta?.drain) {
+          // Cluster: hand every partition over while still answering, so clients move without losing anything.
+          await this.meta.drain(Math.min(10_000, this.config.shutdownTimeoutMs / 2)).catch((err: unknown) =>
+            this.log.warn({ err: (err as Error).message }, 'drain incomplete'),
+          );
+          await this.leadership?.settle();
+        }
         this.shutdownController.abort();
         this.groups?.shutdown();
         await this.leadership?.stop();

@@ -72,6 +72,12 @@ export class Leadership {
     }
   }
 
+  /** Waits until a pass has run after the latest event (used while draining). */
+  async settle(): Promise<void> {
+    this.schedule();
+    while (this.running) await this.running;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);

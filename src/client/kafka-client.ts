@@ -216,8 +216,11 @@ export class KafkaClient {
         timer,
         reject,
         resolve: (r) => {
-          const res = api.decodeResponse(r, version);
-          if (r.remaining() !== 0) throw new KafkaClientError(`${api.name} v${version} response has ${r.remaining()} trailing bytes`);
+          // KIP-511: a broker that lacks this ApiVersions version answers in v0
+          // with UNSUPPORTED_VERSION (error code first in every version).
+          const v = api.apiKey === ApiVersionsApi.apiKey && r.remaining() >= 2 && r.buf.readInt16BE(r.pos) === UNSUPPORTED_VERSION ? 0 : version;
+          const res = api.decodeResponse(r, v);
+          if (r.remaining() !== 0) throw new KafkaClientError(`${api.name} v${v} response has ${r.remaining()} trailing bytes`);
           resolve(res);
         },
       });

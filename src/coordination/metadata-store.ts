@@ -144,6 +144,8 @@ export interface MetadataStore extends EventEmitter {
   writable(): boolean;
   /** Whether this store's broker is the only one writing objects (safe to collect orphans and count references locally). */
   readonly singleWriter: boolean;
+  /** Graceful shutdown, first step: hand this broker's partitions to others (cluster stores). */
+  drain?(timeoutMs: number): Promise<void>;
 
   /** Current view of the topics by name (embedded: authoritative; etcd: watched). */
   topics(): ReadonlyMap<string, TopicRecord>;

@@ -9,12 +9,15 @@ import type { MetadataState, Operation } from './manifest-state.js';
 import { FilePersistence } from './file-persistence.js';
 import type { MetadataStore } from './metadata-store.js';
 import { ObjectPersistence } from './object-persistence.js';
+import { EtcdMetadataStore, parseEtcdUrl, type EtcdOptions } from './etcd-metadata-store.js';
 
 /**
  * Embedded metadata lives beside the data: in the data directory when objects
  * are local, in the object store when they are remote (the disk is then a cache).
  */
-export async function openMetadataStore(url: string, dataDir: string, store: ObjectStore, log: Logger): Promise<MetadataStore> {
+export type EtcdSettings = Omit<EtcdOptions, 'endpoints'>;
+
+export async function openMetadataStore(url: string, dataDir: string, store: ObjectStore, log: Logger, etcd: EtcdSettings): Promise<MetadataStore> {
   if (url === 'embedded') {
     const persistence: EmbeddedPersistence =
       store instanceof FsObjectStore
@@ -22,6 +25,8 @@ export async function openMetadataStore(url: string, dataDir: string, store: Obj
         : new ObjectPersistence<MetadataState, Operation>(store);
     return new EmbeddedMetadataStore(persistence, log);
   }
-  if (url.startsWith('etcd://')) throw new Error('etcd:// metadata is not implemented yet (see the README)');
-  throw new Error(`unknown metadata URL ${url}: use embedded`);
+  if (url.startsWith('etcd://')) {
+    return new EtcdMetadataStore({ endpoints: parseEtcdUrl(url), ...etcd }, log);
+  }
+  throw new Error(`unknown metadata URL ${url}: use embedded or etcd://host:port[,host:port]`);
 }

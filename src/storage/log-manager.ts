@@ -13,6 +13,9 @@ import { RangeReader } from './range-reader.js';
 import { encodeSegment } from './segment.js';
 import { WalWriter } from './wal-writer.js';
 
+const GC_INTERVAL_MS = 60_000;
+const GC_MIN_AGE_MS = 10 * 60_000;
+
 export interface StorageOptions {
   brokerId: number;
   walFlushMs: number;
@@ -48,6 +51,7 @@ export class LogManager {
   /** Committed ranges referencing each WAL object. */
   private walRefs = new Map<string, number>();
   private compactionTimer: NodeJS.Timeout | null = null;
+  private gcTimer: NodeJS.Timeout | null = null;
   private compacting: Promise<void> | null = null;
   private closed = false;
   /** Told when partitions were fenced and should be reopened if still assigned. */
@@ -97,6 +101,32 @@ export class LogManager {
     }
     this.compactionTimer = setInterval(() => this.compactSome(), this.opts.compactionIntervalMs);
     this.compactionTimer.unref();
+    if (!this.meta.singleWriter) {
+      this.gcTimer = setInterval(() => void this.collectOwnWal().catch((err: unknown) => this.log.warn({ err }, 'WAL collection failed')), GC_INTERVAL_MS);
+      this.gcTimer.unref();
+    }
+  }
+
+  /**
+   * Cluster mode: WAL objects hold runs of partitions other brokers may lead
+   * by now, so no broker can count references locally. Each broker deletes
+   * its own WAL objects once no manifest references them; only objects older
+   * than GC_MIN_AGE_MS, so a flush whose commit is still in flight is safe.
+   */
+  async collectOwnWal(): Promise<number> {
+    const referenced = await this.meta.referencedObjects();
+    let deleted = 0;
+    for (const o of await this.store.list(`wal/${this.opts.brokerId}/`)) {
+      const ms = Number(/\/(\d+)-\d+\.wal$/.exec(o.key)?.[1] ?? NaN);
+      if (!Number.isFinite(ms) || Date.now() - ms < GC_MIN_AGE_MS || referenced.has(o.key)) continue;
+      await this.deleteObject(o.key);
+      deleted++;
+    }
+    if (deleted) {
+      this.stats.walObjectsDeleted += deleted;
+      this.log.info({ deleted }, 'collected WAL objects no manifest references');
+    }
+    return deleted;
   }
 
   get(topicId: string, partition: number): PartitionLog | undefined {
@@ -259,6 +289,7 @@ export class LogManager {
   async close(): Promise<void> {
     this.closed = true;
     if (this.compactionTimer) clearInterval(this.compactionTimer);
+    if (this.gcTimer) clearInterval(this.gcTimer);
     await this.writer.close();
     await this.compacting;
   }

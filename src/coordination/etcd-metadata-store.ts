@@ -1,0 +1,618 @@
+// MetadataStore on etcd for a cluster of brokers sharing one bucket (design.md,
+// "Coordination"). Keys, under --etcd-prefix:
+//
+//   cluster                       {clusterId}
+//   brokers/<id>                  BrokerRecord, attached to the broker's lease
+//   controller                    {brokerId}, attached to the controller's lease
+//   topics/<name>                 TopicRecord
+//   assign/<topicId>/<p>          {brokerId}: written by the controller
+//   state/<topicId>/<p>           {leaderId, leaderEpoch, epochHistory, logStartOffset}
+//   ranges/<topicId>/<p>/<base>   LogRange + the producer entries it changed
+//   offsets/<group>/<topic>/<p>   committed offset
+//   pids                          next free producer id
+//
+// The write guard: every WAL commit compares the mod revision of each
+// partition's state key with the one this leader last wrote. A takeover
+// rewrites the state key (new epoch) before reading the ranges, so a deposed
+// leader's commit can never succeed after the new leader has read the log.
+
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { Etcd3, isRecoverableError, type Lease, type Namespace, type Watcher } from 'etcd3';
+import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry } from 'cockatiel';
+import {
+  partitionKey,
+  TopicExistsError,
+  UnknownTopicError,
+  type BrokerRecord,
+  type CommittedOffset,
+  type EpochStart,
+  type LogRange,
+  type MetadataStore,
+  type PartitionKey,
+  type PartitionState,
+  type ProducerStateEntry,
+  type RangeReplacement,
+  type TopicRecord,
+  type WalCommit,
+} from './metadata-store.js';
+import { computeAssignment, refKey, type PartitionRef } from './assignment.js';
+import { fromStoredOffset, toStoredOffset, type StoredOffset } from './manifest-state.js';
+
+export interface EtcdOptions {
+  endpoints: string[];
+  prefix: string;
+  leaseTtlSeconds: number;
+  /** etcd's --max-txn-ops (128 by default): commits are split to stay under it. */
+  maxTxnOps: number;
+  /** Deadline of one etcd call. */
+  requestTimeoutMs: number;
+}
+
+interface StateValue {
+  leaderId: number;
+  leaderEpoch: number;
+  epochHistory: EpochStart[];
+  logStartOffset: number;
+}
+
+interface RangeValue extends LogRange {
+  producers: ProducerStateEntry[];
+}
+
+const pad = (n: number) => n.toString().padStart(20, '0');
+const enc = encodeURIComponent;
+
+/** Parses etcd://host:port[,host:port]. */
+export function parseEtcdUrl(url: string): string[] {
+  const m = /^etcd:\/\/(.+)$/.exec(url);
+  if (!m) throw new Error(`bad etcd URL ${url}: use etcd://host:port[,host:port]`);
+  return m[1]!.split(',').map((h) => `http://${h.replace(/\/+$/, '')}`);
+}
+
+export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
+  readonly description: string;
+  readonly singleWriter = false;
+  private readonly client: Etcd3;
+  private readonly ns: Namespace;
+  private lease: Lease | null = null;
+  private self: BrokerRecord | null = null;
+  private cluster = '';
+  private readonly topicCache = new Map<string, TopicRecord>();
+  private readonly brokerCache = new Map<number, BrokerRecord & { draining?: boolean }>();
+  private readonly leaders = new Map<string, { leaderId: number; leaderEpoch: number }>();
+  private readonly assignment = new Map<string, number>();
+  /** Mod revision of each state key this broker last wrote as leader. */
+  private readonly stateRevs = new Map<string, string>();
+  private watchers: Watcher[] = [];
+  private controllerId = -1;
+  private isController = false;
+  private controllerTimer: NodeJS.Timeout | null = null;
+  private controllerRunning: Promise<void> | null = null;
+  private controllerAgain = false;
+  /** Send time of the keepalive whose answer arrived last: the lease lives at least TTL from then. */
+  private leaseProvenAt = 0;
+  private keepaliveSentAt = 0;
+  private closed = false;
+  private draining = false;
+
+  constructor(
+    private readonly opts: EtcdOptions,
+    private readonly log: Logger,
+  ) {
+    super();
+    this.setMaxListeners(100);
+    this.description = `etcd:${opts.endpoints.join(',')}${opts.prefix}`;
+    this.client = new Etcd3({
+      hosts: opts.endpoints,
+      dialTimeout: 3000,
+      // Deadlines for single calls only: watch and keepalive streams live on.
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + opts.requestTimeoutMs }),
+      faultHandling: {
+        // Retry a call that could not reach etcd; give a restarted etcd a chance within a second.
+        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+        global: retry(handleWhen(isRecoverableError), { maxAttempts: 3, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }) }),
+      },
+    });
+    this.ns = this.client.namespace(opts.prefix.endsWith('/') ? opts.prefix : `${opts.prefix}/`);
+  }
+
+  // ------------------------------------------------------------ start, watches
+
+  async start(): Promise<void> {
+    const fresh = { clusterId: randomBytes(16).toString('base64url') };
+    await this.ns.if('cluster', 'Create', '==', 0).then(this.ns.put('cluster').value(JSON.stringify(fresh))).commit();
+    this.cluster = (JSON.parse((await this.ns.get('cluster').string())!) as { clusterId: string }).clusterId;
+    await this.loadAndWatch('topics/', (k, v) => {
+      if (v === null) this.topicCache.delete(decodeURIComponent(k));
+      else this.topicCache.set(decodeURIComponent(k), JSON.parse(v) as TopicRecord);
+      this.emit('topics');
+      this.kickController();
+    });
+    await this.loadAndWatch('brokers/', (k, v) => {
+      if (v === null) this.brokerCache.delete(Number(k));
+      else this.brokerCache.set(Number(k), JSON.parse(v) as BrokerRecord);
+      this.emit('brokers');
+      this.kickController();
+    });
+    await this.loadAndWatch('state/', (k, v) => {
+      if (v === null) this.leaders.delete(k.replace('/', ':'));
+      else {
+        const s = JSON.parse(v) as StateValue;
+        this.leaders.set(k.replace('/', ':'), { leaderId: s.leaderId, leaderEpoch: s.leaderEpoch });
+      }
+      this.emit('leaders');
+    });
+    await this.loadAndWatch('assign/', (k, v) => {
+      if (v === null) this.assignment.delete(k.replace('/', ':'));
+      else this.assignment.set(k.replace('/', ':'), (JSON.parse(v) as { brokerId: number }).brokerId);
+      this.emit('assignment');
+    });
+    await this.loadAndWatch('controller', (_k, v) => {
+      this.controllerId = v === null ? -1 : (JSON.parse(v) as { brokerId: number }).brokerId;
+      if (v === null) void this.campaign();
+    });
+    this.log.info({ store: this.description, clusterId: this.cluster, topics: this.topicCache.size, brokers: this.brokerCache.size }, 'metadata loaded');
+  }
+
+  /** Reads a prefix, then follows it from the next revision on: no change slips between the two. */
+  private async loadAndWatch(prefix: string, apply: (key: string, value: string | null) => void): Promise<void> {
+    const res = await this.ns.getAll().prefix(prefix).exec();
+    for (const kv of res.kvs) apply(kv.key.toString().slice(prefix.length), kv.value.toString());
+    const w = await this.ns
+      .watch()
+      .prefix(prefix)
+      .startRevision(String(BigInt(res.header.revision) + 1n))
+      .create();
+    w.on('put', (kv) => apply(kv.key.toString().slice(prefix.length), kv.value.toString()));
+    w.on('delete', (kv) => apply(kv.key.toString().slice(prefix.length), null));
+    w.on('error', (err) => this.log.warn({ err: err.message, prefix }, 'etcd watch error'));
+    w.on('disconnected', () => this.log.warn({ prefix }, 'etcd watch disconnected; reconnecting'));
+    w.on('connected', () => this.log.debug({ prefix }, 'etcd watch connected'));
+    this.watchers.push(w);
+  }
+
+  // ------------------------------------------------------------ brokers and leases
+
+  private grantLease(): Lease {
+    const lease = this.ns.lease(this.opts.leaseTtlSeconds);
+    lease.on('keepaliveFired', () => (this.keepaliveSentAt = Date.now()));
+    lease.on('keepaliveSucceeded', () => (this.leaseProvenAt = this.keepaliveSentAt || Date.now()));
+    lease.on('lost', (err) => {
+      if (this.closed) return;
+      this.log.error({ err: err?.message }, 'etcd lease lost: re-registering');
+      this.leaseProvenAt = 0;
+      this.isController = false;
+      void this.reRegister();
+    });
+    return lease;
+  }
+
+  async registerBroker(broker: BrokerRecord): Promise<void> {
+    this.self = broker;
+    const started = Date.now();
+    // A previous incarnation's key lives until its lease expires: wait it out.
+    for (;;) {
+      this.lease = this.grantLease();
+      const granted = Date.now();
+      await this.lease.grant();
+      this.leaseProvenAt = granted;
+      const key = `brokers/${broker.brokerId}`;
+      const res = await this.ns
+        .if(key, 'Create', '==', 0)
+        .then(this.ns.put(key).value(JSON.stringify(broker)).lease(await this.lease.grant()))
+        .commit();
+      if (res.succeeded) break;
+      await this.lease.revoke().catch(() => {});
+      if (Date.now() - started > 3 * this.opts.leaseTtlSeconds * 1000) {
+        throw new Error(`broker id ${broker.brokerId} is registered by a live broker`);
+      }
+      this.log.warn({ brokerId: broker.brokerId }, 'broker id still registered (previous process?); waiting for its lease to expire');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    this.brokerCache.set(broker.brokerId, broker);
+    this.log.info({ brokerId: broker.brokerId, leaseTtlSeconds: this.opts.leaseTtlSeconds }, 'broker registered');
+    await this.campaign();
+    this.kickController();
+  }
+
+  private async reRegister(): Promise<void> {
+    for (let attempt = 0; !this.closed; attempt++) {
+      try {
+        if (this.self) await this.registerBroker(this.self);
+        this.emit('assignment');
+        return;
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message, attempt }, 're-registration failed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
+      }
+    }
+  }
+
+  brokers(): BrokerRecord[] {
+    return [...this.brokerCache.values()].map(({ brokerId, host, port, rack }) => ({ brokerId, host, port, rack }));
+  }
+
+  writable(): boolean {
+    // Stop before the lease could have expired: one keepalive interval of margin.
+    const margin = Math.max(1000, (this.opts.leaseTtlSeconds * 1000) / 3);
+    return this.leaseProvenAt > 0 && Date.now() < this.leaseProvenAt + this.opts.leaseTtlSeconds * 1000 - margin;
+  }
+
+  assignedPartitions(): Array<{ topicId: string; partition: number }> {
+    if (!this.self || this.draining) return [];
+    const out = [];
+    for (const [key, b] of this.assignment) {
+      if (b !== this.self.brokerId) continue;
+      const i = key.lastIndexOf(':');
+      out.push({ topicId: key.slice(0, i), partition: Number(key.slice(i + 1)) });
+    }
+    return out;
+  }
+
+  /** Graceful shutdown, step one: ask the controller to move every partition away. */
+  async drain(timeoutMs: number): Promise<void> {
+    if (!this.self || !this.lease) return;
+    this.draining = true;
+    this.emit('assignment');
+    const key = `brokers/${this.self.brokerId}`;
+    await this.ns.put(key).value(JSON.stringify({ ...this.self, draining: true })).lease(await this.lease.grant());
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && [...this.assignment.values()].some((b) => b === this.self!.brokerId)) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  // ------------------------------------------------------------ controller
+
+  private async campaign(): Promise<void> {
+    if (!this.self || !this.lease || this.closed) return;
+    try {
+      const res = await this.ns
+        .if('controller', 'Create', '==', 0)
+        .then(this.ns.put('controller').value(JSON.stringify({ brokerId: this.self.brokerId })).lease(await this.lease.grant()))
+        .commit();
+      if (res.succeeded) {
+        this.isController = true;
+        this.controllerId = this.self.brokerId;
+        this.log.info({ brokerId: this.self.brokerId }, 'became controller');
+        this.kickController();
+      }
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'controller campaign failed');
+    }
+  }
+
+  private kickController(): void {
+    if (!this.isController || this.closed) return;
+    if (this.controllerRunning) {
+      this.controllerAgain = true;
+      return;
+    }
+    this.controllerRunning = this.rebalance()
+      .catch((err: unknown) => {
+        this.log.warn({ err: (err as Error).message }, 'assignment failed; will retry');
+        if (!this.controllerTimer) {
+          this.controllerTimer = setTimeout(() => {
+            this.controllerTimer = null;
+            this.kickController();
+          }, 1000);
+        }
+      })
+      .finally(() => {
+        this.controllerRunning = null;
+        if (this.controllerAgain) {
+          this.controllerAgain = false;
+          this.kickController();
+        }
+      });
+  }
+
+  /** The controller's one job: write the assignment for the live, non-draining brokers. */
+  private async rebalance(): Promise<void> {
+    const live = [...this.brokerCache.values()].filter((b) => !b.draining).map((b) => b.brokerId);
+    const topics = [...this.topicCache.values()].map((t) => ({ topicId: t.topicId, partitions: t.partitions }));
+    const next = computeAssignment(topics, live, this.assignment);
+    const ops: Array<{ key: string; value: number | null }> = [];
+    for (const [k, b] of next) if (this.assignment.get(k) !== b) ops.push({ key: k, value: b });
+    for (const k of this.assignment.keys()) if (!next.has(k)) ops.push({ key: k, value: null });
+    if (ops.length === 0) return;
+    const me = JSON.stringify({ brokerId: this.self!.brokerId });
+    for (let i = 0; i < ops.length; i += this.opts.maxTxnOps - 1) {
+      const chunk = ops.slice(i, i + this.opts.maxTxnOps - 1);
+      const res = await this.ns
+        .if('controller', 'Value', '==', me)
+        .then(
+          ...chunk.map((o) => {
+            const key = `assign/${o.key.replace(':', '/')}`;
+            return o.value === null ? this.ns.delete().key(key) : this.ns.put(key).value(JSON.stringify({ brokerId: o.value }));
+          }),
+        )
+        .commit();
+      if (!res.succeeded) {
+        this.isController = false;
+        this.log.warn({}, 'no longer controller');
+        return;
+      }
+    }
+    this.log.info({ moved: ops.length, brokers: live }, 'partition assignment written');
+  }
+
+  // ------------------------------------------------------------ topics
+
+  clusterId(): string {
+    return this.cluster;
+  }
+
+  topics(): ReadonlyMap<string, TopicRecord> {
+    return this.topicCache;
+  }
+
+  async createTopic(topic: TopicRecord): Promise<void> {
+    const key = `topics/${enc(topic.name)}`;
+    const res = await this.ns.if(key, 'Create', '==', 0).then(this.ns.put(key).value(JSON.stringify(topic))).commit();
+    if (!res.succeeded) throw new TopicExistsError(topic.name);
+    this.topicCache.set(topic.name, topic);
+    this.emit('topics');
+    this.kickController();
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    const t = this.topicCache.get(name);
+    if (!t) throw new UnknownTopicError(name);
+    await this.ns
+      .if(`topics/${enc(name)}`, 'Create', '>', 0)
+      .then(
+        this.ns.delete().key(`topics/${enc(name)}`),
+        this.ns.delete().prefix(`assign/${t.topicId}/`),
+        this.ns.delete().prefix(`state/${t.topicId}/`),
+        this.ns.delete().prefix(`ranges/${t.topicId}/`),
+      )
+      .commit();
+    this.topicCache.delete(name);
+    this.emit('topics');
+    this.kickController();
+  }
+
+  private async updateTopic(name: string, change: (t: TopicRecord) => TopicRecord): Promise<void> {
+    const key = `topics/${enc(name)}`;
+    for (;;) {
+      const kv = (await this.ns.get(key).exec()).kvs[0];
+      if (!kv) throw new UnknownTopicError(name);
+      const next = change(JSON.parse(kv.value.toString()) as TopicRecord);
+      const ok = await this.ns.if(key, 'Mod', '==', kv.mod_revision).then(this.ns.put(key).value(JSON.stringify(next))).commit();
+      if (ok.succeeded) {
+        this.topicCache.set(name, next);
+        this.emit('topics');
+        this.kickController();
+        return;
+      }
+    }
+  }
+
+  setPartitionCount(name: string, count: number): Promise<void> {
+    return this.updateTopic(name, (t) => {
+      if (count < t.partitions) throw new Error(`cannot shrink ${name}`);
+      return { ...t, partitions: count };
+    });
+  }
+
+  setTopicConfigs(name: string, configs: Record<string, string>): Promise<void> {
+    return this.updateTopic(name, (t) => ({ ...t, configs }));
+  }
+
+  // ------------------------------------------------------------ partitions
+
+  leaderOf(topicId: string, partition: number): { leaderId: number; leaderEpoch: number } | undefined {
+    const l = this.leaders.get(`${topicId}:${partition}`);
+    if (!l || l.leaderId < 0 || !this.brokerCache.has(l.leaderId)) return undefined;
+    return l;
+  }
+
+  private async readState(topicId: string, partition: number): Promise<{ value: StateValue | null; modRevision: string }> {
+    const key = `state/${topicId}/${partition}`;
+    const kv = (await this.ns.get(key).exec()).kvs[0];
+    return kv ? { value: JSON.parse(kv.value.toString()) as StateValue, modRevision: kv.mod_revision } : { value: null, modRevision: '0' };
+  }
+
+  async acquirePartition(topicId: string, partition: number, brokerId: number): Promise<PartitionState> {
+    const key = `state/${topicId}/${partition}`;
+    const assignKey = `assign/${topicId}/${partition}`;
+    const me = JSON.stringify({ brokerId });
+    // Step 1: a new epoch, so that the previous leader can commit nothing more.
+    let bumped: StateValue;
+    let rev: string;
+    for (;;) {
+      const cur = await this.readState(topicId, partition);
+      const prev = cur.value ?? { leaderId: -1, leaderEpoch: -1, epochHistory: [], logStartOffset: 0 };
+      bumped = { ...prev, leaderId: brokerId, leaderEpoch: prev.leaderEpoch + 1 };
+      const res = await this.ns
+        .if(key, 'Mod', '==', cur.modRevision)
+        .and(assignKey, 'Value', '==', me)
+        .then(this.ns.put(key).value(JSON.stringify(bumped)))
+        .commit();
+      if (res.succeeded) {
+        rev = res.header.revision;
+        break;
+      }
+      const assigned = await this.ns.get(assignKey).string();
+      if (assigned !== me) throw new Error(`partition ${topicId}/${partition} is not assigned to broker ${brokerId}`);
+    }
+    // Step 2: the log as committed, now that it can no longer change under us.
+    const rangesRes = await this.ns.getAll().prefix(`ranges/${topicId}/${partition}/`).exec();
+    const values = rangesRes.kvs.map((kv) => JSON.parse(kv.value.toString()) as RangeValue).sort((a, b) => a.baseOffset - b.baseOffset);
+    const producers = new Map<number, ProducerStateEntry>();
+    for (const v of values) for (const p of v.producers) producers.set(p.producerId, p);
+    const hw = values.length ? values[values.length - 1]!.nextOffset : bumped.logStartOffset;
+    const history = [...bumped.epochHistory];
+    const last = history[history.length - 1];
+    if (last && last.startOffset === hw) last.epoch = bumped.leaderEpoch;
+    else history.push({ epoch: bumped.leaderEpoch, startOffset: hw });
+    const final: StateValue = { ...bumped, epochHistory: history };
+    const res2 = await this.ns.if(key, 'Mod', '==', rev).then(this.ns.put(key).value(JSON.stringify(final))).commit();
+    if (!res2.succeeded) throw new Error(`partition ${topicId}/${partition} was taken over while opening`);
+    this.stateRevs.set(partitionKey(topicId, partition), res2.header.revision);
+    const logStart = final.logStartOffset;
+    return {
+      topicId,
+      partition,
+      leaderId: brokerId,
+      leaderEpoch: final.leaderEpoch,
+      epochHistory: history,
+      logStartOffset: logStart,
+      highWatermark: hw,
+      ranges: values.filter((v) => v.nextOffset > logStart).map(({ producers: _p, ...r }) => r),
+      producers: [...producers.values()],
+    };
+  }
+
+  async commitWal(commit: WalCommit): Promise<{ fenced: PartitionKey[] }> {
+    const fenced: PartitionKey[] = [];
+    const perTxn = Math.max(1, Math.floor(this.opts.maxTxnOps / 2));
+    for (let i = 0; i < commit.appends.length; i += perTxn) {
+      let chunk = commit.appends.slice(i, i + perTxn);
+      while (chunk.length) {
+        let txn = null as ReturnType<Namespace['if']> | null;
+        for (const a of chunk) {
+          const rev = this.stateRevs.get(partitionKey(a.topicId, a.partition)) ?? '0';
+          const sk = `state/${a.topicId}/${a.partition}`;
+          txn = txn ? txn.and(sk, 'Mod', '==', rev) : this.ns.if(sk, 'Mod', '==', rev);
+        }
+        const res = await txn!
+          .then(
+            ...chunk.map((a) =>
+              this.ns
+                .put(`ranges/${a.topicId}/${a.partition}/${pad(a.range.baseOffset)}`)
+                .value(JSON.stringify({ ...a.range, producers: a.producers } satisfies RangeValue)),
+            ),
+          )
+          .commit();
+        if (res.succeeded) break;
+        // Which guard failed? The ones whose state key moved on.
+        const lost: PartitionKey[] = [];
+        for (const a of chunk) {
+          const cur = await this.readState(a.topicId, a.partition);
+          if (cur.modRevision !== (this.stateRevs.get(partitionKey(a.topicId, a.partition)) ?? '0')) lost.push(partitionKey(a.topicId, a.partition));
+        }
+        if (lost.length === 0) throw new Error('etcd commit failed without a fenced partition');
+        fenced.push(...lost);
+        chunk = chunk.filter((a) => !lost.includes(partitionKey(a.topicId, a.partition)));
+      }
+    }
+    return { fenced };
+  }
+
+  async replaceRanges(r: RangeReplacement): Promise<void> {
+    const pk = partitionKey(r.topicId, r.partition);
+    const rev = this.stateRevs.get(pk) ?? '0';
+    const prefix = `ranges/${r.topicId}/${r.partition}/`;
+    // The segment keeps the producer state of the runs it replaces.
+    const producers = new Map<number, ProducerStateEntry>();
+    const olds = await this.ns.getAll().prefix(prefix).strings();
+    const byBase = new Map(Object.values(olds).map((v) => JSON.parse(v) as RangeValue).map((v) => [v.baseOffset, v]));
+    for (const base of r.replacedBaseOffsets) for (const p of byBase.get(base)?.producers ?? []) producers.set(p.producerId, p);
+    for (let i = 0; i < r.replacedBaseOffsets.length; i += this.opts.maxTxnOps - 2) {
+      const chunk = r.replacedBaseOffsets.slice(i, i + this.opts.maxTxnOps - 2);
+      const first = i === 0;
+      const ops = chunk.filter((b) => b !== r.range.baseOffset).map((b) => this.ns.delete().key(`${prefix}${pad(b)}`));
+      if (first) ops.push(this.ns.put(`${prefix}${pad(r.range.baseOffset)}`).value(JSON.stringify({ ...r.range, producers: [...producers.values()] } satisfies RangeValue)) as never);
+      const res = await this.ns.if(`state/${r.topicId}/${r.partition}`, 'Mod', '==', rev).then(...ops).commit();
+      if (!res.succeeded) throw new Error(`partition ${pk} was taken over during compaction`);
+    }
+  }
+
+  async setLogStartOffset(topicId: string, partition: number, leaderEpoch: number, offset: number): Promise<void> {
+    const pk = partitionKey(topicId, partition);
+    const cur = await this.readState(topicId, partition);
+    if (!cur.value || cur.value.leaderEpoch !== leaderEpoch || cur.modRevision !== this.stateRevs.get(pk)) throw new Error(`partition ${pk}: leadership lost`);
+    if (offset <= cur.value.logStartOffset) return;
+    const next: StateValue = { ...cur.value, logStartOffset: offset };
+    const res = await this.ns.if(`state/${topicId}/${partition}`, 'Mod', '==', cur.modRevision).then(this.ns.put(`state/${topicId}/${partition}`).value(JSON.stringify(next))).commit();
+    if (!res.succeeded) throw new Error(`partition ${pk}: leadership lost`);
+    this.stateRevs.set(pk, res.header.revision);
+    // Ranges wholly below the new start are forgotten.
+    const ranges = await this.ns.getAll().prefix(`ranges/${topicId}/${partition}/`).exec();
+    for (const kv of ranges.kvs) {
+      const v = JSON.parse(kv.value.toString()) as RangeValue;
+      if (v.nextOffset <= offset) await this.ns.delete().key(kv.key.toString());
+    }
+  }
+
+  async allocateProducerIds(count: number): Promise<number> {
+    for (;;) {
+      const kv = (await this.ns.get('pids').exec()).kvs[0];
+      const next = kv ? Number(kv.value.toString()) : 1000;
+      const ok = await this.ns
+        .if('pids', 'Mod', '==', kv?.mod_revision ?? '0')
+        .then(this.ns.put('pids').value(String(next + count)))
+        .commit();
+      if (ok.succeeded) return next;
+    }
+  }
+
+  async referencedObjects(): Promise<Set<string>> {
+    const res = await this.ns.getAll().prefix('ranges/').strings();
+    return new Set(Object.values(res).map((v) => (JSON.parse(v) as RangeValue).key));
+  }
+
+  // ------------------------------------------------------------ committed offsets
+
+  async commitOffsets(group: string, offsets: Array<{ topic: string; partition: number; value: CommittedOffset }>): Promise<void> {
+    for (let i = 0; i < offsets.length; i += this.opts.maxTxnOps) {
+      const chunk = offsets.slice(i, i + this.opts.maxTxnOps);
+      await this.ns
+        .if('cluster', 'Create', '>', 0)
+        .then(...chunk.map((o) => this.ns.put(`offsets/${enc(group)}/${enc(o.topic)}/${o.partition}`).value(JSON.stringify(toStoredOffset(o.value)))))
+        .commit();
+    }
+  }
+
+  async fetchOffsets(group: string): Promise<Map<string, Map<number, CommittedOffset>>> {
+    const prefix = `offsets/${enc(group)}/`;
+    const res = await this.ns.getAll().prefix(prefix).strings();
+    const out = new Map<string, Map<number, CommittedOffset>>();
+    for (const [k, v] of Object.entries(res)) {
+      const [topic, p] = k.slice(prefix.length).split('/') as [string, string];
+      const name = decodeURIComponent(topic);
+      let t = out.get(name);
+      if (!t) out.set(name, (t = new Map()));
+      t.set(Number(p), fromStoredOffset(JSON.parse(v) as StoredOffset));
+    }
+    return out;
+  }
+
+  async deleteOffsets(group: string, partitions: Array<{ topic: string; partition: number }> | 'all'): Promise<void> {
+    if (partitions === 'all') {
+      await this.ns.delete().prefix(`offsets/${enc(group)}/`);
+      return;
+    }
+    for (const p of partitions) await this.ns.delete().key(`offsets/${enc(group)}/${enc(p.topic)}/${p.partition}`);
+  }
+
+  async groupsWithOffsets(): Promise<string[]> {
+    const keys = await this.ns.getAll().prefix('offsets/').keys();
+    const groups = new Set<string>();
+    for (const k of keys) groups.add(decodeURIComponent(k.slice('offsets/'.length).split('/')[0]!));
+    return [...groups];
+  }
+
+  // ------------------------------------------------------------ close
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.controllerTimer) clearTimeout(this.controllerTimer);
+    await this.controllerRunning;
+    for (const w of this.watchers) await w.cancel().catch(() => {});
+    // Revoking the lease removes the broker (and controller) key at once: no TTL wait for the others.
+    await this.lease?.revoke().catch(() => {});
+    this.client.close();
+  }
+}
+
+export function refOf(key: string): PartitionRef {
+  const i = key.lastIndexOf(':');
+  return { topicId: key.slice(0, i), partition: Number(key.slice(i + 1)) };
+}
+
+export { refKey };

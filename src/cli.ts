@@ -4,7 +4,6 @@
 // (src/client/commands.ts).
 
 import { ConfigError, helpText, parseArgs } from './config.js';
-import { Broker } from './broker/broker.js';
 import { createLogger } from './log.js';
 import { GROUPS_USAGE, TOPICS_USAGE, runAdminCommand } from './client/commands.js';
 
@@ -16,6 +15,8 @@ async function serve(argv: string[]): Promise<void> {
   const config = parseArgs(argv);
   const log = createLogger(config.logLevel);
   log.info({ config }, 'starting');
+  // Loaded here so the admin subcommands start fast (the broker pulls in the S3 SDK).
+  const { Broker } = await import('./broker/broker.js');
   const broker = new Broker(config, log);
   let stopping = false;
   const shutdown = (signal: string) => {

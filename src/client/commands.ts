@@ -74,7 +74,7 @@ function parseFlags(argv: string[], known: Record<string, 'value' | 'boolean'>):
 }
 
 function bootstrapOf(p: Parsed, io: Io): string {
-  return p.flags.get('bootstrap')?.at(-1) ?? io.env.STREAMHOUSE_BOOTSTRAP ?? DEFAULT_BOOTSTRAP;
+  return p.flags.get('bootstrap')?.at(-1) ?? (io.env.STREAMHOUSE_BOOTSTRAP || DEFAULT_BOOTSTRAP);
 }
 
 function intFlag(p: Parsed, name: string): number | undefined {

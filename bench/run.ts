@@ -186,6 +186,8 @@ interface ProduceFigure extends ProducePerfResult {
   throughputArg: number;
   /** Latency runs: the fixed rate. */
   rate?: number;
+  /** Latency runs: finished at >= 90% of the fixed rate. */
+  sustained?: boolean;
 }
 
 interface BrokerResults {
@@ -463,6 +465,7 @@ async function latencyRun(b: RunningBroker, o: Options, res: BrokerResults, size
   );
   if (c?.ok) {
     c.v.rate = rate;
+    c.v.sustained = c.v.complete && c.v.recordsPerSec >= 0.9 * rate;
     if (!c.v.complete) c.v.p50 = c.v.p99 = undefined; // stopped at the time bound: the broker could not keep the rate
     log(`    ${describeProduce(c.v)}`);
   }
@@ -627,7 +630,7 @@ function buildRows(report: Report): Row[] {
     if (!report.brokers.some((b) => b.latency[size])) continue;
     const at = report.options.quick || !rate ? "50% of each broker's max" : `${fmtInt(rate)} rec/s`;
     const n = SIZE_LABEL[size];
-    const mark = (p: ProduceFigure) => (p.complete ? undefined : '!');
+    const mark = (p: ProduceFigure) => (p.sustained ? undefined : '!');
     rows.push({
       figure: `produce latency ${n} p50 @ ${at}`,
       unit: 'ms',
@@ -716,6 +719,7 @@ function buildTable(report: Report): Table {
   if (both) header.push('StreamHouse target');
   const rows: string[][] = [];
   for (const row of buildRows(report)) {
+    if (Object.keys(row.values).length === 0) continue;
     const d = row.digits ?? 1;
     const r = [row.figure, row.unit];
     if (present('streamhouse')) r.push(cellText(row.values.streamhouse, d));
@@ -772,7 +776,7 @@ function machineText(report: Report): string {
 function footnotes(report: Report): string[] {
   const notes = [
     'records/s and MiB/s: higher is better; ms and cores: lower is better. Ratios are StreamHouse / Kafka (for ms and cores < 1 favours StreamHouse).',
-    '"*" = the run hit its time bound and the figure comes from ProducerPerformance\'s 5 s windows (or librdkafka\'s partial count); "!" = the broker could not sustain the fixed rate.',
+    '"*" = the run hit its time bound and the figure comes from ProducerPerformance\'s 5 s windows (or librdkafka\'s partial count); "!" = the latency run did not reach 90% of its fixed rate (client or broker saturated: the latency includes queueing).',
     '"ok"/"MISS" after a SH/Kafka default ratio: the target ">= Kafka\'s own throughput with its defaults".',
   ];
   if (report.options.quick) {

@@ -73,6 +73,15 @@ export async function startBrokerUnderTest(id: BrokerId, opts: { nodeArgs?: stri
     };
   }
   const k = await startReferenceKafka({ extraProps: id === 'kafka-fsync' ? KAFKA_FSYNC_PROPS : {} });
+  if (id === 'kafka-fsync') {
+    // KafkaConfig logs its effective values at start-up: make sure the flush settings took
+    for (const [key, v] of Object.entries(KAFKA_FSYNC_PROPS)) {
+      if (!k.logs().some((l) => l.trim() === `${key} = ${v}`)) {
+        await k.stop();
+        throw new Error(`Kafka did not report ${key} = ${v} in its start-up config`);
+      }
+    }
+  }
   let up = true;
   return {
     id,

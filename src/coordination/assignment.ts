@@ -47,9 +47,20 @@ export function computeAssignment(
       total.set(b, total.get(b)! + 1);
       out.set(`${t.topicId}:${p}`, b);
     };
+    // Which brokers keep one partition above floor (ceilSlots of them): those
+    // holding more than floor now, the least loaded overall first, so that
+    // the brokers losing a partition are not the same topic after topic.
+    const held = new Map<number, number>();
     for (let p = 0; p < n; p++) {
       const b = current.get(`${t.topicId}:${p}`);
-      if (b !== undefined && total.has(b) && canTake(b)) take(p, b);
+      if (b !== undefined && total.has(b)) held.set(b, (held.get(b) ?? 0) + 1);
+    }
+    const quota = new Map<number, number>(live.map((b) => [b, Math.min(held.get(b) ?? 0, floor)]));
+    const extra = live.filter((b) => (held.get(b) ?? 0) > floor).sort((a, b) => total.get(a)! - total.get(b)! || a - b);
+    for (const b of extra.slice(0, ceilSlots)) quota.set(b, floor + 1);
+    for (let p = 0; p < n; p++) {
+      const b = current.get(`${t.topicId}:${p}`);
+      if (b !== undefined && total.has(b) && perTopic.get(b)! < quota.get(b)! && canTake(b)) take(p, b);
       else homeless.push(p);
     }
     for (const p of homeless) {

@@ -3,6 +3,8 @@
 // TCP server; and takes them down in the order that loses nothing.
 
 import { mkdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { Metrics } from '../metrics.js';
 import type { Logger } from 'pino';
 import type { BrokerConfig } from '../config.js';
 import { openMetadataStore } from '../coordination/open.js';
@@ -27,6 +29,7 @@ export class Broker {
   private logs: LogManager | null = null;
   private groups: GroupCoordinator | null = null;
   private leadership: Leadership | null = null;
+  private metricsServer: Server | null = null;
   private stopping: Promise<void> | null = null;
   private readonly shutdownController = new AbortController();
   address: { host: string; port: number } | null = null;
@@ -40,13 +43,26 @@ export class Broker {
     const cfg = this.config;
     const started = Date.now();
     await mkdir(cfg.dataDir, { recursive: true });
+    const metrics = cfg.metricsListen
+      ? new Metrics({
+          cache: () => ({ hits: this.logs?.cache.hits ?? 0, misses: this.logs?.cache.misses ?? 0, bytes: this.logs?.cache.size ?? 0 }),
+          backlogBytes: () => this.logs?.stats.compactionBacklogBytes ?? 0,
+          bufferedBytes: () => this.logs?.writer.bufferedBytes ?? 0,
+        })
+      : null;
     this.store = await openObjectStore(cfg.storage, {
       endpoint: cfg.s3Endpoint ?? undefined,
       region: cfg.s3Region ?? undefined,
       forcePathStyle: cfg.s3ForcePathStyle,
       multipartThresholdBytes: cfg.s3MultipartThresholdBytes,
       requestTimeoutMs: cfg.s3RequestTimeoutMs,
-      hooks: { onRetry: (op, attempt, err) => this.log.warn({ op, attempt, err: (err as Error).message }, 'object store retry') },
+      hooks: {
+        onRetry: (op, attempt, err) => {
+          metrics?.onObjectRetry(op);
+          this.log.warn({ op, attempt, err: (err as Error).message }, 'object store retry');
+        },
+        onRequest: metrics?.onObjectRequest,
+      },
     });
     this.meta = await openMetadataStore(cfg.metadata, cfg.dataDir, this.store, this.log, {
       prefix: cfg.etcdPrefix,
@@ -72,6 +88,7 @@ export class Broker {
       this.log,
     );
     await this.logs.start();
+    if (metrics) this.logs.writer.onFlush = metrics.onFlush;
     const topics = new Topics(
       this.meta,
       this.logs,
@@ -98,7 +115,15 @@ export class Broker {
     const holder: { services: BrokerServices | null } = { services: null };
     let markReady!: () => void;
     const ready = new Promise<void>((r) => (markReady = r));
-    const dispatcher = new Dispatcher(HANDLERS, () => holder.services!, ready);
+    const dispatcher = new Dispatcher(HANDLERS, () => holder.services!, ready, metrics ? (api, ms) => {
+      metrics.requests.inc({ api });
+      metrics.requestLatency.observe({ api }, ms / 1000);
+    } : undefined);
+    if (metrics && cfg.metricsListen) {
+      const i = cfg.metricsListen.lastIndexOf(':');
+      this.metricsServer = await metrics.serve(cfg.metricsListen.slice(0, i), Number(cfg.metricsListen.slice(i + 1)));
+      this.log.info({ address: cfg.metricsListen }, 'metrics listening');
+    }
     this.server = new KafkaServer(dispatcher, { maxRequestBytes: cfg.maxRequestBytes, maxInflightRequests: 128 }, this.log);
     const addr = await this.server.listen(cfg.listenHost, cfg.listenPort);
     this.address = addr;
@@ -134,6 +159,7 @@ export class Broker {
         await this.logs?.close();
         await this.meta?.close();
         await this.store?.close();
+        this.metricsServer?.close();
         this.log.info({}, 'stopped');
       })();
     }

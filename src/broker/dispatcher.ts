@@ -26,6 +26,8 @@ export class Dispatcher implements FrameHandler {
     private readonly services: () => BrokerServices,
     /** Requests wait for this: the broker accepts connections before its partitions are open. */
     private readonly ready: Promise<void> = Promise.resolve(),
+    /** Told each answered request's api and latency (metrics). */
+    private readonly onRequest: (api: string, ms: number) => void = () => {},
   ) {
     for (const h of handlers) this.byKey.set(h.api.apiKey, h);
   }
@@ -87,8 +89,10 @@ export class Dispatcher implements FrameHandler {
       broker: services,
     };
     let res: unknown;
+    const started = performance.now();
     try {
       res = await handler.handle(req, ctx);
+      this.onRequest(api.name, performance.now() - started);
     } catch (err) {
       if (err instanceof CloseConnection) throw err;
       services.log.error({ err, api: api.name, version: apiVersion, clientId }, 'handler failed');

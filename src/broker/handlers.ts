@@ -25,6 +25,8 @@ import { describeGroups } from './describe-groups.js';
 import { listGroups } from './list-groups.js';
 import { deleteGroups } from './delete-groups.js';
 import { offsetDelete } from './offset-delete.js';
+import { alterConfigs, incrementalAlterConfigs } from './alter-configs.js';
+import { deleteRecords } from './delete-records.js';
 
 export const HANDLERS: readonly ApiHandler[] = [
   produce,
@@ -44,10 +46,13 @@ export const HANDLERS: readonly ApiHandler[] = [
   apiVersions,
   createTopics,
   deleteTopics,
+  deleteRecords,
   initProducerId,
   describeConfigs,
+  alterConfigs,
   createPartitions,
   deleteGroups,
   offsetDelete,
+  incrementalAlterConfigs,
   describeCluster,
 ] as ApiHandler[];

@@ -8,6 +8,8 @@
 
 import {
   ProduceApi,
+  type ProduceRequest,
+  type ProduceResponse,
   type ProduceResponsePartitionProduceResponse,
   type ProduceResponseTopicProduceResponse,
 } from '../protocol/generated/produce.js';
@@ -45,7 +47,7 @@ function withTimeout(p: Promise<AppendResult>, ms: number): Promise<Outcome> {
 
 /** Validates and appends every partition; offsets are assigned synchronously, in request order. */
 async function appendAll(
-  req: Parameters<typeof produce.handle>[0],
+  req: ProduceRequest,
   ctx: RequestContext,
 ): Promise<Array<Array<Promise<AppendResult> | Outcome>>> {
   const { topics, logs } = ctx.broker;
@@ -117,6 +119,10 @@ export const produce = defineHandler({
     let pending;
     try {
       await previous;
+      // Back-pressure: wait (holding this connection's order) while the write path is full.
+      if (!(await ctx.broker.logs.writer.admit(Date.now() + Math.max(req.timeoutMs, 1)))) {
+        return timedOut(req);
+      }
       pending = await appendAll(req, ctx);
     } finally {
       release();
@@ -137,6 +143,18 @@ export const produce = defineHandler({
     return { responses, throttleTimeMs: 0 };
   },
 });
+
+function timedOut(req: ProduceRequest): ProduceResponse {
+  return {
+    responses: req.topicData.map((td) => ({
+      name: td.name,
+      partitionResponses: td.partitionData.map((pd) =>
+        partitionResponse(pd.index, { error: ErrorCode.REQUEST_TIMED_OUT, message: 'the write path is full (object store slow or down)' }),
+      ),
+    })),
+    throttleTimeMs: 0,
+  };
+}
 
 function partitionResponse(index: number, o: Outcome): ProduceResponsePartitionProduceResponse {
   if ('result' in o) {

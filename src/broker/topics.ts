@@ -130,7 +130,12 @@ export class Topics {
   storageConfig(topicName: string): TopicStorageConfig {
     const t = this.byName(topicName);
     const num = (k: string, d: number) => (t ? Number(this.config(t, k)) : d);
-    return { segmentBytes: num('segment.bytes', 64 << 20), segmentMs: num('segment.ms', 600_000) };
+    return {
+      segmentBytes: num('segment.bytes', 64 << 20),
+      segmentMs: num('segment.ms', 600_000),
+      retentionMs: num('retention.ms', 604_800_000),
+      retentionBytes: num('retention.bytes', -1),
+    };
   }
 }
 

@@ -14,6 +14,11 @@ export class BlockCache {
     return this.bytes;
   }
 
+  /** Cached or being fetched. */
+  has(key: string): boolean {
+    return this.entries.has(key) || this.inflight.has(key);
+  }
+
   peek(key: string): Buffer | undefined {
     const v = this.entries.get(key);
     if (v) {

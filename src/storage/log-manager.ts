@@ -21,6 +21,9 @@ export interface StorageOptions {
   walFlushMs: number;
   walFlushBytes: number;
   walMaxInflight: number;
+  /** Produce waits once this many bytes are accepted and not yet committed. */
+  walMaxBufferedBytes: number;
+  maxConcurrentGets: number;
   /** Per-partition bytes of recent batches kept in memory. */
   tailMaxBytes: number;
   blockCacheBytes: number;
@@ -31,12 +34,18 @@ export interface StorageOptions {
 export interface TopicStorageConfig {
   segmentBytes: number;
   segmentMs: number;
+  /** -1: keep forever. */
+  retentionMs: number;
+  /** Per partition; -1: no limit. */
+  retentionBytes: number;
 }
 
 export const DEFAULT_STORAGE_OPTIONS: Omit<StorageOptions, 'brokerId'> = {
   walFlushMs: 0,
   walFlushBytes: 8 * 1024 * 1024,
   walMaxInflight: 4,
+  walMaxBufferedBytes: 128 * 1024 * 1024,
+  maxConcurrentGets: 32,
   tailMaxBytes: 32 * 1024 * 1024,
   blockCacheBytes: 256 * 1024 * 1024,
   compactionIntervalMs: 1000,
@@ -66,11 +75,17 @@ export class LogManager {
     private readonly log: Logger,
   ) {
     this.cache = new BlockCache(opts.blockCacheBytes);
-    this.reader = new RangeReader(store, this.cache);
+    this.reader = new RangeReader(store, this.cache, opts.maxConcurrentGets);
     this.writer = new WalWriter(
       store,
       meta,
-      { brokerId: opts.brokerId, flushMs: opts.walFlushMs, flushBytes: opts.walFlushBytes, maxInflight: opts.walMaxInflight },
+      {
+        brokerId: opts.brokerId,
+        flushMs: opts.walFlushMs,
+        flushBytes: opts.walFlushBytes,
+        maxInflight: opts.walMaxInflight,
+        maxBufferedBytes: opts.walMaxBufferedBytes,
+      },
       log,
     );
     this.writer.onObjectCommitted = (key, n) => {
@@ -214,17 +229,58 @@ export class LogManager {
     }
   }
 
+  /**
+   * Moves the log start offset to `offset` (DeleteRecords, retention): the
+   * manifest forgets the ranges wholly below it and their objects go.
+   */
+  async truncateBefore(log: PartitionLog, offset: number): Promise<void> {
+    if (offset <= log.logStartOffset) return;
+    await this.meta.setLogStartOffset(log.topicId, log.partition, log.leaderEpoch, offset);
+    log.logStartOffset = Math.max(log.logStartOffset, offset);
+    const dropped = [];
+    while (log.ranges.length && log.ranges[0]!.nextOffset <= log.logStartOffset) dropped.push(log.ranges.shift()!);
+    for (const r of dropped) await this.releaseRange(r);
+    this.log.info({ topic: log.topicName, partition: log.partition, logStartOffset: log.logStartOffset, droppedRanges: dropped.length }, 'log start moved');
+  }
+
+  /** retention.ms and retention.bytes: whole ranges only, oldest first, as Kafka deletes whole segments. */
+  private async applyRetention(log: PartitionLog, cfg: TopicStorageConfig): Promise<void> {
+    let cut = log.logStartOffset;
+    if (cfg.retentionMs >= 0) {
+      const horizon = Date.now() - cfg.retentionMs;
+      for (const r of log.ranges) {
+        if (r.maxTimestamp < 0 || r.maxTimestamp >= horizon) break;
+        cut = r.nextOffset;
+      }
+    }
+    if (cfg.retentionBytes >= 0) {
+      let total = log.ranges.reduce((n, r) => n + (r.nextOffset > cut ? r.length : 0), 0);
+      for (const r of log.ranges) {
+        if (r.nextOffset <= cut) continue;
+        if (total - r.length < cfg.retentionBytes) break;
+        total -= r.length;
+        cut = r.nextOffset;
+      }
+    }
+    if (cut > log.logStartOffset) await this.truncateBefore(log, Math.min(cut, log.highWatermark));
+  }
+
   private compactSome(): void {
     if (this.compacting || this.closed) return;
     this.compacting = (async () => {
       let backlog = 0;
       for (const log of [...this.logs.values()]) {
         if (this.closed) break;
-        if (log.fenced) continue;
+        if (log.fenced || log.closing) continue;
+        const cfg = this.topicStorageConfig(log.topicName);
+        try {
+          await this.applyRetention(log, cfg);
+        } catch (err) {
+          this.log.warn({ err, topic: log.topicName, partition: log.partition }, 'retention failed; will retry');
+        }
         const walBytes = log.walBytes();
         backlog += walBytes;
         if (walBytes === 0) continue;
-        const cfg = this.topicStorageConfig(log.topicName);
         if (walBytes >= cfg.segmentBytes || Date.now() - log.oldestWalCommitAt >= cfg.segmentMs) {
           try {
             await this.compact(log, cfg.segmentBytes);
@@ -239,13 +295,19 @@ export class LogManager {
     });
   }
 
-  /** Rewrites the oldest WAL runs of a partition (up to segmentBytes) into one segment. */
+  /**
+   * Rewrites the oldest WAL runs of a partition (up to segmentBytes) into one
+   * segment; a small segment right before them is merged in, so a quiet
+   * partition keeps one growing segment instead of one per segment.ms.
+   */
   async compact(log: PartitionLog, segmentBytes: number): Promise<void> {
-    const start = log.ranges.findIndex((r) => r.kind === 'wal');
+    let start = log.ranges.findIndex((r) => r.kind === 'wal');
     if (start < 0) return;
+    const prev = log.ranges[start - 1];
+    if (prev && prev.kind === 'segment' && prev.length < segmentBytes / 2) start--;
     const group: LogRange[] = [];
     let bytes = 0;
-    for (let i = start; i < log.ranges.length && log.ranges[i]!.kind === 'wal'; i++) {
+    for (let i = start; i < log.ranges.length && (log.ranges[i]!.kind === 'wal' || i === start); i++) {
       const r = log.ranges[i]!;
       if (group.length && bytes + r.length > segmentBytes) break;
       group.push(r);

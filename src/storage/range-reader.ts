@@ -8,6 +8,7 @@ import type { LogRange } from '../coordination/metadata-store.js';
 import { readBatchHeader } from '../protocol/records/batch.js';
 import type { BlockCache } from './block-cache.js';
 import type { ObjectStore } from './object-store.js';
+import { Limiter } from './limiter.js';
 import { SEGMENT_TRAILER, blockFor, decodeBlock, decodeSegmentFooter, footerLengthFromTrailer, type SegmentFooter } from './segment.js';
 
 export interface StoredBatch {
@@ -40,14 +41,40 @@ export function splitStoredBatches(key: string, bytes: Buffer): StoredBatch[] {
   return out;
 }
 
+/** Segment blocks fetched ahead of a sequential reader. */
+const READ_AHEAD_BLOCKS = 2;
+
 export class RangeReader {
   private footers = new Map<string, Promise<SegmentFooter>>();
   private parsed = new WeakMap<Buffer, StoredBatch[]>();
+  private readonly gets: Limiter;
 
   constructor(
     private readonly store: ObjectStore,
     private readonly cache: BlockCache,
-  ) {}
+    maxConcurrentGets = 32,
+  ) {
+    this.gets = new Limiter(maxConcurrentGets);
+  }
+
+  private get(key: string, start: number, end: number): Promise<Buffer> {
+    return this.gets.run(() => this.store.get(key, { start, end }));
+  }
+
+  private loadBlock(range: LogRange, footer: SegmentFooter, idx: number): Promise<Buffer> {
+    const block = footer.blocks[idx]!;
+    return this.cache.get(`${range.key}#${idx}`, async () => {
+      const compressed = await this.get(range.key, block.position, block.position + block.length);
+      let bytes: Buffer;
+      try {
+        bytes = await decodeBlock(block, compressed);
+      } catch (err) {
+        throw new CorruptObjectError(range.key, (err as Error).message);
+      }
+      splitStoredBatches(range.key, bytes);
+      return bytes;
+    });
+  }
 
   private batchesOf(key: string, bytes: Buffer): StoredBatch[] {
     let b = this.parsed.get(bytes);
@@ -64,7 +91,7 @@ export class RangeReader {
     if (range.kind === 'wal') {
       const cacheKey = `${range.key}@${range.position}`;
       const bytes = await this.cache.get(cacheKey, async () => {
-        const b = await this.store.get(range.key, { start: range.position, end: range.position + range.length });
+        const b = await this.get(range.key, range.position, range.position + range.length);
         splitStoredBatches(range.key, b);
         return b;
       });
@@ -72,18 +99,11 @@ export class RangeReader {
     } else {
       const footer = await this.footer(range);
       const idx = blockFor(footer, fromOffset);
-      const block = footer.blocks[idx]!;
-      const raw = await this.cache.get(`${range.key}#${idx}`, async () => {
-        const compressed = await this.store.get(range.key, { start: block.position, end: block.position + block.length });
-        let bytes: Buffer;
-        try {
-          bytes = await decodeBlock(block, compressed);
-        } catch (err) {
-          throw new CorruptObjectError(range.key, (err as Error).message);
-        }
-        splitStoredBatches(range.key, bytes);
-        return bytes;
-      });
+      const raw = await this.loadBlock(range, footer, idx);
+      // A reader moving forward will want the next blocks: start fetching them now.
+      for (let i = idx + 1; i <= idx + READ_AHEAD_BLOCKS && i < footer.blocks.length; i++) {
+        if (!this.cache.has(`${range.key}#${i}`)) this.loadBlock(range, footer, i).catch(() => {});
+      }
       batches = this.batchesOf(range.key, raw);
     }
     let i = 0;
@@ -95,9 +115,9 @@ export class RangeReader {
     let p = this.footers.get(range.key);
     if (!p) {
       p = (async () => {
-        const trailer = await this.store.get(range.key, { start: range.length - SEGMENT_TRAILER, end: range.length });
+        const trailer = await this.get(range.key, range.length - SEGMENT_TRAILER, range.length);
         const len = footerLengthFromTrailer(trailer);
-        const tail = await this.store.get(range.key, { start: range.length - SEGMENT_TRAILER - len, end: range.length });
+        const tail = await this.get(range.key, range.length - SEGMENT_TRAILER - len, range.length);
         return decodeSegmentFooter(tail);
       })();
       this.footers.set(range.key, p);

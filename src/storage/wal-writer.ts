@@ -20,6 +20,8 @@ export interface WalWriterOptions {
   flushBytes: number;
   /** Object writes in flight at once. */
   maxInflight: number;
+  /** Bytes accepted but not yet committed before produce requests wait (back-pressure while the store is slow or down). */
+  maxBufferedBytes: number;
 }
 
 interface Pending {
@@ -48,6 +50,8 @@ export class WalWriter implements AppendSink {
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
   private inflight = 0;
+  private inflightBytes = 0;
+  private admissionWaiters: Array<() => void> = [];
   private commitChain: Promise<void> = Promise.resolve();
   private seq = 0;
   private closed = false;
@@ -56,6 +60,8 @@ export class WalWriter implements AppendSink {
   onObjectCommitted: (key: string, ranges: number) => void = () => {};
   /** Told when partitions were fenced by an unknown commit outcome (they must be reopened). */
   onFenced: () => void = () => {};
+  /** Told the size and write+commit latency of each flush (metrics). */
+  onFlush: (bytes: number, ms: number) => void = () => {};
 
   constructor(
     private readonly store: ObjectStore,
@@ -63,6 +69,36 @@ export class WalWriter implements AppendSink {
     private readonly opts: WalWriterOptions,
     private readonly log: Logger,
   ) {}
+
+  /** Bytes accepted and not yet committed. */
+  get bufferedBytes(): number {
+    return this.pendingBytes + this.inflightBytes;
+  }
+
+  /**
+   * Waits until the write path has room for more (false if the deadline passes
+   * first). Memory stays bounded while the object store is slow or down.
+   */
+  async admit(deadline: number): Promise<boolean> {
+    while (this.bufferedBytes >= this.opts.maxBufferedBytes) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 100));
+        this.admissionWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    return true;
+  }
+
+  private wakeAdmission(): void {
+    const ws = this.admissionWaiters;
+    this.admissionWaiters = [];
+    for (const w of ws) w();
+  }
 
   enqueue(req: AppendRequest): Promise<void> {
     if (this.closed) return Promise.reject(new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'broker is shutting down'));
@@ -131,15 +167,19 @@ export class WalWriter implements AppendSink {
     );
     const started = Date.now();
     this.inflight++;
+    this.inflightBytes += bytes;
     const put = this.store.put(key, encoded.chunks);
     put.catch(() => {});
     this.commitChain = this.commitChain.then(() =>
       this.commit(key, [...runs.values()], encoded.locations, put).finally(() => {
         this.inflight--;
+        this.inflightBytes -= bytes;
+        this.wakeAdmission();
         this.stats.objects++;
         this.stats.bytes += encoded.size;
         this.stats.lastFlushBytes = encoded.size;
         this.stats.lastFlushMs = Date.now() - started;
+        this.onFlush(encoded.size, this.stats.lastFlushMs);
         this.schedule();
       }),
     );

@@ -26,6 +26,8 @@ export interface StorageOptions {
   maxConcurrentGets: number;
   /** Per-partition bytes of recent batches kept in memory. */
   tailMaxBytes: number;
+  /** All partitions' tails together: each gets its share when many are open. */
+  tailTotalBytes: number;
   blockCacheBytes: number;
   /** How often the compactor looks for work. */
   compactionIntervalMs: number;
@@ -47,6 +49,7 @@ export const DEFAULT_STORAGE_OPTIONS: Omit<StorageOptions, 'brokerId'> = {
   walMaxBufferedBytes: 128 * 1024 * 1024,
   maxConcurrentGets: 32,
   tailMaxBytes: 32 * 1024 * 1024,
+  tailTotalBytes: 256 * 1024 * 1024,
   blockCacheBytes: 256 * 1024 * 1024,
   compactionIntervalMs: 1000,
 };
@@ -162,7 +165,7 @@ export class LogManager {
       p = (async () => {
         const state = await this.meta.acquirePartition(topic.topicId, partition, this.opts.brokerId);
         const log = new PartitionLog(topic.name, topic.topicId, partition, state, this.reader, this.writer, {
-          tailMaxBytes: this.opts.tailMaxBytes,
+          tailMaxBytes: () => Math.max(1 << 20, Math.min(this.opts.tailMaxBytes, this.opts.tailTotalBytes / Math.max(1, this.logs.size))),
         });
         if (this.meta.singleWriter) for (const r of state.ranges) if (r.kind === 'wal') this.walRefs.set(r.key, (this.walRefs.get(r.key) ?? 0) + 1);
         this.logs.set(key, log);

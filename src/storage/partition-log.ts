@@ -32,7 +32,8 @@ export interface AppendResult {
 }
 
 export interface PartitionLogOptions {
-  tailMaxBytes: number;
+  /** Current cap on this partition's in-memory tail (shares a broker-wide budget). */
+  tailMaxBytes(): number;
 }
 
 export class PartitionLog {
@@ -149,7 +150,8 @@ export class PartitionLog {
   }
 
   private evictTail(): void {
-    while (this.tailBytes > this.opts.tailMaxBytes && this.tail.length && this.tail[0]!.nextOffset <= this.highWatermark) {
+    const cap = this.opts.tailMaxBytes();
+    while (this.tailBytes > cap && this.tail.length && this.tail[0]!.nextOffset <= this.highWatermark) {
       this.tailBytes -= this.tail.shift()!.buf.length;
     }
   }

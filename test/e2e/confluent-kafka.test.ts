@@ -95,6 +95,12 @@ describe('confluent-kafka (librdkafka 2.0.2)', () => {
       before += 300;
     }
   });
+
+  test('64 partitions, zstd', async () => {
+    const s = await py('confluent_roundtrip.py', ['--topic', uniqueTopic('ck-wide'), '--count', '3000', '--partitions', '64', '--compression', 'zstd']);
+    expect(s).toMatchObject({ produced: 3000, consumed: 3000, ok: true, errors: [] });
+    expect(Object.keys(s.partitions).length).toBeGreaterThan(50);
+  });
 });
 
 describe('kafka-python 2.0.2', () => {

@@ -4,27 +4,35 @@
  *
  * 1. Under load: an idempotent acks=all confluent-kafka producer
  *    (test/e2e/crash_producer.py) streams records while the broker is
- *    SIGKILLed three times and restarted on the same data dir each time. It
+ *    SIGKILLed three times (and SIGTERMed once) and restarted on the same data dir each time. It
  *    prints every delivery report. Afterwards (read back with kcat) every
  *    acknowledged record is present exactly once, at its acknowledged offset,
  *    and each partition holds the records in send order with no duplicates
  *    (librdkafka's retries of requests whose answers were lost must be
  *    deduplicated from the producer state recovered after the crash).
- * 2. Idle: SIGKILL between two acknowledged sends loses neither.
- * 3. Graceful: SIGTERM answers every request already read (pipelined
+ * 2. Producer state: after a SIGKILL, retries of the last five batches of an
+ *    idempotent producer (raw Produce requests) get their original offsets and
+ *    are not stored again; a sequence gap is OUT_OF_ORDER_SEQUENCE_NUMBER.
+ * 3. Segments: data compacted from WAL objects into segments (segment.ms=1)
+ *    survives SIGKILLs before, during and after compaction, every codec.
+ * 4. Idle: SIGKILL between two acknowledged sends loses neither.
+ * 5. Graceful: SIGTERM answers every request already read (pipelined
  *    produces, a long-polling fetch), exits 0, and a restart finds exactly the
  *    answered records.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { BrokerProcess } from '../helpers/broker.js';
 import { kcatConsume, kcatProduce, runKcat, SYSTEM_PYTHON } from '../helpers/clients.js';
 import { ManagedProcess } from '../helpers/process.js';
 import { FetchApi } from '../../src/protocol/generated/fetch.js';
+import { InitProducerIdApi } from '../../src/protocol/generated/init-producer-id.js';
 import { MetadataApi } from '../../src/protocol/generated/metadata.js';
+import { buildBatch } from '../../src/protocol/records/records.js';
 import { ProduceApi } from '../../src/protocol/generated/produce.js';
 import { createTopic, startE2EBroker, uniqueTopic, waitFor } from './common.js';
-import { decodeResponse, produceBody, requestFrame, WireConnection } from './wire.js';
+import { decodeResponse, produceBody, requestFrame, withConnection, WireConnection } from './wire.js';
 
 const PRODUCER = path.join(path.dirname(new URL(import.meta.url).pathname), 'crash_producer.py');
 
@@ -51,7 +59,7 @@ function recoveries(): number {
 }
 
 describe('SIGKILL under acks=all load', () => {
-  test('every acknowledged record survives three crashes, exactly once, in order', async () => {
+  test('every acknowledged record survives three crashes and a graceful stop, exactly once, in order', async () => {
     const topic = uniqueTopic('crash-load');
     const partitions = 3;
     await createTopic(broker.port, topic, partitions);
@@ -80,19 +88,21 @@ describe('SIGKILL under acks=all load', () => {
     const before = recoveries();
     // kill once 400 more records were acknowledged since the last restart (the producer got through again)
     const kills: number[] = [];
-    for (let k = 0; k < 3; k++) {
+    // three SIGKILLs and, in between, one graceful SIGTERM under the same load
+    for (const sig of ['SIGKILL', 'SIGKILL', 'SIGTERM', 'SIGKILL'] as const) {
       const target = acked.size + 400;
       await waitFor(() => acked.size >= target || !prod.running, 60_000, `${target} acks`);
       expect(prod.running, prod.describe()).toBe(true);
-      const info = await broker.kill('SIGKILL');
-      expect(info.signal).toBe('SIGKILL');
+      const info = await broker.kill(sig);
+      if (sig === 'SIGKILL') expect(info.signal).toBe('SIGKILL');
+      else expect(info, broker.logs().slice(-20).join('\n')).toEqual({ code: 0, signal: null });
       kills.push(acked.size);
       await broker.restart();
     }
     const target = acked.size + 400;
     await waitFor(() => acked.size >= target || !prod.running, 60_000, `${target} acks after the last restart`);
     prod.signal('SIGUSR1'); // stop sending, flush, exit
-    expect(recoveries() - before).toBe(3);
+    expect(recoveries() - before).toBe(4);
     const exit = await prod.exited;
     expect(exit.code, prod.describe()).toBe(0);
     const summary = done as { sent: number } | null;
@@ -101,7 +111,7 @@ describe('SIGKILL under acks=all load', () => {
     expect(summary).toMatchObject({ acked: count });
     expect(errors).toEqual([]);
     expect(acked.size).toBe(count);
-    console.log(`crash under load: ${count} records, SIGKILL after ${kills.join(', ')} acks`);
+    console.log(`crash under load: ${count} records, SIGKILL, SIGKILL, SIGTERM, SIGKILL after ${kills.join(', ')} acks`);
 
     const stored = await readAll(topic);
     const seen = new Set<number>();
@@ -132,6 +142,87 @@ describe('SIGKILL under acks=all load', () => {
     expect(missing, `kills after ${kills.join(', ')} acks`).toEqual([]);
     expect(moved.slice(0, 10)).toEqual([]);
     expect(seen.size).toBe(count);
+  });
+});
+
+describe('idempotent producer state survives a crash', () => {
+  test('a retried batch after SIGKILL is answered with its original offset and stored once', async () => {
+    const topic = uniqueTopic('crash-pid');
+    await createTopic(broker.port, topic, 1);
+    const init = await withConnection(broker.port, (c) =>
+      c.request(InitProducerIdApi, 4, { transactionalId: null, transactionTimeoutMs: -1, producerId: -1n, producerEpoch: -1 }),
+    );
+    expect(init.errorCode).toBe(0);
+    const producerId = Number(init.producerId);
+    const batch = (seq: number) =>
+      buildBatch({
+        producerId,
+        producerEpoch: init.producerEpoch,
+        baseSequence: seq,
+        records: [0, 1].map((k) => ({ key: Buffer.from(`k${seq + k}`), value: Buffer.from(`v${seq + k}`), timestamp: 1_700_000_000_000 + seq + k })),
+      });
+    const produce = (seq: number) =>
+      withConnection(broker.port, async (c) => {
+        const r = await c.request(ProduceApi, 9, produceBody(topic, 0, [], { batch: batch(seq) }));
+        const pr = r.responses[0]!.partitionResponses[0]!;
+        return { errorCode: pr.errorCode, baseOffset: Number(pr.baseOffset) };
+      });
+    for (const seq of [0, 2, 4, 6, 8]) expect(await produce(seq)).toEqual({ errorCode: 0, baseOffset: seq });
+
+    await broker.kill('SIGKILL');
+    await broker.restart();
+
+    // retries of the last five batches (answers lost in the crash): original offsets, nothing appended
+    expect(await produce(8)).toEqual({ errorCode: 0, baseOffset: 8 });
+    expect(await produce(0)).toEqual({ errorCode: 0, baseOffset: 0 });
+    expect(await produce(4)).toEqual({ errorCode: 0, baseOffset: 4 });
+    // the next sequence continues the log
+    expect(await produce(10)).toEqual({ errorCode: 0, baseOffset: 10 });
+    // a gap is OUT_OF_ORDER_SEQUENCE_NUMBER (45)
+    expect((await produce(20)).errorCode).toBe(45);
+
+    const recs = await kcatConsume({ bootstrap: broker.bootstrap, topic });
+    expect(recs.map((r) => [r.offset, r.key, r.value])).toEqual(Array.from({ length: 12 }, (_, i) => [i, `k${i}`, `v${i}`]));
+  });
+});
+
+describe('segments', () => {
+  test('records compacted from WAL objects into segments survive SIGKILL and restarts', async () => {
+    const topic = uniqueTopic('crash-seg');
+    // segment.ms=1: the compactor (every second) moves WAL data into segments right away; small segments roll often
+    await createTopic(broker.port, topic, 2, { 'segment.ms': '1', 'segment.bytes': '20000' });
+    const segDir = path.join(broker.dataDir, 'objects', 'segments');
+    const segments = () => (fs.existsSync(segDir) ? fs.readdirSync(segDir, { recursive: true }).filter((f) => String(f).endsWith('.seg')).length : 0);
+    const lines = (round: number, n: number) => Array.from({ length: n }, (_, i) => `k${round}-${i}:round ${round} record ${i} ${'z'.repeat(i % 40)}`);
+    const expected: Record<number, string[]> = { 0: [], 1: [] };
+    const produce = async (round: number, partition: number, n: number, codec: string) => {
+      const l = lines(round, n);
+      await kcatProduce({ bootstrap: broker.bootstrap, topic, partition, lines: l, keyDelimiter: ':', extra: ['-z', codec, '-X', 'acks=all'] });
+      expected[partition]!.push(...l);
+    };
+
+    const before = segments();
+    await produce(1, 0, 800, 'none');
+    await produce(1, 1, 800, 'lz4');
+    await waitFor(() => segments() >= before + 2, 30_000, 'segments from round 1');
+    await produce(2, 0, 800, 'gzip');
+    await broker.kill('SIGKILL'); // compaction of round 2 pending or in progress
+    await broker.restart();
+    await produce(3, 1, 800, 'zstd');
+    await produce(3, 0, 200, 'none');
+    const mid = segments();
+    await waitFor(() => segments() > mid, 30_000, 'segments after the restart');
+    await broker.kill('SIGKILL');
+    await broker.restart();
+
+    for (const partition of [0, 1]) {
+      const recs = await kcatConsume({ bootstrap: broker.bootstrap, topic, partition });
+      expect(recs.map((r) => r.offset)).toEqual(recs.map((_, i) => i));
+      expect(recs.map((r) => `${r.key}:${r.value}`)).toEqual(expected[partition]);
+      // from the middle of the partition (an offset inside a segment)
+      const some = await kcatConsume({ bootstrap: broker.bootstrap, topic, partition, offset: '777', count: 30 });
+      expect(some.map((r) => `${r.key}:${r.value}`)).toEqual(expected[partition]!.slice(777, 807));
+    }
   });
 });
 

@@ -114,8 +114,13 @@ export class Topics {
     this.log.info({ topic: topic.name, configs }, 'topic configs changed');
   }
 
-  /** Single-broker leadership: this broker leads every partition. */
+  /**
+   * Single broker: this broker leads every partition, opened before the
+   * answer. Cluster: the controller assigns them and each broker's
+   * Leadership opens its own; opening one assigned elsewhere would fail.
+   */
   async openPartitions(topic: TopicRecord, from: number): Promise<void> {
+    if (!this.meta.singleWriter) return;
     for (let p = from; p < topic.partitions; p++) await this.logs.open(topic, p);
   }
 

@@ -6,7 +6,7 @@
 #   scripts/install-test-deps.sh --apt-only   # Debian packages only
 #   scripts/install-test-deps.sh --jars-only  # Kafka 3.9.0 jars only
 #
-# Debian packages: etcd-server kcat python3-confluent-kafka python3-kafka
+# Debian packages: etcd-server kcat python3-confluent-kafka python3-kafka buildah debootstrap
 #   (plus a JDK and Maven when java/mvn are missing).
 # Apache Kafka 3.9.0 jars (kafka_2.13 + kafka-tools, runtime scope, which also
 #   brings kafka-clients and the slf4j-reload4j binding) from Maven Central into
@@ -63,14 +63,14 @@ apt_install() {
 # ---------------------------------------------------------------- Debian ---
 if [ "$DO_APT" -eq 1 ]; then
   missing=()
-  for p in etcd-server kcat python3-confluent-kafka python3-kafka; do
+  for p in etcd-server kcat python3-confluent-kafka python3-kafka buildah debootstrap; do
     if pkg_installed "$p"; then log "present: $p"; else missing+=("$p"); fi
   done
   apt_install "${missing[@]}"
   # The etcd-server package ships /usr/bin/etcd and enables a system service
   # that is of no use to the tests (they run their own etcd on free ports).
   # In a container without systemd it is not running anyway.
-  for b in etcd kcat; do
+  for b in etcd kcat buildah; do
     command -v "$b" >/dev/null 2>&1 || { echo "install-test-deps: $b missing after install" >&2; exit 1; }
   done
   /usr/bin/python3 -c 'import confluent_kafka, kafka' \

@@ -1,0 +1,202 @@
+// The history checker (issue: test/faults). Per partition it builds the map
+// offset -> value from every send, poll and read-back, and counts what must
+// never happen: lost writes, inconsistent offsets, duplicates, poll skips,
+// non-monotonic polls and sends, UNKNOWN_SERVER_ERROR answers, and
+// disagreement between the final read-backs of different clients. Errors that
+// leave a write's fate unknown (timeouts, NOT_LEADER_OR_FOLLOWER, ...) are
+// indeterminate, not failures.
+
+import type { HistoryEvent } from './history.js';
+
+export interface CheckResult {
+  acknowledged: number;
+  indeterminate: number;
+  failedSends: number;
+  lostWrites: number;
+  inconsistentOffsets: number;
+  duplicates: number;
+  pollSkips: number;
+  nonMonotonicPolls: number;
+  nonMonotonicSends: number;
+  unknownServerErrors: number;
+  readbackDisagreements: number;
+  faults: number;
+  /** A few examples of each anomaly, for the report. */
+  examples: Record<string, string[]>;
+}
+
+const DEFINITE_FAILURES = [/INVALID_RECORD/i, /CORRUPT_MESSAGE/i, /MESSAGE_TOO_LARGE/i, /RECORD_LIST_TOO_LARGE/i, /INVALID_TOPIC/i, /TOPIC_AUTHORIZATION/i];
+
+/** Whether a send error leaves the write's fate unknown (it may or may not be in the log). */
+export function isIndeterminate(error: string): boolean {
+  return !DEFINITE_FAILURES.some((re) => re.test(error));
+}
+
+const pk = (topic: string, partition: number) => `${topic}/${partition}`;
+
+export function check(history: HistoryEvent[]): CheckResult {
+  const r: CheckResult = {
+    acknowledged: 0,
+    indeterminate: 0,
+    failedSends: 0,
+    lostWrites: 0,
+    inconsistentOffsets: 0,
+    duplicates: 0,
+    pollSkips: 0,
+    nonMonotonicPolls: 0,
+    nonMonotonicSends: 0,
+    unknownServerErrors: 0,
+    readbackDisagreements: 0,
+    faults: 0,
+    examples: {},
+  };
+  const note = (kind: string, text: string) => {
+    const list = (r.examples[kind] ??= []);
+    if (list.length < 5) list.push(text);
+  };
+
+  // offset -> value per partition, from every source; and value -> offsets.
+  const values = new Map<string, Map<number, string>>();
+  const offsetsOfValue = new Map<string, Map<string, Set<number>>>();
+  const observe = (topic: string, partition: number, offset: number, value: string, source: string) => {
+    const key = pk(topic, partition);
+    let m = values.get(key);
+    if (!m) values.set(key, (m = new Map()));
+    const prev = m.get(offset);
+    if (prev === undefined) m.set(offset, value);
+    else if (prev !== value) {
+      r.inconsistentOffsets++;
+      note('inconsistentOffsets', `${key}@${offset}: ${prev} vs ${value} (${source})`);
+    }
+    let v = offsetsOfValue.get(key);
+    if (!v) offsetsOfValue.set(key, (v = new Map()));
+    let s = v.get(value);
+    if (!s) v.set(value, (s = new Set()));
+    s.add(offset);
+  };
+
+  const lastSend = new Map<string, number>();
+  const lastPoll = new Map<string, number>();
+  const readbacks = new Map<string, Map<string, Map<number, string>>>();
+  const acked: Array<{ key: string; value: string; offset: number }> = [];
+
+  for (const e of history) {
+    switch (e.type) {
+      case 'fault':
+        r.faults++;
+        break;
+      case 'send': {
+        if (e.error !== null) {
+          if (/UNKNOWN_SERVER_ERROR/.test(e.error)) {
+            r.unknownServerErrors++;
+            note('unknownServerErrors', `${e.producer} ${pk(e.topic, e.partition)} ${e.value}: ${e.error}`);
+          }
+          if (isIndeterminate(e.error)) r.indeterminate++;
+          else r.failedSends++;
+          break;
+        }
+        if (e.offset === null) break;
+        r.acknowledged++;
+        acked.push({ key: pk(e.topic, e.partition), value: e.value, offset: e.offset });
+        observe(e.topic, e.partition, e.offset, e.value, `send by ${e.producer}`);
+        const sk = `${e.producer}|${pk(e.topic, e.partition)}`;
+        const prev = lastSend.get(sk);
+        if (prev !== undefined && e.offset <= prev) {
+          r.nonMonotonicSends++;
+          note('nonMonotonicSends', `${sk}: ${e.offset} after ${prev}`);
+        }
+        lastSend.set(sk, Math.max(prev ?? -1, e.offset));
+        break;
+      }
+      case 'reposition':
+        lastPoll.delete(`${e.consumer}|${pk(e.topic, e.partition)}`);
+        break;
+      case 'poll': {
+        observe(e.topic, e.partition, e.offset, e.value, `poll by ${e.consumer}`);
+        const ck = `${e.consumer}|${pk(e.topic, e.partition)}`;
+        const prev = lastPoll.get(ck);
+        if (prev !== undefined && e.offset <= prev) {
+          r.nonMonotonicPolls++;
+          note('nonMonotonicPolls', `${ck}: ${e.offset} after ${prev}`);
+        }
+        // Skips are judged after the read-backs are known (an offset may be absent for good reasons).
+        lastPoll.set(ck, e.offset);
+        break;
+      }
+      case 'readback': {
+        observe(e.topic, e.partition, e.offset, e.value, `read-back by ${e.reader}`);
+        let byReader = readbacks.get(e.reader);
+        if (!byReader) readbacks.set(e.reader, (byReader = new Map()));
+        const key = pk(e.topic, e.partition);
+        let m = byReader.get(key);
+        if (!m) byReader.set(key, (m = new Map()));
+        m.set(e.offset, e.value);
+        break;
+      }
+    }
+  }
+
+  // Duplicates: one value at two offsets of a partition.
+  for (const [key, byValue] of offsetsOfValue) {
+    for (const [value, offs] of byValue) {
+      if (offs.size > 1) {
+        r.duplicates++;
+        note('duplicates', `${key} ${value} at ${[...offs].join(',')}`);
+      }
+    }
+  }
+
+  // Lost writes: acknowledged, and missing from a final full read-back.
+  const readers = [...readbacks.values()];
+  for (const a of acked) {
+    for (const rb of readers) {
+      if (rb.get(a.key)?.get(a.offset) !== a.value) {
+        r.lostWrites++;
+        note('lostWrites', `${a.key}@${a.offset} ${a.value}`);
+        break;
+      }
+    }
+  }
+
+  // Read-backs of different clients must agree at every offset.
+  if (readers.length > 1) {
+    const [first, ...rest] = readers;
+    for (const other of rest) {
+      const keys = new Set([...first!.keys(), ...other.keys()]);
+      for (const key of keys) {
+        const a = first!.get(key) ?? new Map<number, string>();
+        const b = other.get(key) ?? new Map<number, string>();
+        for (const off of new Set([...a.keys(), ...b.keys()])) {
+          if (a.get(off) !== b.get(off)) {
+            r.readbackDisagreements++;
+            note('readbackDisagreements', `${key}@${off}: ${a.get(off)} vs ${b.get(off)}`);
+          }
+        }
+      }
+    }
+  }
+
+  // Poll skips: a consumer moved from offset o to o' > o + 1 while the log holds something in between.
+  const seq = new Map<string, number>();
+  for (const e of history) {
+    if (e.type === 'reposition') {
+      seq.delete(`${e.consumer}|${pk(e.topic, e.partition)}`);
+      continue;
+    }
+    if (e.type !== 'poll') continue;
+    const ck = `${e.consumer}|${pk(e.topic, e.partition)}`;
+    const prev = seq.get(ck);
+    if (prev !== undefined && e.offset > prev + 1) {
+      const log = values.get(pk(e.topic, e.partition));
+      for (let o = prev + 1; o < e.offset; o++) {
+        if (log?.has(o)) {
+          r.pollSkips++;
+          note('pollSkips', `${ck}: ${prev} -> ${e.offset}, skipped ${o}`);
+          break;
+        }
+      }
+    }
+    seq.set(ck, e.offset);
+  }
+  return r;
+}

@@ -4,7 +4,7 @@
  * librdkafka), next to the raw speed of the disk and the loopback.
  *
  *   npm run bench -- [--quick] [--only streamhouse|kafka] [--records N] [--duration S]
- *                    [--no-build|--build] [--profile|--no-profile] [--out FILE]
+ *                    [--ref REV | --worktree [--build|--no-build]] [--profile|--no-profile] [--out FILE]
  *
  * Run by hand, not in the test suite. It prints a table and writes
  * bench/RESULTS.md (date, machine, settings, results, ratios, targets).
@@ -39,6 +39,7 @@ import {
   BROKER_LABEL,
   BROKER_SHORT,
   KAFKA_FSYNC_PROPS,
+  setStreamHouseCli,
   createTopics,
   highWatermark,
   startBrokerUnderTest,
@@ -70,6 +71,8 @@ interface Options {
   only: 'all' | 'streamhouse' | 'kafka';
   records: number;
   duration: number;
+  /** Commit whose src/ is built (into bench/out/build-<sha>/) and measured; null: the working tree's dist/. */
+  ref: string | null;
   build: 'auto' | 'yes' | 'no';
   profile: 'auto' | 'yes' | 'no';
   out: string;
@@ -83,6 +86,10 @@ const USAGE = `usage: npm run bench -- [options]
   --records N           records per 100 B produce run (1 KiB: N/5, 1 MiB: N/2500); default 5,000,000 (quick 1,000,000)
   --duration S          time bound of each produce/consume measurement, seconds (produce: rounded up to
                         ProducerPerformance's 5 s windows); default 10 (quick 5)
+  --ref REV             the StreamHouse measured: REV's committed src/, built with tsc into
+                        bench/out/build-<sha>/ (cached); default HEAD. Other engineers' uncommitted,
+                        half-edited files neither break nor blur the run.
+  --worktree            measure the working tree's dist/ instead (uncommitted changes included), with:
   --build | --no-build  run 'npm run build' first; default: only when src/ is newer than dist/
   --profile | --no-profile
                         profile StreamHouse (node --cpu-prof) during an extra 100 B run; default: in a
@@ -91,7 +98,7 @@ const USAGE = `usage: npm run bench -- [options]
 `;
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { quick: false, only: 'all', records: 0, duration: 0, build: 'auto', profile: 'auto', out: path.join(BENCH_DIR, 'RESULTS.md') };
+  const o: Options = { quick: false, only: 'all', records: 0, duration: 0, ref: 'HEAD', build: 'auto', profile: 'auto', out: path.join(BENCH_DIR, 'RESULTS.md') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const val = () => {
@@ -106,6 +113,8 @@ function parseOptions(argv: string[]): Options {
       o.only = v;
     } else if (a === '--records') o.records = Number(val().replace(/[_,]/g, ''));
     else if (a === '--duration') o.duration = Number(val());
+    else if (a === '--ref') o.ref = val();
+    else if (a === '--worktree') o.ref = null;
     else if (a === '--build') o.build = 'yes';
     else if (a === '--no-build') o.build = 'no';
     else if (a === '--profile') o.profile = 'yes';
@@ -243,6 +252,48 @@ async function cell<T>(what: string, fn: () => Promise<T>): Promise<Cell<T>> {
 }
 
 // ------------------------------------------------------------------ build
+
+/**
+ * Builds `ref`'s committed src/ (git archive, then the repo's tsc) into
+ * bench/out/build-<sha>/dist; node_modules and "type": "module" resolve from
+ * the repo root above it. Returns the CLI path and a note for the report.
+ */
+function buildRef(ref: string): { cli: string; note: string } {
+  const git = (args: string[]) => {
+    const r = spawnSync('git', ['-C', REPO_ROOT, ...args], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr.trim()}`);
+    return r.stdout.trim();
+  };
+  const sha = git(['rev-parse', '--verify', `${ref}^{commit}`]);
+  const subject = git(['log', '-1', '--format=%s', sha]).slice(0, 80);
+  const outDir = path.join(BENCH_DIR, 'out');
+  // keyed by the src/ tree, so commits that touch only tests reuse the build
+  const tree = git(['rev-parse', `${sha}:src`]).slice(0, 12);
+  const dir = path.join(outDir, `build-src-${tree}`);
+  const cli = path.join(dir, 'dist', 'src', 'cli.js');
+  const note = `commit ${sha.slice(0, 12)} (${ref}: "${subject}"), its src/ (tree ${tree}) built by the bench into ${path.relative(REPO_ROOT, dir)}/`;
+  if (fs.existsSync(path.join(dir, '.complete')) && fs.existsSync(cli)) return { cli, note };
+  fs.mkdirSync(outDir, { recursive: true });
+  // keep only the newest few builds
+  const old = fs
+    .readdirSync(outDir)
+    .filter((d) => d.startsWith('build-'))
+    .map((d) => path.join(outDir, d))
+    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
+  for (const d of old.slice(2)) fs.rmSync(d, { recursive: true, force: true });
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  log(`building StreamHouse ${sha.slice(0, 12)} (${ref}) into ${path.relative(REPO_ROOT, dir)}`);
+  const ar = spawnSync('sh', ['-c', `git -C "$0" archive "$1" src tsconfig.json | tar -x -C "$2"`, REPO_ROOT, sha, dir], { encoding: 'utf8' });
+  if (ar.status !== 0) throw new Error(`git archive ${sha}: ${ar.stderr}`);
+  const tsc = path.join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', path.join(dir, 'tsconfig.json')], { cwd: dir, encoding: 'utf8', timeout: 600_000 });
+  if (r.status !== 0) {
+    throw new Error(`tsc of ${ref} (${sha.slice(0, 12)}) failed:\n${`${r.stdout}${r.stderr}`.trim().split('\n').slice(0, 8).join('\n')}`);
+  }
+  fs.writeFileSync(path.join(dir, '.complete'), `${new Date().toISOString()}\n`);
+  return { cli, note };
+}
 
 function maybeBuild(mode: Options['build']): string {
   const cli = path.join(REPO_ROOT, 'dist', 'src', 'cli.js');
@@ -510,8 +561,16 @@ async function phaseB(id: BrokerId, o: Options, res: BrokerResults, rates: Parti
 }
 
 async function profileStreamHouse(o: Options, report: Report): Promise<void> {
-  const dir = path.join(BENCH_DIR, 'out', `profile-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const outDir = path.join(BENCH_DIR, 'out');
+  const dir = path.join(outDir, `profile-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   fs.mkdirSync(dir, { recursive: true });
+  // keep the newest few profiles
+  const old = fs
+    .readdirSync(outDir)
+    .filter((d) => d.startsWith('profile-'))
+    .sort()
+    .reverse();
+  for (const d of old.slice(3)) fs.rmSync(path.join(outDir, d), { recursive: true, force: true });
   log(`profile: StreamHouse under node --cpu-prof, 100 B produce for ~${Math.min(o.duration, 10)} s`);
   const b = await startBrokerUnderTest('streamhouse', { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`], scratchDir: dir });
   let window: { fromMs: number; toMs: number } | undefined;
@@ -753,7 +812,7 @@ function machineText(report: Report): string {
     `cpu: ${f.nproc} x ${f.cpuModel}   memory: ${fmtInt(f.memTotalMiB)} MiB (${fmtInt(f.memAvailableMiB)} MiB available)`,
     `kernel: ${f.kernel}   node ${f.node}   ${f.java}   ${f.librdkafka}`,
     `data dirs: ${f.tmpFs}`,
-    `StreamHouse: commit ${f.gitCommit} (${f.gitDirty}); ${report.buildNote}`,
+    `StreamHouse measured: ${report.buildNote} (repo HEAD ${f.gitCommit}, ${f.gitDirty})`,
     `load average (1/5/15 min) at start: ${f.loadavgStart}${report.loadavgEnd ? `, at end: ${report.loadavgEnd}` : ''} (the machine is shared; every client and broker shares these ${f.nproc} cores)`,
   ];
   report.disk.forEach((d, i) => {
@@ -1030,7 +1089,13 @@ function diskSpeed(report: Report): number {
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
   const command = ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ');
-  const buildNote = maybeBuild(o.build);
+  let buildNote: string;
+  if (o.ref === null) buildNote = `working tree: ${maybeBuild(o.build)}`;
+  else {
+    const b = buildRef(o.ref);
+    setStreamHouseCli(b.cli);
+    buildNote = b.note;
+  }
   const report: Report = {
     options: o,
     command,

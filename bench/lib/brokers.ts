@@ -31,6 +31,13 @@ export const KAFKA_FSYNC_PROPS: Record<string, string> = {
   'log.flush.interval.ms': '0',
 };
 
+let streamhouseCli: string | undefined;
+
+/** The StreamHouse CLI to run (default: the working tree's dist/src/cli.js). */
+export function setStreamHouseCli(cli: string): void {
+  streamhouseCli = cli;
+}
+
 export interface RunningBroker {
   id: BrokerId;
   bootstrap: string;
@@ -56,7 +63,7 @@ export async function startBrokerUnderTest(id: BrokerId, opts: { nodeArgs?: stri
       fs.writeFileSync(node, `#!/bin/sh\nexec ${[process.execPath, ...opts.nodeArgs].map(shellQuote).join(' ')} "$@"\n`, { mode: 0o755 });
     }
     const spawnedAt = Date.now();
-    const b = await startBroker({ node, readyTimeoutMs: 30_000 });
+    const b = await startBroker({ node, cliPath: streamhouseCli, readyTimeoutMs: 30_000 });
     return {
       id,
       bootstrap: b.bootstrap,

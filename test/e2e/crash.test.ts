@@ -154,12 +154,13 @@ describe('idempotent producer state survives a crash', () => {
     );
     expect(init.errorCode).toBe(0);
     const producerId = Number(init.producerId);
+    const now = Date.now(); // (old timestamps would be deleted by time retention)
     const batch = (seq: number) =>
       buildBatch({
         producerId,
         producerEpoch: init.producerEpoch,
         baseSequence: seq,
-        records: [0, 1].map((k) => ({ key: Buffer.from(`k${seq + k}`), value: Buffer.from(`v${seq + k}`), timestamp: 1_700_000_000_000 + seq + k })),
+        records: [0, 1].map((k) => ({ key: Buffer.from(`k${seq + k}`), value: Buffer.from(`v${seq + k}`), timestamp: now + seq + k })),
       });
     const produce = (seq: number) =>
       withConnection(broker.port, async (c) => {

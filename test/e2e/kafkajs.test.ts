@@ -150,6 +150,12 @@ function errorTypes(e: unknown, out: string[] = []): string[] {
   return out;
 }
 
+/**
+ * Record timestamps in the tests: an hour ago, so well inside retention.ms
+ * (7 days; older records are deleted by time retention within a second here).
+ */
+const RECENT = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
+
 function messagesFor(tag: string, n: number, baseTs: number): Message[] {
   return Array.from({ length: n }, (_, i) => ({
     key: i % 7 === 3 ? null : `key-${i}`,
@@ -340,7 +346,7 @@ describe('producer', () => {
   test.each(CODECS)('compression %s: exact keys, values, headers, timestamps (kafkajs and kcat)', async (name, type) => {
     const topic = uniqueTopic(`kjs-${name}`);
     await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
-    const baseTs = 1_700_000_000_000 + Math.floor(Math.random() * 1e6);
+    const baseTs = RECENT + Math.floor(Math.random() * 1e6);
     const first = messagesFor(name, 60, baseTs);
     const second = messagesFor(`${name}b`, 40, baseTs + 10_000);
     const r1 = await producer.send({ topic, compression: type, acks: -1, messages: first });
@@ -367,6 +373,7 @@ describe('producer', () => {
   test('a batch across partitions, a repeated header key, an empty value', async () => {
     const topic = uniqueTopic('kjs-multi');
     await admin.createTopics({ topics: [{ topic, numPartitions: 2 }] });
+    const t = (d: number) => String(RECENT + d);
     const res = await producer.sendBatch({
       acks: -1,
       compression: CompressionTypes.GZIP,
@@ -374,9 +381,9 @@ describe('producer', () => {
         {
           topic,
           messages: [
-            { partition: 0, key: 'a', value: '', timestamp: '1700000000001', headers: { h: ['1', '2'] } },
-            { partition: 1, key: 'b', value: 'second', timestamp: '1700000000002' },
-            { partition: 0, key: 'c', value: 'third', timestamp: '1700000000003' },
+            { partition: 0, key: 'a', value: '', timestamp: t(1), headers: { h: ['1', '2'] } },
+            { partition: 1, key: 'b', value: 'second', timestamp: t(2) },
+            { partition: 0, key: 'c', value: 'third', timestamp: t(3) },
           ],
         },
       ],
@@ -387,8 +394,8 @@ describe('producer', () => {
     ]);
     const p0 = await fetchAll(topic, 0);
     expect(p0.map((r) => [r.offset, r.key?.toString(), r.value?.toString(), r.timestamp])).toEqual([
-      ['0', 'a', '', '1700000000001'],
-      ['1', 'c', 'third', '1700000000003'],
+      ['0', 'a', '', t(1)],
+      ['1', 'c', 'third', t(3)],
     ]);
     expect((p0[0]!.headers.h as Buffer[]).map(String)).toEqual(['1', '2']);
     const p1 = await fetchAll(topic, 1);
@@ -470,7 +477,7 @@ describe('consumer', () => {
   test.skipIf(!GROUPS)('a kafkajs Consumer group reads back exact keys, values, headers, timestamps', async () => {
     const topic = uniqueTopic('kjs-consumer');
     await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
-    const sent = messagesFor('consumer', 50, 1_700_000_123_000);
+    const sent = messagesFor('consumer', 50, RECENT + 123_000);
     const p = kafka.producer();
     await p.connect();
     await p.send({ topic, messages: sent });

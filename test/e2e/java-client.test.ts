@@ -74,7 +74,7 @@ test('a Java consumer reads on across three broker crashes: no reset, no truncat
   );
   await consumer.waitForLine((l) => l === 'READY', 60_000, 'READY');
 
-  const env = { ...process.env, PYTHONUNBUFFERED: '1' };
+  const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: '1' };
   delete env.PYTHONPATH;
   delete env.PYTHONHOME;
   let acked = 0;

@@ -96,6 +96,7 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
   private keepaliveSentAt = 0;
   private closed = false;
   private draining = false;
+  private reRegistering: Promise<void> | null = null;
 
   constructor(
     private readonly opts: EtcdOptions,
@@ -177,14 +178,20 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
 
   private grantLease(): Lease {
     const lease = this.ns.lease(this.opts.leaseTtlSeconds);
-    lease.on('keepaliveFired', () => (this.keepaliveSentAt = Date.now()));
-    lease.on('keepaliveSucceeded', () => (this.leaseProvenAt = this.keepaliveSentAt || Date.now()));
+    // Only the current lease speaks: a replaced one's late events change nothing.
+    lease.on('keepaliveFired', () => {
+      if (this.lease === lease) this.keepaliveSentAt = Date.now();
+    });
+    lease.on('keepaliveSucceeded', () => {
+      if (this.lease === lease) this.leaseProvenAt = this.keepaliveSentAt || Date.now();
+    });
     lease.on('lost', (err) => {
-      if (this.closed) return;
-      this.log.error({ err: err?.message }, 'etcd lease lost: re-registering');
+      if (this.closed || this.lease !== lease) return;
       this.leaseProvenAt = 0;
       this.isController = false;
-      void this.reRegister();
+      if (this.reRegistering) return;
+      this.log.error({ err: err?.message }, 'etcd lease lost: re-registering');
+      this.reRegister();
     });
     return lease;
   }
@@ -217,17 +224,32 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
     this.kickController();
   }
 
-  private async reRegister(): Promise<void> {
-    for (let attempt = 0; !this.closed; attempt++) {
-      try {
-        if (this.self) await this.registerBroker(this.self);
-        this.emit('assignment');
-        return;
-      } catch (err) {
-        this.log.warn({ err: (err as Error).message, attempt }, 're-registration failed; retrying');
-        await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
+  /**
+   * One re-registration loop at a time: a lease that cannot even be granted
+   * (etcd unreachable) reports itself lost, and each report used to start
+   * another loop, thousands within seconds.
+   */
+  private reRegister(): void {
+    if (this.reRegistering || this.closed) return;
+    this.reRegistering = (async () => {
+      // The old lease may still live in etcd (etcd restarted, or only we lost
+      // touch): revoke it so our keys go now, not a TTL later.
+      const old = this.lease;
+      if (old) await old.revoke().catch(() => {});
+      for (let attempt = 0; !this.closed; attempt++) {
+        try {
+          if (this.self) await this.registerBroker(this.self);
+          this.log.info({ attempt }, 're-registered');
+          this.emit('assignment');
+          return;
+        } catch (err) {
+          this.log.warn({ err: (err as Error).message, attempt }, 're-registration failed; retrying');
+          await new Promise((r) => setTimeout(r, Math.min(2000, 250 * 2 ** attempt)));
+        }
       }
-    }
+    })().finally(() => {
+      this.reRegistering = null;
+    });
   }
 
   brokers(): BrokerRecord[] {
@@ -235,9 +257,46 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
   }
 
   writable(): boolean {
-    // Stop before the lease could have expired: one keepalive interval of margin.
+    return this.leaseProvenAt > 0 && Date.now() < this.writableUntil();
+  }
+
+  /** Stop before the lease could have expired: one keepalive interval of margin. */
+  private writableUntil(): number {
     const margin = Math.max(1000, (this.opts.leaseTtlSeconds * 1000) / 3);
-    return this.leaseProvenAt > 0 && Date.now() < this.leaseProvenAt + this.opts.leaseTtlSeconds * 1000 - margin;
+    return this.leaseProvenAt + this.opts.leaseTtlSeconds * 1000 - margin;
+  }
+
+  /**
+   * Bounds a commit by the lease: once this broker can no longer prove its
+   * membership, the commit's outcome is reported unknown (its partitions are
+   * fenced and reloaded) instead of holding every later produce request
+   * behind an etcd call that may hang for several request deadlines and
+   * retries. Whether it lands later does not matter: it is guarded by the
+   * state keys' revisions like any other.
+   */
+  private whileLeased<T>(work: Promise<T>): Promise<T> {
+    if (!this.self) return work;
+    return new Promise<T>((resolve, reject) => {
+      let timer: NodeJS.Timeout | null = null;
+      const check = () => {
+        if (!this.writable()) {
+          reject(new Error('lease in doubt (etcd unreachable): commit outcome unknown'));
+          return;
+        }
+        timer = setTimeout(check, Math.max(10, this.writableUntil() - Date.now()));
+      };
+      check();
+      work.then(
+        (v) => {
+          if (timer) clearTimeout(timer);
+          resolve(v);
+        },
+        (err: unknown) => {
+          if (timer) clearTimeout(timer);
+          reject(err as Error);
+        },
+      );
+    });
   }
 
   assignedPartitions(): Array<{ topicId: string; partition: number }> {
@@ -467,7 +526,13 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
     };
   }
 
-  async commitWal(commit: WalCommit): Promise<{ fenced: PartitionKey[] }> {
+  commitWal(commit: WalCommit): Promise<{ fenced: PartitionKey[] }> {
+    const work = this.commitWalUnbounded(commit);
+    work.catch(() => {});
+    return this.whileLeased(work);
+  }
+
+  private async commitWalUnbounded(commit: WalCommit): Promise<{ fenced: PartitionKey[] }> {
     const fenced: PartitionKey[] = [];
     const perTxn = Math.max(1, Math.floor(this.opts.maxTxnOps / 2));
     for (let i = 0; i < commit.appends.length; i += perTxn) {

@@ -27,7 +27,9 @@ export class ClusterView {
 
   leader(topicId: string, partition: number): PartitionLeader | undefined {
     const log = this.logs.get(topicId, partition);
-    if (log && !log.fenced) return { leaderId: this.self.brokerId, leaderEpoch: log.leaderEpoch };
+    // A broker that cannot prove its membership (metadata store unreachable)
+    // may have been replaced already: it does not send clients to itself.
+    if (log && !log.fenced && this.meta.writable()) return { leaderId: this.self.brokerId, leaderEpoch: log.leaderEpoch };
     return this.meta.leaderOf(topicId, partition);
   }
 

@@ -466,6 +466,8 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
   leaderOf(topicId: string, partition: number): { leaderId: number; leaderEpoch: number } | undefined {
     const l = this.leaders.get(`${topicId}:${partition}`);
     if (!l || l.leaderId < 0 || !this.brokerCache.has(l.leaderId)) return undefined;
+    // Our own record of leading it is stale once our lease is in doubt.
+    if (this.self && l.leaderId === this.self.brokerId && !this.writable()) return undefined;
     return l;
   }
 

@@ -9,9 +9,11 @@
  * STREAMHOUSE_CLUSTER_CLI picks another build of the broker (default
  * dist/src/cli.js).
  */
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 import { MetadataApi } from '../../src/protocol/generated/metadata.js';
 import { ZERO_UUID } from '../../src/protocol/generated/types.js';
 import { KafkaClient } from '../../src/client/kafka-client.js';
@@ -255,6 +257,13 @@ export class Cluster {
   }
 
   async stop(): Promise<void> {
+    // STREAMHOUSE_CLUSTER_LOGS=DIR keeps every broker's output for a look afterwards.
+    const dir = process.env.STREAMHOUSE_CLUSTER_LOGS;
+    if (dir) {
+      fs.mkdirSync(dir, { recursive: true });
+      const name = path.basename(expect.getState().testPath ?? 'cluster', '.test.ts');
+      for (const [id, b] of this.brokers) fs.writeFileSync(path.join(dir, `${name}-broker-${id}.log`), b.allLogs().join('\n') + '\n');
+    }
     await Promise.all([...this.brokers.values()].map((b) => b.cleanup()));
     for (const p of this.proxies.values()) await p.close().catch(() => {});
     await this.s3?.cleanup();

@@ -1,0 +1,146 @@
+/**
+ * etcd faults under an idempotent acks=all librdkafka producer, three
+ * brokers (lease TTL 2 s), each reaching etcd through its own TCP proxy
+ * (test/cluster/cluster.ts, EtcdProxy):
+ *  - etcd stopped and restarted: no acknowledged loss, only retriable client
+ *    errors, the brokers carry on without restarting;
+ *  - one leader cut off from etcd (not from its clients): it stops
+ *    acknowledging, another broker takes its partitions over, nothing
+ *    acknowledged is lost; healed, it rejoins.
+ */
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { Kafka, logLevel } from 'kafkajs';
+import { Cluster, RdProducer, consumeAll, errorCounts, longestAckGap, report, sleep, summarize, verify, waitFor } from './cluster.js';
+
+let cluster: Cluster;
+const TTL = 2;
+
+beforeAll(async () => {
+  cluster = await Cluster.start({ brokers: 3, leaseTtlSeconds: TTL, etcdProxies: true });
+}, 120_000);
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+async function createTopic(topic: string, partitions: number): Promise<Map<number, number>> {
+  const admin = new Kafka({ clientId: 'etcd-faults', brokers: cluster.bootstrap().split(','), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }] });
+  } finally {
+    await admin.disconnect();
+  }
+  return cluster.settledLeaders(topic, partitions);
+}
+
+function expectClean(name: string, v: ReturnType<typeof verify>): void {
+  expect(v.missing, `${name}: missing`).toEqual([]);
+  expect(v.misplaced, `${name}: misplaced`).toEqual([]);
+  expect(v.duplicates, `${name}: duplicates`).toEqual([]);
+  expect(v.reordered, `${name}: reordered`).toEqual([]);
+  expect(v.doubleAcked, `${name}: double-acked`).toEqual([]);
+}
+
+test('etcd stopped and restarted under load: nothing acknowledged is lost, brokers carry on', async () => {
+  const topic = 'etcd-restart';
+  await createTopic(topic, 3);
+  const pids = new Map([...cluster.brokers].map(([id, b]) => [id, b.pid]));
+  const producer = new RdProducer(cluster.bootstrap(), topic, [0, 1, 2], { rate: 60, tag: 'r' });
+  await producer.waitForMoreAcks(60, 0);
+
+  const stoppedAt = Date.now();
+  await cluster.etcd.stop();
+  const acksBefore = producer.acks.length;
+  await sleep(3000);
+  const acksWhileDown = producer.acks.filter((a) => a.t > stoppedAt + 500).length;
+  await cluster.etcd.restart();
+  const restartedAt = Date.now();
+  // Every partition acknowledges again.
+  for (const p of [0, 1, 2]) await producer.waitForMoreAcks(30, p, 40_000);
+  const resumedMs = Math.max(...[0, 1, 2].map((p) => producer.acked(p).find((a) => a.t > restartedAt)!.t)) - restartedAt;
+  await producer.stop();
+
+  const consumed = await consumeAll(cluster.bootstrap(), topic, [0, 1, 2]);
+  const v = verify('r', producer.acks, consumed);
+  report('etcd restart', {
+    etcdDownMs: restartedAt - stoppedAt,
+    allPartitionsAckingAgainAfterMs: resumedMs,
+    acksBeforeStop: acksBefore,
+    acksWhileDown,
+    stallMs: Object.fromEntries([0, 1, 2].map((p) => [p, longestAckGap(producer.acks, p, stoppedAt - 1000).gapMs])),
+    verdict: summarize(v),
+    deliveryFailures: producer.failed.length,
+    clientErrors: errorCounts(producer.errors),
+  });
+  expectClean('etcd restart', v);
+  expect(producer.failed).toEqual([]);
+  expect(producer.errors.filter((e) => e.fatal)).toEqual([]);
+  for (const [id, b] of cluster.brokers) {
+    expect(b.running, `broker ${id} running`).toBe(true);
+    expect(b.pid, `broker ${id} not restarted`).toBe(pids.get(id));
+  }
+  await cluster.settledLeaders(topic, 3);
+});
+
+test('a leader cut off from etcd but not from its clients stops acknowledging; another takes over; nothing acknowledged is lost', async () => {
+  const topic = 'etcd-cut';
+  const leaders = await createTopic(topic, 3);
+  const p = 0;
+  const victim = leaders.get(p)!;
+  const producer = new RdProducer(cluster.bootstrap(), topic, [0, 1, 2], { rate: 60, tag: 'c' });
+  await producer.waitForMoreAcks(60, p);
+
+  const cutAt = Date.now();
+  cluster.proxies.get(victim)!.cut();
+  const { at, leader } = await waitFor(
+    `a new leader of ${topic}/${p}`,
+    async () => {
+      for (const id of cluster.brokers.keys()) {
+        if (id === victim) continue;
+        const l = (await cluster.metadata(id, topic)).leaders.get(p);
+        if (l && l.error === 0 && l.leader >= 0 && l.leader !== victim) return { at: Date.now(), leader: l.leader };
+      }
+      return null;
+    },
+    30_000,
+    50,
+  );
+  // The producer reaches the new leader while the victim still answers its clients.
+  await producer.waitForMoreAcks(60, p, 45_000);
+  const lastVictimAck = producer.acked(p).filter((a) => a.t < at).pop();
+  // Stay cut well past the victim's lease (it gives up on it after two TTLs
+  // and tries to re-register, in vain); the producer keeps going meanwhile.
+  await sleep(Math.max(0, cutAt + 4 * TTL * 1000 - Date.now()));
+  const victimView = (await cluster.metadata(victim, topic)).leaders.get(p);
+  await producer.waitForMoreAcks(30, p, 30_000);
+  const healedAt = Date.now();
+  cluster.proxies.get(victim)!.heal();
+  // Healed, the victim rejoins (it re-registers under a new lease).
+  await waitFor('victim back in the cluster', async () => (await cluster.metadata(leader, topic)).brokers.includes(victim), 30_000);
+  for (const q of [0, 1, 2]) await producer.waitForMoreAcks(30, q, 30_000);
+  await producer.stop();
+
+  const consumed = await consumeAll(cluster.bootstrap(), topic, [0, 1, 2]);
+  const v = verify('c', producer.acks, consumed);
+  report('etcd cut', {
+    victim,
+    newLeader: leader,
+    failoverMs: at - cutAt,
+    lastAckBeforeTakeoverMsAfterCut: lastVictimAck ? lastVictimAck.t - cutAt : null,
+    producerStallMs: longestAckGap(producer.acks, p, cutAt - 1000, healedAt).gapMs,
+    cutForMs: healedAt - cutAt,
+    victimsViewOfLeaderWhileCut: victimView,
+    verdict: summarize(v),
+    deliveryFailures: producer.failed.length,
+    clientErrors: errorCounts(producer.errors),
+  });
+  expectClean('etcd cut', v);
+  expect(producer.failed).toEqual([]);
+  expect(producer.errors.filter((e) => e.fatal)).toEqual([]);
+  expect(cluster.broker(victim).running).toBe(true);
+  // While cut off, the victim does not send clients to itself for the partition it lost.
+  expect(victimView?.leader).not.toBe(victim);
+  // The victim can prove nothing after its last keepalive: it acknowledges nothing later than a lease TTL after the cut.
+  if (lastVictimAck) expect(lastVictimAck.t - cutAt).toBeLessThan(TTL * 1000);
+  expect(at - cutAt).toBeLessThan(TTL * 1000 + 2000);
+});

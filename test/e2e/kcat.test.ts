@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { checkBatch, readBatchHeader } from '../../src/protocol/records/batch.js';
 import type { BrokerProcess } from '../helpers/broker.js';
 import { kcatConsume, kcatMetadata, kcatProduce, runKcat } from '../helpers/clients.js';
@@ -23,9 +23,10 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 describe('metadata', () => {
   const topic = uniqueTopic('kcat-md');
 
+  // creates the topic (auto-create on produce) with 1 partition
+  beforeAll(() => kcatProduce({ bootstrap: broker.bootstrap, topic, lines: ['x'] }));
+
   test('-L -J lists the broker as controller and a topic with its partitions', async () => {
-    // creates the topic (auto-create on produce) with 1 partition
-    await kcatProduce({ bootstrap: broker.bootstrap, topic, lines: ['x'] });
     const md = await kcatMetadata(broker.bootstrap);
     expect(md.originating_broker).toMatchObject({ id: 0, name: `${broker.bootstrap}/0` });
     expect(md.controllerid).toBe(0);

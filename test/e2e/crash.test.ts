@@ -278,7 +278,7 @@ describe('SIGTERM', () => {
       const N = 30;
       const frames = Array.from({ length: N }, (_, i) => requestFrame(ProduceApi, 8, 1000 + i, produceBody(topic, 0, [`r${i}-a`, `r${i}-b`])));
       // give the fetch time to be read and parked (a fetch read later is answered too, only sooner)
-      await new Promise((r) => setTimeout(r, 300));
+      await new Promise((r) => setTimeout(r, 500));
       await conn.write(Buffer.concat(frames));
       const exited = broker.kill('SIGTERM');
 

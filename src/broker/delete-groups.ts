@@ -13,7 +13,7 @@ export const deleteGroups = defineHandler({
   async handle(req, ctx) {
     const results = [];
     for (const id of req.groupsNames) {
-      const err = groupIdError(ctx, id);
+      const err = await groupIdError(ctx, id);
       results.push({ groupId: id, errorCode: err !== ErrorCode.NONE ? err : await ctx.broker.groups.delete(id) });
     }
     return { throttleTimeMs: 0, results };

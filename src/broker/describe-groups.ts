@@ -16,7 +16,7 @@ export const describeGroups = defineHandler({
     const groups = [];
     for (const id of req.groups) {
       const base = { groupId: id, protocolType: '', protocolData: '', members: [], authorizedOperations: -2147483648 };
-      const err = coordinatorError(ctx, id);
+      const err = await coordinatorError(ctx, id);
       if (err !== ErrorCode.NONE) {
         groups.push({ ...base, errorCode: err, groupState: '' });
         continue;

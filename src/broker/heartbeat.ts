@@ -10,8 +10,8 @@ export const heartbeat = defineHandler({
   api: HeartbeatApi,
   minVersion: 0,
   maxVersion: 4,
-  handle(req, ctx) {
-    const err = groupIdError(ctx, req.groupId);
+  async handle(req, ctx) {
+    const err = await groupIdError(ctx, req.groupId);
     if (err !== ErrorCode.NONE) return { throttleTimeMs: 0, errorCode: err };
     const group = ctx.broker.groups.get(req.groupId);
     const code = group ? group.heartbeat(req.memberId, req.groupInstanceId ?? null, req.generationId) : ErrorCode.UNKNOWN_MEMBER_ID;

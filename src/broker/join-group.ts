@@ -26,7 +26,7 @@ export const joinGroup = defineHandler({
       memberId: r.memberId,
       members: r.members,
     });
-    const err = groupIdError(ctx, req.groupId);
+    const err = await groupIdError(ctx, req.groupId);
     const early = (code: number) =>
       reply({ errorCode: code, generationId: -1, protocolType: null, protocolName: null, leader: '', memberId: req.memberId, skipAssignment: false, members: [] });
     if (err !== ErrorCode.NONE) return early(err);

@@ -53,11 +53,14 @@ export class Leadership {
 
   private async reconcile(): Promise<void> {
     const wanted = new Set<string>();
+    // Taking over needs a proven membership; a later pass (event or safety net) retries.
+    const canOpen = this.meta.writable();
     for (const { topicId, partition } of this.meta.assignedPartitions()) {
       if (this.stopped) return;
       wanted.add(partitionKey(topicId, partition));
       const open = this.logs.get(topicId, partition);
       if (open && !open.fenced) continue;
+      if (!canOpen) continue;
       const topic = this.topics.byId(topicId);
       if (!topic || partition >= topic.partitions) continue;
       try {

@@ -10,8 +10,8 @@ export const leaveGroup = defineHandler({
   api: LeaveGroupApi,
   minVersion: 0,
   maxVersion: 5,
-  handle(req, ctx) {
-    const err = groupIdError(ctx, req.groupId);
+  async handle(req, ctx) {
+    const err = await groupIdError(ctx, req.groupId);
     const group = ctx.broker.groups.get(req.groupId);
     if (ctx.apiVersion < 3) {
       if (err !== ErrorCode.NONE) return { throttleTimeMs: 0, errorCode: err };

@@ -19,7 +19,7 @@ export const offsetCommit = defineHandler({
       throttleTimeMs: 0,
       topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: code })) })),
     });
-    const err = groupIdError(ctx, req.groupId);
+    const err = await groupIdError(ctx, req.groupId);
     if (err !== ErrorCode.NONE) return all(err);
     const generation = ctx.apiVersion === 0 ? -1 : (req.generationIdOrMemberEpoch ?? -1);
     const memberId = req.memberId ?? '';

@@ -32,7 +32,7 @@ export const offsetDelete = defineHandler({
   minVersion: 0,
   maxVersion: 0,
   async handle(req, ctx) {
-    const err = groupIdError(ctx, req.groupId);
+    const err = await groupIdError(ctx, req.groupId);
     if (err !== ErrorCode.NONE) return { errorCode: err, throttleTimeMs: 0, topics: [] };
     const groups = ctx.broker.groups;
     if (!(await groups.exists(req.groupId))) return { errorCode: ErrorCode.GROUP_ID_NOT_FOUND, throttleTimeMs: 0, topics: [] };

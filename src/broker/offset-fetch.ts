@@ -23,7 +23,7 @@ async function fetchGroup(
   groupId: string,
   topics: Array<{ name: string; partitionIndexes: number[] }> | null,
 ): Promise<{ errorCode: number; topics: Array<{ name: string; partitions: PartitionOut[] }> }> {
-  const err = groupIdError(ctx, groupId);
+  const err = await groupIdError(ctx, groupId);
   if (err !== ErrorCode.NONE) {
     return {
       errorCode: err,

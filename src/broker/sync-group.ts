@@ -13,7 +13,7 @@ export const syncGroup = defineHandler({
   maxVersion: 5,
   async handle(req, ctx) {
     const reply = (r: SyncResult) => ({ throttleTimeMs: 0, errorCode: r.errorCode, protocolType: r.protocolType, protocolName: r.protocolName, assignment: r.assignment });
-    const err = groupIdError(ctx, req.groupId);
+    const err = await groupIdError(ctx, req.groupId);
     const fail = (code: number) => reply({ errorCode: code, protocolType: null, protocolName: null, assignment: Buffer.alloc(0) });
     if (err !== ErrorCode.NONE) return fail(err);
     const group = ctx.broker.groups.get(req.groupId);

@@ -15,6 +15,7 @@ import {
   type MetadataStore,
   type PartitionState,
   type RangeReplacement,
+  type StoredGroup,
   type TopicRecord,
   type WalCommit,
 } from './metadata-store.js';
@@ -217,6 +218,14 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
 
   deleteOffsets(group: string, partitions: Array<{ topic: string; partition: number }> | 'all'): Promise<void> {
     return this.run({ op: 'deleteOffsets', group, partitions });
+  }
+
+  saveGroup(group: string, state: StoredGroup | null): Promise<void> {
+    return this.run({ op: 'saveGroup', group, state });
+  }
+
+  async loadGroup(group: string): Promise<StoredGroup | null> {
+    return this.state.groups?.[group] ?? null;
   }
 
   async groupsWithOffsets(): Promise<string[]> {

@@ -34,6 +34,7 @@ import {
   type PartitionState,
   type ProducerStateEntry,
   type RangeReplacement,
+  type StoredGroup,
   type TopicRecord,
   type WalCommit,
 } from './metadata-store.js';
@@ -655,6 +656,16 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
       return;
     }
     for (const p of partitions) await this.ns.delete().key(`offsets/${enc(group)}/${enc(p.topic)}/${p.partition}`);
+  }
+
+  async saveGroup(group: string, state: StoredGroup | null): Promise<void> {
+    if (state) await this.ns.put(`groups/${enc(group)}`).value(JSON.stringify(state));
+    else await this.ns.delete().key(`groups/${enc(group)}`);
+  }
+
+  async loadGroup(group: string): Promise<StoredGroup | null> {
+    const v = await this.ns.get(`groups/${enc(group)}`).string();
+    return v ? (JSON.parse(v) as StoredGroup) : null;
   }
 
   async groupsWithOffsets(): Promise<string[]> {

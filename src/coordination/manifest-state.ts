@@ -14,6 +14,7 @@ import {
   type PartitionKey,
   type PartitionState,
   type RangeReplacement,
+  type StoredGroup,
   type TopicRecord,
   type WalCommit,
 } from './metadata-store.js';
@@ -32,6 +33,7 @@ export interface MetadataState {
   partitions: Record<PartitionKey, PartitionState>;
   brokers: Record<string, BrokerRecord>;
   offsets: Record<string, Record<string, Record<string, StoredOffset>>>;
+  groups?: Record<string, StoredGroup>;
 }
 
 export type Operation =
@@ -46,7 +48,8 @@ export type Operation =
   | { op: 'logStart'; topicId: string; partition: number; leaderEpoch: number; offset: number }
   | { op: 'producerIds'; count: number }
   | { op: 'commitOffsets'; group: string; offsets: Array<{ topic: string; partition: number; value: StoredOffset }> }
-  | { op: 'deleteOffsets'; group: string; partitions: Array<{ topic: string; partition: number }> | 'all' };
+  | { op: 'deleteOffsets'; group: string; partitions: Array<{ topic: string; partition: number }> | 'all' }
+  | { op: 'saveGroup'; group: string; state: StoredGroup | null };
 
 export function emptyState(): MetadataState {
   return {
@@ -219,6 +222,12 @@ export function apply(state: MetadataState, o: Operation): void {
     case 'commitOffsets': {
       const g = (state.offsets[o.group] ??= {});
       for (const x of o.offsets) (g[x.topic] ??= {})[String(x.partition)] = x.value;
+      return;
+    }
+    case 'saveGroup': {
+      const groups = (state.groups ??= {});
+      if (o.state) groups[o.group] = o.state;
+      else delete groups[o.group];
       return;
     }
     case 'deleteOffsets': {

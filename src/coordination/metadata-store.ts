@@ -102,6 +102,25 @@ export interface CommittedOffset {
   commitTimestamp: number;
 }
 
+/** A consumer group's membership as of its last stable generation (Buffers as base64). */
+export interface StoredGroup {
+  generationId: number;
+  protocolType: string | null;
+  protocolName: string | null;
+  leaderId: string | null;
+  members: Array<{
+    memberId: string;
+    groupInstanceId: string | null;
+    clientId: string;
+    clientHost: string;
+    sessionTimeoutMs: number;
+    rebalanceTimeoutMs: number;
+    protocolType: string;
+    protocols: Array<{ name: string; metadata: string }>;
+    assignment: string;
+  }>;
+}
+
 export type PartitionKey = `${string}:${number}`;
 export const partitionKey = (topicId: string, partition: number): PartitionKey => `${topicId}:${partition}`;
 
@@ -178,4 +197,7 @@ export interface MetadataStore extends EventEmitter {
   fetchOffsets(group: string): Promise<Map<string, Map<number, CommittedOffset>>>;
   deleteOffsets(group: string, partitions: Array<{ topic: string; partition: number }> | 'all'): Promise<void>;
   groupsWithOffsets(): Promise<string[]>;
+  /** Group membership survives a restart or a coordinator move (null deletes it). */
+  saveGroup(group: string, state: StoredGroup | null): Promise<void>;
+  loadGroup(group: string): Promise<StoredGroup | null>;
 }

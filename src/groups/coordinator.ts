@@ -1,7 +1,8 @@
-// The group coordinator of this broker: the groups it coordinates (in memory;
-// members rejoin after a restart or a coordinator move, as Kafka clients do
-// on NOT_COORDINATOR / UNKNOWN_MEMBER_ID) and their committed offsets, which
-// live in the metadata store and are cached here.
+// The group coordinator of this broker: the groups it coordinates and their
+// committed offsets. Both live in the metadata store: offsets on every
+// commit, membership whenever a group becomes Stable or Empty, so that after
+// a restart or a coordinator move the group carries on where it was (members
+// that are gone expire by their session timeout, as in Kafka).
 
 import type { Logger } from 'pino';
 import type { CommittedOffset, MetadataStore } from '../coordination/metadata-store.js';
@@ -19,6 +20,8 @@ export interface GroupListing {
 export class GroupCoordinator {
   private readonly groups = new Map<string, Group>();
   private readonly offsets = new Map<string, Promise<OffsetMap>>();
+  private readonly loading = new Map<string, Promise<void>>();
+  private readonly saves = new Map<string, Promise<void>>();
   private closed = false;
 
   constructor(
@@ -34,11 +37,67 @@ export class GroupCoordinator {
   getOrCreate(groupId: string): Group {
     let g = this.groups.get(groupId);
     if (!g || g.state === 'Dead') {
-      g = new Group(groupId, this.timeouts);
-      g.onEvent = (event, detail) => this.log.info({ group: groupId, ...detail }, event);
+      g = this.newGroup(groupId);
       this.groups.set(groupId, g);
     }
     return g;
+  }
+
+  private newGroup(groupId: string): Group {
+    const g = new Group(groupId, this.timeouts);
+    g.onEvent = (event, detail) => {
+      this.log.info({ group: groupId, ...detail }, event);
+      if (event === 'group stable' || event === 'group empty') this.persist(g);
+    };
+    return g;
+  }
+
+  /** Saves a group's membership; saves of one group happen in order. */
+  private persist(g: Group): void {
+    const state = g.snapshot();
+    const prev = this.saves.get(g.groupId) ?? Promise.resolve();
+    const next = prev
+      .then(() => this.meta.saveGroup(g.groupId, state))
+      .catch((err: unknown) => this.log.warn({ err: (err as Error).message, group: g.groupId }, 'group state not saved'));
+    this.saves.set(g.groupId, next);
+    void next.finally(() => {
+      if (this.saves.get(g.groupId) === next) this.saves.delete(g.groupId);
+    });
+  }
+
+  /** Loads a group this broker now coordinates from the metadata store, once. */
+  prepare(groupId: string): Promise<void> {
+    if (this.groups.has(groupId)) return Promise.resolve();
+    let p = this.loading.get(groupId);
+    if (!p) {
+      p = this.meta.loadGroup(groupId).then(
+        (state) => {
+          if (state && !this.groups.has(groupId) && !this.closed) {
+            const g = this.newGroup(groupId);
+            g.restore(state);
+            this.groups.set(groupId, g);
+            this.log.info({ group: groupId, generationId: state.generationId, members: state.members.length }, 'group loaded');
+          }
+        },
+        (err: unknown) => {
+          this.loading.delete(groupId);
+          throw err;
+        },
+      );
+      this.loading.set(groupId, p);
+    }
+    return p;
+  }
+
+  /** This broker no longer coordinates the group: drop what it holds in memory (the store keeps it). */
+  forget(groupId: string): void {
+    const g = this.groups.get(groupId);
+    if (g) {
+      g.shutdown(ErrorCode.NOT_COORDINATOR);
+      this.groups.delete(groupId);
+    }
+    this.loading.delete(groupId);
+    this.offsets.delete(groupId);
   }
 
   /** Committed offsets of a group (topic -> partition -> offset). */
@@ -94,6 +153,7 @@ export class GroupCoordinator {
     if (!(await this.exists(groupId))) return ErrorCode.GROUP_ID_NOT_FOUND;
     g?.shutdown(ErrorCode.COORDINATOR_NOT_AVAILABLE);
     this.groups.delete(groupId);
+    await this.meta.saveGroup(groupId, null);
     await this.deleteOffsets(groupId, 'all');
     this.offsets.delete(groupId);
     this.log.info({ group: groupId }, 'group deleted');

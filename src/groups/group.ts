@@ -11,6 +11,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { ErrorCode } from '../protocol/kafka-error.js';
+import type { StoredGroup } from '../coordination/metadata-store.js';
 
 export type GroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead';
 
@@ -105,6 +106,61 @@ export class Group {
     readonly groupId: string,
     private readonly timeouts: GroupTimeouts,
   ) {}
+
+  // ---------------------------------------------------------------- persistence
+
+  /** Membership as of now, for the metadata store (taken when the group is Stable or Empty). */
+  snapshot(): StoredGroup {
+    return {
+      generationId: this.generationId,
+      protocolType: this.protocolType,
+      protocolName: this.protocolName,
+      leaderId: this.leaderId,
+      members: [...this.members.values()].map((m) => ({
+        memberId: m.memberId,
+        groupInstanceId: m.groupInstanceId,
+        clientId: m.clientId,
+        clientHost: m.clientHost,
+        sessionTimeoutMs: m.sessionTimeoutMs,
+        rebalanceTimeoutMs: m.rebalanceTimeoutMs,
+        protocolType: m.protocolType,
+        protocols: m.protocols.map((p) => ({ name: p.name, metadata: p.metadata.toString('base64') })),
+        assignment: m.assignment.toString('base64'),
+      })),
+    };
+  }
+
+  /**
+   * Takes over a group as its last coordinator left it: Stable with its
+   * members, whose sessions start now (those that are gone expire and the
+   * group rebalances, as in Kafka after a coordinator change).
+   */
+  restore(s: StoredGroup): void {
+    this.generationId = s.generationId;
+    this.protocolType = s.protocolType;
+    this.protocolName = s.protocolName;
+    this.leaderId = s.leaderId;
+    for (const x of s.members) {
+      const m: Member = {
+        memberId: x.memberId,
+        groupInstanceId: x.groupInstanceId,
+        clientId: x.clientId,
+        clientHost: x.clientHost,
+        sessionTimeoutMs: x.sessionTimeoutMs,
+        rebalanceTimeoutMs: x.rebalanceTimeoutMs,
+        protocolType: x.protocolType,
+        protocols: x.protocols.map((p) => ({ name: p.name, metadata: Buffer.from(p.metadata, 'base64') })),
+        assignment: Buffer.from(x.assignment, 'base64'),
+        joinWaiter: null,
+        syncWaiter: null,
+        sessionTimer: null,
+      };
+      this.members.set(m.memberId, m);
+      if (m.groupInstanceId) this.staticMembers.set(m.groupInstanceId, m.memberId);
+      this.touch(m);
+    }
+    this.state = this.members.size ? 'Stable' : 'Empty';
+  }
 
   // ---------------------------------------------------------------- join
 

@@ -24,6 +24,9 @@ export interface WalWriterOptions {
   maxBufferedBytes: number;
 }
 
+/** Below this, a flush waits for one in flight to finish instead of overlapping it. */
+const MIN_OVERLAPPING_FLUSH_BYTES = 256 * 1024;
+
 interface Pending {
   req: AppendRequest;
   resolve(): void;
@@ -109,9 +112,16 @@ export class WalWriter implements AppendSink {
     });
   }
 
+  /**
+   * When to start a flush. Idle writer: at once (lowest latency). Busy writer:
+   * another flush starts only once enough bytes wait to be worth an object
+   * and its syncs, so flushes overlap under load (throughput is then
+   * maxInflight objects per sync latency) and stay big (few objects, few PUTs).
+   */
   private schedule(): void {
     if (this.pending.length === 0 || this.inflight >= this.opts.maxInflight) return;
-    if (this.pendingBytes >= this.opts.flushBytes || (this.opts.flushMs === 0 && this.inflight === 0)) {
+    const worthIt = this.pendingBytes >= Math.min(this.opts.flushBytes, MIN_OVERLAPPING_FLUSH_BYTES);
+    if (this.pendingBytes >= this.opts.flushBytes || (this.opts.flushMs === 0 && (this.inflight === 0 || worthIt))) {
       // setImmediate lets the requests already read from sockets join this flush.
       if (!this.immediate) this.immediate = setImmediate(() => this.flush());
     } else if (!this.timer) {
@@ -227,11 +237,17 @@ export class WalWriter implements AppendSink {
       });
     });
     if (live.length && !this.meta.writable()) {
-      this.failRuns(
-        live.map((l) => l.run),
-        new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'this broker cannot prove its membership (metadata store unreachable)'),
-      );
+      // Another broker may lead these partitions by now: fence them (later
+      // appends get NOT_LEADER_OR_FOLLOWER, not a storage error, and Metadata
+      // stops naming this broker) and reopen under a new epoch once the
+      // membership is proven again.
+      const err = new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'this broker cannot prove its membership (metadata store unreachable)');
+      for (const l of live) {
+        l.run.log.fence();
+        for (const p of l.run.entries) p.reject(err);
+      }
       live = [];
+      this.onFenced();
     }
     if (live.length) {
       try {

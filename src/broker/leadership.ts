@@ -9,11 +9,14 @@ import type { LogManager } from '../storage/log-manager.js';
 import type { Topics } from './topics.js';
 
 const SAFETY_NET_MS = 2000;
+/** A take-over that failed or had to wait for a proven membership is retried this soon. */
+const RETRY_MS = 250;
 
 export class Leadership {
   private running: Promise<void> | null = null;
   private again = false;
   private timer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly trigger = () => this.schedule();
 
@@ -53,21 +56,33 @@ export class Leadership {
 
   private async reconcile(): Promise<void> {
     const wanted = new Set<string>();
-    // Taking over needs a proven membership; a later pass (event or safety net) retries.
+    // Taking over needs a proven membership; a pass soon after retries.
     const canOpen = this.meta.writable();
+    let retry = false;
     for (const { topicId, partition } of this.meta.assignedPartitions()) {
       if (this.stopped) return;
       wanted.add(partitionKey(topicId, partition));
       const open = this.logs.get(topicId, partition);
       if (open && !open.fenced) continue;
-      if (!canOpen) continue;
+      if (!canOpen) {
+        retry = true;
+        continue;
+      }
       const topic = this.topics.byId(topicId);
       if (!topic || partition >= topic.partitions) continue;
       try {
         await this.logs.open(topic, partition);
       } catch (err) {
+        retry = true;
         this.log.warn({ err: (err as Error).message, topic: topic.name, partition }, 'could not take over partition; will retry');
       }
+    }
+    if (retry && !this.retryTimer && !this.stopped) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = null;
+        this.schedule();
+      }, RETRY_MS);
+      this.retryTimer.unref();
     }
     for (const log of [...this.logs.all()]) {
       if (wanted.has(partitionKey(log.topicId, log.partition))) continue;
@@ -84,6 +99,7 @@ export class Leadership {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     this.meta.off('assignment', this.trigger);
     this.meta.off('topics', this.trigger);
     await this.running;

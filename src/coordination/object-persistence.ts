@@ -11,6 +11,8 @@ import type { LoadedState, MetadataPersistence } from './persistence.js';
 const JOURNAL = 'meta/journal/';
 const SNAPSHOT = 'meta/snapshot/';
 const pad = (n: number) => n.toString().padStart(20, '0');
+/** Pause between rewrites of a journal object whose write failed (after the store's own retries). */
+const REWRITE_DELAY_MS = [250, 500, 1000, 2000, 5000];
 
 interface Pending {
   record: JournalRecord<unknown>;
@@ -22,6 +24,7 @@ export class ObjectPersistence<S, O> implements MetadataPersistence<S, O> {
   readonly description: string;
   private queue: Pending[] = [];
   private writing = false;
+  private closing = false;
   private bytes = 0;
   private failed: Error | null = null;
   private journalKeys: string[] = [];
@@ -65,20 +68,32 @@ export class ObjectPersistence<S, O> implements MetadataPersistence<S, O> {
         this.queue = [];
         const body = Buffer.concat(batch.map((p) => encodeRecord(p.record)));
         const key = `${JOURNAL}${pad(batch[0]!.record.seq)}`;
-        try {
-          await this.store.put(key, body);
-        } catch (err) {
-          // The store retried up to its deadline. Later records may not follow
-          // a missing one: this store is done; the broker must restart.
-          this.failed = err as Error;
-          for (const p of [...batch, ...this.queue]) p.reject(this.failed);
-          this.queue = [];
-          return;
+        // The store retried up to its deadline. Later records may not follow a
+        // missing one, and giving up would leave every later commit failing
+        // until a restart: the same object is written again (the same key and
+        // bytes, so a write that did land is harmless) until it lands. Callers
+        // wait; their requests time out on their own deadlines.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await this.store.put(key, body);
+            break;
+          } catch (err) {
+            if (this.closing) {
+              this.failed = err as Error;
+              for (const p of [...batch, ...this.queue]) p.reject(this.failed);
+              this.queue = [];
+              return;
+            }
+            await new Promise((r) => setTimeout(r, REWRITE_DELAY_MS[Math.min(attempt, REWRITE_DELAY_MS.length - 1)]));
+          }
         }
         this.journalKeys.push(key);
         this.bytes += body.length;
         for (const p of batch) p.resolve();
-        if (this.queue.length === 0 && this.onIdle) await this.onIdle();
+        if (this.queue.length === 0 && this.onIdle) {
+          // A snapshot that fails is tried again at the next idle point; the journal stays valid.
+          await this.onIdle().catch(() => {});
+        }
       }
     } finally {
       this.writing = false;
@@ -99,6 +114,7 @@ export class ObjectPersistence<S, O> implements MetadataPersistence<S, O> {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     while (this.writing || this.queue.length) await new Promise((r) => setTimeout(r, 2));
   }
 }

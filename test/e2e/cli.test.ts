@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { envName, OPTIONS } from '../../src/config.js';
@@ -197,7 +198,7 @@ describe('environment variables', () => {
       await s.waitFor('listening');
 
       // and they act: broker id and address in metadata, no auto-creation, 3 default partitions,
-      // the request size limit (metrics-listen is only checked in the config: serving /metrics is not this file's subject)
+      // the request size limit, the metrics listener
       const md = await kcatMetadata(`127.0.0.1:${port}`);
       expect(md.brokers).toEqual([{ id: 7, name: `127.0.0.1:${port}` }]);
       const missing = uniqueTopic('env-missing');
@@ -213,6 +214,9 @@ describe('environment variables', () => {
       await big.write(rawFrame(3, 1, 1, Buffer.alloc(2_100_000)));
       expect((await big.waitClosed(5000)).closed).toBe(true); // above max-request-bytes
       big.close();
+      const metrics = await httpGet(`http://127.0.0.1:${metricsPort}/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(metrics.body).toMatch(/^# (HELP|TYPE) /m);
       // data goes to the storage URL given
       await kcatProduce({ bootstrap: `127.0.0.1:${port}`, topic: defaultTopic, lines: ['x'], partition: 2 });
       expect(fs.readdirSync(objects, { recursive: true }).length).toBeGreaterThan(0);
@@ -296,3 +300,16 @@ describe('logs', () => {
     }
   });
 });
+
+function httpGet(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
+}

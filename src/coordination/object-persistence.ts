@@ -3,6 +3,11 @@
 // snapshots are meta/snapshot/<seq>; objects older than the newest snapshot
 // are deleted after it is written. Single writer: one broker per bucket
 // prefix with embedded metadata (a cluster uses etcd).
+//
+// Recovery GETs every journal object written since the last snapshot, so the
+// journal is replaced by a snapshot every SNAPSHOT_EVERY_OBJECTS objects (not
+// only by size: a journal object is a few hundred bytes, and 64 MiB of them
+// would take hours to read back), and they are read with bounded parallelism.
 
 import type { ObjectStore } from '../storage/object-store.js';
 import { decodeJournal, encodeRecord, type JournalRecord } from './journal.js';
@@ -11,6 +16,14 @@ import type { LoadedState, MetadataPersistence } from './persistence.js';
 const JOURNAL = 'meta/journal/';
 const SNAPSHOT = 'meta/snapshot/';
 const pad = (n: number) => n.toString().padStart(20, '0');
+const seqOf = (key: string) => Number(key.slice(key.lastIndexOf('/') + 1));
+
+/** Journal objects after which a snapshot replaces them. */
+const SNAPSHOT_EVERY_OBJECTS = 1000;
+/** journalBytes() counts each object as at least this much, so the store's size trigger fires by count too. */
+const OBJECT_WEIGHT = Math.ceil((64 * 1024 * 1024) / SNAPSHOT_EVERY_OBJECTS);
+/** Concurrent GETs while loading and DELETEs while collecting replaced objects. */
+const PARALLEL = 16;
 /** Pause between rewrites of a journal object whose write failed (after the store's own retries). */
 const REWRITE_DELAY_MS = [250, 500, 1000, 2000, 5000];
 
@@ -20,14 +33,29 @@ interface Pending {
   reject(err: Error): void;
 }
 
+async function inParallel<T, R>(items: T[], n: number, fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  return out;
+}
+
 export class ObjectPersistence<S, O> implements MetadataPersistence<S, O> {
   readonly description: string;
   private queue: Pending[] = [];
   private writing = false;
   private closing = false;
-  private bytes = 0;
   private failed: Error | null = null;
   private journalKeys: string[] = [];
+  private bytes = 0;
+  /** Deletion of objects a snapshot replaced (in the background: recovery skips them anyway). */
+  private collecting: Promise<void> = Promise.resolve();
   onIdle: (() => Promise<void>) | null = null;
 
   constructor(private readonly store: ObjectStore) {
@@ -41,14 +69,22 @@ export class ObjectPersistence<S, O> implements MetadataPersistence<S, O> {
       const latest = snaps[snaps.length - 1]!;
       snapshot = JSON.parse((await this.store.get(latest.key)).toString('utf8')) as { seq: number; state: S };
     }
-    const records: JournalRecord<O>[] = [];
+    const stale: string[] = snaps.slice(0, -1).map((s) => s.key);
+    const live: Array<{ key: string; size: number }> = [];
     for (const o of await this.store.list(JOURNAL)) {
-      this.journalKeys.push(o.key);
-      const { records: rs } = decodeJournal<O>(await this.store.get(o.key));
-      records.push(...rs);
-      this.bytes += o.size;
+      // Written before the snapshot (a crash came before their deletion): every record in them is in it.
+      if (snapshot && seqOf(o.key) <= snapshot.seq) stale.push(o.key);
+      else live.push(o);
     }
+    const bodies = await inParallel(live, PARALLEL, (o) => this.store.get(o.key));
+    const records: JournalRecord<O>[] = [];
+    live.forEach((o, i) => {
+      this.journalKeys.push(o.key);
+      records.push(...decodeJournal<O>(bodies[i]!).records);
+      this.bytes += o.size;
+    });
     records.sort((a, b) => a.seq - b.seq);
+    this.collect(stale);
     return { snapshot, records };
   }
 
@@ -88,7 +124,7 @@ export class ObjectPersistence<S, O> implements MetadataPersistence<S, O> {
           }
         }
         this.journalKeys.push(key);
-        this.bytes += body.length;
+        this.bytes += Math.max(body.length, OBJECT_WEIGHT);
         for (const p of batch) p.resolve();
         if (this.queue.length === 0 && this.onIdle) {
           // A snapshot that fails is tried again at the next idle point; the journal stays valid.
@@ -105,16 +141,25 @@ export class ObjectPersistence<S, O> implements MetadataPersistence<S, O> {
   }
 
   async writeSnapshot(seq: number, serialized: string): Promise<void> {
-    await this.store.put(`${SNAPSHOT}${pad(seq)}`, Buffer.from(serialized, 'utf8'));
+    const key = `${SNAPSHOT}${pad(seq)}`;
+    await this.store.put(key, Buffer.from(serialized, 'utf8'));
     const old = this.journalKeys;
     this.journalKeys = [];
     this.bytes = 0;
-    for (const k of old) await this.store.delete(k).catch(() => {});
-    for (const s of await this.store.list(SNAPSHOT)) if (s.key !== `${SNAPSHOT}${pad(seq)}`) await this.store.delete(s.key).catch(() => {});
+    const snaps = (await this.store.list(SNAPSHOT).catch(() => [])).map((s) => s.key).filter((k) => k < key);
+    this.collect([...old, ...snaps]);
+  }
+
+  private collect(keys: string[]): void {
+    if (keys.length === 0) return;
+    this.collecting = this.collecting.then(() =>
+      inParallel(keys, PARALLEL, (k) => this.store.delete(k).catch(() => {})).then(() => {}),
+    );
   }
 
   async close(): Promise<void> {
     this.closing = true;
     while (this.writing || this.queue.length) await new Promise((r) => setTimeout(r, 2));
+    await this.collecting;
   }
 }

@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Etcd3 } from 'etcd3';
 import { expect } from 'vitest';
 import { MetadataApi } from '../../src/protocol/generated/metadata.js';
 import { ZERO_UUID } from '../../src/protocol/generated/types.js';
@@ -231,6 +232,17 @@ export class Cluster {
     }
   }
 
+  /** The broker holding the controller key in etcd (-1: none). */
+  async controller(): Promise<number> {
+    const client = new Etcd3({ hosts: this.etcd.endpoint });
+    try {
+      const v = await client.get('/streamhouse/controller').string();
+      return v ? (JSON.parse(v) as { brokerId: number }).brokerId : -1;
+    } finally {
+      client.close();
+    }
+  }
+
   /** Leader of each partition, once every running broker agrees and every partition has one. */
   async settledLeaders(topic: string, partitions: number, timeoutMs = 30_000, exclude: number[] = []): Promise<Map<number, number>> {
     return waitFor(
@@ -356,6 +368,41 @@ export class RdProducer {
   describe(): string {
     return this.proc.describe(20);
   }
+}
+
+/** A librdkafka consumer reading live from the beginning (rdkafka_consume.py --follow). */
+export class LiveConsumer {
+  readonly errors: string[] = [];
+  pos = new Map<number, number>();
+  private records: Consumed | null = null;
+  private readonly proc: ManagedProcess;
+
+  constructor(bootstrap: string, topic: string, partitions: number[]) {
+    this.proc = new ManagedProcess(SYSTEM_PYTHON, [CONSUME_PY, '--follow', '--bootstrap', bootstrap, '--topic', topic, '--partitions', partitions.join(',')], {
+      name: `consumer:${topic}`,
+    });
+    this.proc.onLine((line) => {
+      if (!line.startsWith('{')) return;
+      const m = JSON.parse(line) as Record<string, unknown>;
+      if (m.pos) this.pos = new Map(Object.entries(m.pos as Record<string, number>).map(([p, o]) => [Number(p), o]));
+      else if (m.err) this.errors.push(m.err as string);
+      else if (m.records) this.records = new Map(Object.entries(m.records as Record<string, Array<[number, string]>>).map(([p, r]) => [Number(p), r]));
+    });
+  }
+
+  /** Waits until the consumer has read up to `ends` (partition -> offset), stops it, returns what it read. */
+  async finish(ends: Map<number, number>, timeoutMs = 60_000): Promise<Consumed> {
+    await waitFor(`live consumer to reach ${JSON.stringify([...ends])} (at ${JSON.stringify([...this.pos])})`, () => [...ends].every(([p, o]) => (this.pos.get(p) ?? 0) >= o), timeoutMs, 100);
+    this.proc.signal('SIGTERM');
+    await this.proc.exited;
+    await waitFor('consumer records line', () => this.records, 5000, 20);
+    return this.records!;
+  }
+}
+
+/** One past the last offset read of each partition. */
+export function endsOf(c: Consumed): Map<number, number> {
+  return new Map([...c].map(([p, r]) => [p, r.length ? r[r.length - 1]![0] + 1 : 0]));
 }
 
 // ------------------------------------------------------------ verification

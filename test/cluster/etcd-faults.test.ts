@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
-import { Cluster, RdProducer, consumeAll, errorCounts, longestAckGap, report, sleep, summarize, verify, waitFor } from './cluster.js';
+import { Cluster, LiveConsumer, RdProducer, consumeAll, endsOf, errorCounts, longestAckGap, report, sleep, summarize, verify, waitFor } from './cluster.js';
 
 let cluster: Cluster;
 const TTL = 2;
@@ -85,9 +85,11 @@ test('etcd stopped and restarted under load: nothing acknowledged is lost, broke
 test('a leader cut off from etcd but not from its clients stops acknowledging; another takes over; nothing acknowledged is lost', async () => {
   const topic = 'etcd-cut';
   const leaders = await createTopic(topic, 3);
-  const p = 0;
-  const victim = leaders.get(p)!;
+  // The controller: cut off, it must also lose that role to another broker.
+  const victim = await cluster.controller();
+  const p = [...leaders].find(([, l]) => l === victim)![0];
   const producer = new RdProducer(cluster.bootstrap(), topic, [0, 1, 2], { rate: 60, tag: 'c' });
+  const live = new LiveConsumer(cluster.bootstrap(), topic, [0, 1, 2]);
   await producer.waitForMoreAcks(60, p);
 
   const cutAt = Date.now();
@@ -122,19 +124,27 @@ test('a leader cut off from etcd but not from its clients stops acknowledging; a
 
   const consumed = await consumeAll(cluster.bootstrap(), topic, [0, 1, 2]);
   const v = verify('c', producer.acks, consumed);
+  const lv = verify('c', producer.acks, await live.finish(endsOf(consumed)));
   report('etcd cut', {
     victim,
+    victimWasController: true,
+    partition: p,
     newLeader: leader,
+    newController: await cluster.controller(),
     failoverMs: at - cutAt,
     lastAckBeforeTakeoverMsAfterCut: lastVictimAck ? lastVictimAck.t - cutAt : null,
     producerStallMs: longestAckGap(producer.acks, p, cutAt - 1000, healedAt).gapMs,
     cutForMs: healedAt - cutAt,
     victimsViewOfLeaderWhileCut: victimView,
     verdict: summarize(v),
+    liveConsumerVerdict: summarize(lv),
+    liveConsumerErrors: errorCounts(live.errors.map((e) => ({ t: 0, kind: 'client', message: e.replace(/^client: /, '') }))),
     deliveryFailures: producer.failed.length,
     clientErrors: errorCounts(producer.errors),
   });
   expectClean('etcd cut', v);
+  expectClean('etcd cut, live consumer', lv);
+  expect(live.errors.filter((e) => !e.startsWith('client: ')), 'live consumer errors').toEqual([]);
   expect(producer.failed).toEqual([]);
   expect(producer.errors.filter((e) => e.fatal)).toEqual([]);
   expect(cluster.broker(victim).running).toBe(true);

@@ -14,7 +14,7 @@ import { KafkaClient } from '../../src/client/kafka-client.js';
 import { ProduceApi } from '../../src/protocol/generated/produce.js';
 import { buildBatch } from '../../src/protocol/records/records.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
-import { Cluster, RdProducer, consumeAll, errorCounts, longestAckGap, report, sleep, summarize, verify, waitFor, type Ack } from './cluster.js';
+import { Cluster, LiveConsumer, RdProducer, consumeAll, endsOf, errorCounts, longestAckGap, report, sleep, summarize, verify, waitFor, type Ack } from './cluster.js';
 
 let cluster: Cluster;
 const TTL = 2;
@@ -62,12 +62,15 @@ function expectClean(name: string, v: ReturnType<typeof verify>): void {
   expect(v.doubleAcked, `${name}: double-acked`).toEqual([]);
 }
 
-test('kill -9 of a leader: another broker leads within TTL + 2 s, nothing acknowledged is lost or duplicated', async () => {
+test('kill -9 of a leader (the controller too): another broker leads within TTL + 2 s, nothing acknowledged is lost or duplicated', async () => {
   const topic = 'kill9';
   const leaders = await createTopic(topic, 3);
-  const p = 0;
-  const victim = leaders.get(p)!;
+  // The worst case: the victim is also the controller, so a new controller must be elected first.
+  const victim = await cluster.controller();
+  const p = [...leaders].find(([, l]) => l === victim)![0];
   const producer = new RdProducer(cluster.bootstrap(), topic, [0, 1, 2], { rate: 80, tag: 'k' });
+  // A consumer reads along through the failover (leader change, OffsetForLeaderEpoch validation).
+  const live = new LiveConsumer(cluster.bootstrap(), topic, [0, 1, 2]);
   await producer.waitForMoreAcks(100, p);
 
   const killedAt = Date.now();
@@ -79,20 +82,29 @@ test('kill -9 of a leader: another broker leads within TTL + 2 s, nothing acknow
 
   const consumed = await consumeAll(cluster.bootstrap(), topic, [0, 1, 2]);
   const v = verify('k', producer.acks, consumed);
+  const liveRead = await live.finish(endsOf(consumed));
+  const lv = verify('k', producer.acks, liveRead);
   const gap = longestAckGap(producer.acks, p, killedAt - 1000);
   const fields = {
     victim,
+    victimWasController: true,
+    partition: p,
     newLeader: leader,
+    newController: await cluster.controller(),
     failoverMs: at - killedAt,
     producerStallMs: gap.gapMs,
     firstAckAfterKillMs: firstAckAfter ? firstAckAfter.t - killedAt : null,
     leaseTtlMs: TTL * 1000,
     verdict: summarize(v),
+    liveConsumerVerdict: summarize(lv),
+    liveConsumerErrors: errorCounts(live.errors.map((e) => ({ t: 0, kind: 'client', message: e.replace(/^client: /, '') }))),
     deliveryFailures: producer.failed.length,
     clientErrors: errorCounts(producer.errors),
   };
   report('kill -9', fields);
   expectClean('kill -9', v);
+  expectClean('kill -9, live consumer', lv);
+  expect(live.errors.filter((e) => !e.startsWith('client: ')), 'live consumer errors').toEqual([]);
   expect(producer.failed).toEqual([]);
   expect(producer.errors.filter((e) => e.fatal)).toEqual([]);
   expect(at - killedAt).toBeLessThan(TTL * 1000 + 2000);
@@ -106,9 +118,11 @@ test('kill -9 of a leader: another broker leads within TTL + 2 s, nothing acknow
 test('SIGSTOP past the lease, takeover, SIGCONT: the resumed broker acknowledges nothing it lost; no offset acknowledged twice', async () => {
   const topic = 'sigstop';
   const leaders = await createTopic(topic, 3);
-  const p = 0;
-  const victim = leaders.get(p)!;
+  // This time a broker that is not the controller.
+  const controller = await cluster.controller();
+  const [p, victim] = [...leaders].find(([, l]) => l !== controller)!;
   const producer = new RdProducer(cluster.bootstrap(), topic, [0, 1, 2], { rate: 80, tag: 's' });
+  const live = new LiveConsumer(cluster.bootstrap(), topic, [0, 1, 2]);
   await producer.waitForMoreAcks(100, p);
 
   // A connection to the victim opened beforehand: requests sent on it while
@@ -158,6 +172,7 @@ test('SIGSTOP past the lease, takeover, SIGCONT: the resumed broker acknowledges
 
     const consumed = await consumeAll(cluster.bootstrap(), topic, [0, 1, 2]);
     const v = verify('s', producer.acks, consumed);
+    const lv = verify('s', producer.acks, await live.finish(endsOf(consumed)));
     // What the raw connection got acknowledged must be there too, at its offset, and no offset twice.
     const rawAcks: Ack[] = results.filter((r) => r.error === 0).map((r) => ({ partition: p, offset: r.offset, seq: r.seq, t: r.at }));
     const rv = verify('raw', rawAcks, consumed);
@@ -166,6 +181,8 @@ test('SIGSTOP past the lease, takeover, SIGCONT: the resumed broker acknowledges
     const ackedAfterResume = rawAcks.filter((a) => a.t >= resumedAt);
     const fields = {
       victim,
+      controller,
+      partition: p,
       newLeader: leader,
       failoverMs: at - stoppedAt,
       stoppedForMs: resumedAt - stoppedAt,
@@ -175,12 +192,16 @@ test('SIGSTOP past the lease, takeover, SIGCONT: the resumed broker acknowledges
       rawAckedAfterResume: ackedAfterResume.map((a) => `${a.seq}@${a.offset}`),
       verdict: summarize(v),
       rawVerdict: summarize(rv),
+      liveConsumerVerdict: summarize(lv),
+      liveConsumerErrors: errorCounts(live.errors.map((e) => ({ t: 0, kind: 'client', message: e.replace(/^client: /, '') }))),
       deliveryFailures: producer.failed.length,
       clientErrors: errorCounts(producer.errors),
     };
     report('SIGSTOP', fields);
     expectClean('SIGSTOP producer', v);
     expectClean('SIGSTOP raw', rv);
+    expectClean('SIGSTOP live consumer', lv);
+    expect(live.errors.filter((e) => !e.startsWith('client: ')), 'live consumer errors').toEqual([]);
     expect(twice).toEqual([]);
     expect(producer.failed).toEqual([]);
     expect(producer.errors.filter((e) => e.fatal)).toEqual([]);

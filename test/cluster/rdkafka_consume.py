@@ -4,9 +4,14 @@
     /usr/bin/python3 test/cluster/rdkafka_consume.py --bootstrap H:P --topic T --partitions 0,1
 
 Prints one JSON line: {"records": {"<p>": [[offset, "value"], ...]}, "high": {"<p>": hw}}.
+
+With --follow it reads live from the beginning until SIGTERM instead, printing
+{"pos": {"<p>": next offset}} twice a second and {"err": "..."} for each
+consumer error, then the records line (without "high").
 """
 import argparse
 import json
+import signal
 import sys
 import time
 import uuid
@@ -20,8 +25,11 @@ def main():
     ap.add_argument("--topic", required=True)
     ap.add_argument("--partitions", required=True)
     ap.add_argument("--timeout-ms", type=int, default=60000)
+    ap.add_argument("--follow", action="store_true")
     a = ap.parse_args()
     partitions = [int(p) for p in a.partitions.split(",")]
+    if a.follow:
+        return follow(a, partitions)
     c = Consumer({
         "bootstrap.servers": a.bootstrap,
         "group.id": "verify-" + uuid.uuid4().hex[:8],
@@ -60,6 +68,47 @@ def main():
         pos[m.partition()] = m.offset() + 1
     c.close()
     print(json.dumps({"records": {str(q): records[q] for q in partitions}, "high": {str(q): high[q] for q in partitions}}))
+
+
+def follow(a, partitions):
+    stop = {"flag": False}
+
+    def on_signal(_sig, _frm):
+        stop["flag"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    c = Consumer({
+        "bootstrap.servers": a.bootstrap,
+        "group.id": "follow-" + uuid.uuid4().hex[:8],
+        "enable.auto.commit": False,
+        "auto.offset.reset": "error",
+        "fetch.wait.max.ms": 100,
+        "topic.metadata.refresh.interval.ms": 5000,
+        "error_cb": lambda err: out({"err": "client: " + str(err)}),
+    })
+    c.assign([TopicPartition(a.topic, q, OFFSET_BEGINNING) for q in partitions])
+    records = {q: [] for q in partitions}
+    pos = {q: 0 for q in partitions}
+    last = 0.0
+    while not stop["flag"]:
+        m = c.poll(0.2)
+        if m is not None:
+            if m.error():
+                if m.error().code() != KafkaError._PARTITION_EOF:
+                    out({"err": str(m.error())})
+            else:
+                records[m.partition()].append([m.offset(), m.value().decode()])
+                pos[m.partition()] = m.offset() + 1
+        if time.time() - last > 0.5:
+            last = time.time()
+            out({"pos": {str(q): pos[q] for q in partitions}})
+    c.close()
+    out({"records": {str(q): records[q] for q in partitions}})
+
+
+def out(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

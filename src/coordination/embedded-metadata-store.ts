@@ -168,6 +168,7 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
   }
 
   readonly singleWriter = true;
+  readonly orderedCommits = true;
 
   writable(): boolean {
     return true;

@@ -75,6 +75,7 @@ export function parseEtcdUrl(url: string): string[] {
 export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
   readonly description: string;
   readonly singleWriter = false;
+  readonly orderedCommits = false;
   private readonly client: Etcd3;
   private readonly ns: Namespace;
   private lease: Lease | null = null;
@@ -197,7 +198,13 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
     return lease;
   }
 
-  async registerBroker(broker: BrokerRecord): Promise<void> {
+  /**
+   * @param previousLeaseId this process's lease before it lost touch with
+   *   etcd: a key still held by it is ours and moves to the new lease at once
+   *   (no delete, so the controller moves nothing), instead of waiting for
+   *   it to expire, with every partition of this broker moving away and back.
+   */
+  async registerBroker(broker: BrokerRecord, previousLeaseId?: string): Promise<void> {
     this.self = broker;
     const started = Date.now();
     // A previous incarnation's key lives until its lease expires: wait it out.
@@ -207,10 +214,11 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
       await this.lease.grant();
       this.leaseProvenAt = granted;
       const key = `brokers/${broker.brokerId}`;
-      const res = await this.ns
-        .if(key, 'Create', '==', 0)
-        .then(this.ns.put(key).value(JSON.stringify(broker)).lease(await this.lease.grant()))
-        .commit();
+      const put = this.ns.put(key).value(JSON.stringify(broker)).lease(await this.lease.grant());
+      let res = await this.ns.if(key, 'Create', '==', 0).then(put).commit();
+      if (!res.succeeded && previousLeaseId) {
+        res = await this.ns.if(key, 'Lease', '==', previousLeaseId).then(this.ns.put(key).value(JSON.stringify(broker)).lease(await this.lease.grant())).commit();
+      }
       if (res.succeeded) break;
       await this.lease.revoke().catch(() => {});
       if (Date.now() - started > 3 * this.opts.leaseTtlSeconds * 1000) {
@@ -234,12 +242,14 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
     if (this.reRegistering || this.closed) return;
     this.reRegistering = (async () => {
       // The old lease may still live in etcd (etcd restarted, or only we lost
-      // touch): revoke it so our keys go now, not a TTL later.
+      // touch): our broker key moves to the new lease, then the old lease is
+      // revoked (a controller key on it goes now, not a TTL later).
       const old = this.lease;
-      if (old) await old.revoke().catch(() => {});
+      const oldId = old ? await old.grant().catch(() => undefined) : undefined;
       for (let attempt = 0; !this.closed; attempt++) {
         try {
-          if (this.self) await this.registerBroker(this.self);
+          if (this.self) await this.registerBroker(this.self, oldId);
+          if (old) await old.revoke().catch(() => {});
           this.log.info({ attempt }, 're-registered');
           this.emit('assignment');
           return;

@@ -163,6 +163,8 @@ export interface MetadataStore extends EventEmitter {
   writable(): boolean;
   /** Whether this store's broker is the only one writing objects (safe to collect orphans and count references locally). */
   readonly singleWriter: boolean;
+  /** commitWal calls take effect in the order they are made, even while earlier ones are in flight. */
+  readonly orderedCommits: boolean;
   /** Graceful shutdown, first step: hand this broker's partitions to others (cluster stores). */
   drain?(timeoutMs: number): Promise<void>;
 

@@ -15,6 +15,7 @@ export class FsObjectStore implements ObjectStore {
   readonly description: string;
   private readers = new Map<string, Promise<FileHandle>>();
   private knownDirs = new Set<string>();
+  private prepared = new Set<string>();
 
   constructor(private readonly root: string) {
     this.description = `file://${root}`;
@@ -31,7 +32,38 @@ export class FsObjectStore implements ObjectStore {
     this.knownDirs.add(dir);
   }
 
+  async prepare(keys: string[]): Promise<void> {
+    const dirs = new Set<string>();
+    for (const key of keys) {
+      const path = this.pathOf(key);
+      await this.ensureDir(dirname(path));
+      const fh = await open(path, 'wx');
+      await fh.close();
+      dirs.add(dirname(path));
+    }
+    for (const d of dirs) await fsyncDir(d);
+    for (const key of keys) this.prepared.add(key);
+  }
+
+  /** Overwrites a prepared (empty, already durable in its directory) file: one fdatasync, no rename. */
+  private async putPrepared(key: string, chunks: Buffer[]): Promise<void> {
+    this.prepared.delete(key);
+    const fh = await open(this.pathOf(key), 'r+');
+    try {
+      let off = 0;
+      const total = chunks.reduce((n, c) => n + c.length, 0);
+      while (off < total) {
+        const { bytesWritten } = await fh.writev(sliceChunks(chunks, off), off);
+        off += bytesWritten;
+      }
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+  }
+
   async put(key: string, body: Buffer | Buffer[]): Promise<void> {
+    if (this.prepared.has(key)) return this.putPrepared(key, Array.isArray(body) ? body : [body]);
     const path = this.pathOf(key);
     const dir = dirname(path);
     await this.ensureDir(dir);

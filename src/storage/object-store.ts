@@ -23,6 +23,14 @@ export interface ObjectStore {
   /** Every object whose key starts with prefix, in key order. */
   list(prefix: string): Promise<ObjectInfo[]>;
   close(): Promise<void>;
+  /**
+   * Optional: create these (empty) objects ahead of time so that a later put
+   * to one of them is a plain overwrite. The local store uses it to take the
+   * directory fsync off the write path. A prepared key's put is not atomic; it
+   * must not be read before its put resolves (WAL objects are read only once
+   * a commit names them).
+   */
+  prepare?(keys: string[]): Promise<void>;
 }
 
 export class ObjectNotFoundError extends Error {

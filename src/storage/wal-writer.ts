@@ -26,6 +26,8 @@ export interface WalWriterOptions {
 
 /** Below this, a flush waits for one in flight to finish instead of overlapping it. */
 const MIN_OVERLAPPING_FLUSH_BYTES = 256 * 1024;
+/** WAL objects a store that can prepare them keeps ready. */
+const PREPARED_KEYS = 32;
 
 interface Pending {
   req: AppendRequest;
@@ -56,7 +58,10 @@ export class WalWriter implements AppendSink {
   private inflightBytes = 0;
   private admissionWaiters: Array<() => void> = [];
   private commitChain: Promise<void> = Promise.resolve();
+  private lastDone: Promise<void> = Promise.resolve();
   private seq = 0;
+  private preparedKeys: string[] = [];
+  private preparing: Promise<void> | null = null;
   private closed = false;
   readonly stats: FlushStats = { objects: 0, bytes: 0, lastFlushBytes: 0, lastFlushMs: 0 };
   /** Told how many committed ranges reference a new WAL object (for garbage collection). */
@@ -103,6 +108,29 @@ export class WalWriter implements AppendSink {
     for (const w of ws) w();
   }
 
+  private newKey(): string {
+    return `wal/${this.opts.brokerId}/${Date.now().toString().padStart(15, '0')}-${(this.seq++).toString().padStart(8, '0')}.wal`;
+  }
+
+  /** A prepared key when the store prepares them (and some are ready), else a fresh one. */
+  private nextKey(): string {
+    const key = this.preparedKeys.shift() ?? this.newKey();
+    if (this.store.prepare && this.preparedKeys.length < PREPARED_KEYS / 2 && !this.preparing && !this.closed) {
+      const keys = Array.from({ length: PREPARED_KEYS }, () => this.newKey());
+      this.preparing = this.store.prepare(keys).then(
+        () => {
+          this.preparedKeys.push(...keys);
+          this.preparing = null;
+        },
+        (err: unknown) => {
+          this.log.warn({ err }, 'could not prepare WAL objects');
+          this.preparing = null;
+        },
+      );
+    }
+    return key;
+  }
+
   enqueue(req: AppendRequest): Promise<void> {
     if (this.closed) return Promise.reject(new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'broker is shutting down'));
     return new Promise<void>((resolve, reject) => {
@@ -124,8 +152,8 @@ export class WalWriter implements AppendSink {
     if (this.pendingBytes >= this.opts.flushBytes || (this.opts.flushMs === 0 && (this.inflight === 0 || worthIt))) {
       // setImmediate lets the requests already read from sockets join this flush.
       if (!this.immediate) this.immediate = setImmediate(() => this.flush());
-    } else if (!this.timer) {
-      this.timer = setTimeout(() => this.flush(), Math.max(1, this.opts.flushMs));
+    } else if (this.opts.flushMs > 0 && !this.timer) {
+      this.timer = setTimeout(() => this.flush(), this.opts.flushMs);
     }
   }
 
@@ -164,7 +192,7 @@ export class WalWriter implements AppendSink {
       this.schedule();
       return;
     }
-    const key = `wal/${this.opts.brokerId}/${Date.now().toString().padStart(15, '0')}-${(this.seq++).toString().padStart(8, '0')}.wal`;
+    const key = this.nextKey();
     const encoded = encodeWalObject(
       [...runs.values()].map((r) => ({
         topicId: r.log.topicId,
@@ -180,8 +208,14 @@ export class WalWriter implements AppendSink {
     this.inflightBytes += bytes;
     const put = this.store.put(key, encoded.chunks);
     put.catch(() => {});
-    this.commitChain = this.commitChain.then(() =>
-      this.commit(key, [...runs.values()], encoded.locations, put).finally(() => {
+    // Commits are issued in flush order. A store that keeps issued commits in
+    // order (the embedded journal) lets the next one be issued before this one
+    // is durable, so their syncs are shared; others get one commit at a time.
+    const step = this.commitChain.then(() => this.commit(key, [...runs.values()], encoded.locations, put));
+    const done = step
+      .then((s) => s.done)
+      .catch((err: unknown) => this.log.error({ err, key }, 'WAL commit step failed'))
+      .finally(() => {
         this.inflight--;
         this.inflightBytes -= bytes;
         this.wakeAdmission();
@@ -191,23 +225,26 @@ export class WalWriter implements AppendSink {
         this.stats.lastFlushMs = Date.now() - started;
         this.onFlush(encoded.size, this.stats.lastFlushMs);
         this.schedule();
-      }),
-    );
+      });
+    this.lastDone = done;
+    this.commitChain = this.meta.orderedCommits ? step.then(() => {}, () => {}) : done;
     this.schedule();
   }
 
+  /** Waits for the object, then issues its metadata commit; `done` settles when the commit's outcome is handled. */
   private async commit(
     key: string,
     runs: Run[],
     locations: ReturnType<typeof encodeWalObject>['locations'],
     put: Promise<void>,
-  ): Promise<void> {
+  ): Promise<{ done: Promise<void> }> {
+    const nothing = { done: Promise.resolve() };
     try {
       await put;
     } catch (err) {
       this.log.error({ err, key }, 'WAL object write failed');
       this.failRuns(runs, new KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, `WAL write failed: ${(err as Error).message}`));
-      return;
+      return nothing;
     }
     let live: Array<{ run: Run; append: PartitionAppend }> = [];
     runs.forEach((run, i) => {
@@ -249,9 +286,13 @@ export class WalWriter implements AppendSink {
       live = [];
       this.onFenced();
     }
-    if (live.length) {
-      try {
-        const { fenced } = await this.meta.commitWal({ brokerId: this.opts.brokerId, objectKey: key, appends: live.map((l) => l.append) });
+    if (live.length === 0) {
+      this.onObjectCommitted(key, 0);
+      return nothing;
+    }
+    const issued = this.meta.commitWal({ brokerId: this.opts.brokerId, objectKey: key, appends: live.map((l) => l.append) });
+    const done = issued.then(
+      ({ fenced }) => {
         if (fenced.length) {
           const lost = new Set(fenced);
           for (const l of live) {
@@ -262,7 +303,13 @@ export class WalWriter implements AppendSink {
           live = live.filter((l) => !lost.has(partitionKey(l.run.log.topicId, l.run.log.partition)));
           this.log.warn({ partitions: fenced, key }, 'commit fenced: leadership lost');
         }
-      } catch (err) {
+        this.onObjectCommitted(key, live.length);
+        for (const { run, append } of live) {
+          run.log.onCommitted(append.range, append.producers);
+          for (const p of run.entries) p.resolve();
+        }
+      },
+      (err: unknown) => {
         // The commit may or may not have happened: only a reload from the
         // metadata store can tell, so these partitions are fenced and reopened.
         this.log.error({ err, key }, 'WAL commit failed; outcome unknown, reloading the partitions');
@@ -270,15 +317,11 @@ export class WalWriter implements AppendSink {
           l.run.log.fence();
           for (const p of l.run.entries) p.reject(new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `metadata commit failed: ${(err as Error).message}`));
         }
-        live = [];
+        this.onObjectCommitted(key, 0);
         this.onFenced();
-      }
-    }
-    this.onObjectCommitted(key, live.length);
-    for (const { run, append } of live) {
-      run.log.onCommitted(append.range, append.producers);
-      for (const p of run.entries) p.resolve();
-    }
+      },
+    );
+    return { done };
   }
 
   private failRuns(runs: Run[], err: KafkaError): void {
@@ -290,18 +333,17 @@ export class WalWriter implements AppendSink {
 
   /** Flushes what is pending and waits for every commit (graceful shutdown). */
   async drain(): Promise<void> {
-    for (;;) {
-      if (this.pending.length) this.flush();
-      const chain = this.commitChain;
-      await chain;
-      if (this.pending.length === 0 && this.inflight === 0 && chain === this.commitChain) return;
-      if (this.pending.length && this.inflight >= this.opts.maxInflight) await new Promise((r) => setTimeout(r, 1));
+    while (this.pending.length || this.inflight > 0) {
+      if (this.pending.length && this.inflight < this.opts.maxInflight) this.flush();
+      const last = this.lastDone;
+      await Promise.race([last, new Promise((r) => setTimeout(r, 5))]);
     }
   }
 
   async close(): Promise<void> {
     await this.drain();
     this.closed = true;
+    await this.preparing;
   }
 }
 

@@ -39,6 +39,9 @@ export interface BrokerConfig {
   etcdRequestTimeoutMs: number;
 }
 
+/** Kafka's message.max.bytes default. */
+export const DEFAULT_MESSAGE_MAX_BYTES = 1048588;
+
 interface OptionDef {
   flag: string;
   key: keyof BrokerConfig | 'listen' | 'advertise' | 'config';
@@ -68,7 +71,7 @@ export const OPTIONS: OptionDef[] = [
   { flag: 'num-partitions', key: 'numPartitions', type: 'int', default: '1', help: 'num.partitions: partitions of auto-created topics and of CreateTopics with -1' },
   { flag: 'default-replication-factor', key: 'defaultReplicationFactor', type: 'int', default: '1', help: 'replication factor reported for topics (durability comes from the object store)' },
   { flag: 'max-request-bytes', key: 'maxRequestBytes', type: 'int', default: String(100 * 1024 * 1024), help: 'socket.request.max.bytes: larger frames close the connection' },
-  { flag: 'message-max-bytes', key: 'messageMaxBytes', type: 'int', default: '1048588', help: 'message.max.bytes: the default of max.message.bytes' },
+  { flag: 'message-max-bytes', key: 'messageMaxBytes', type: 'int', default: String(DEFAULT_MESSAGE_MAX_BYTES), help: 'message.max.bytes: the default of max.message.bytes' },
   { flag: 'wal-flush-ms', key: 'walFlushMs', type: 'int', default: '0', help: 'longest a produce waits for others to join its WAL object (0: flush whenever the writer is free)' },
   { flag: 'wal-flush-bytes', key: 'walFlushBytes', type: 'int', default: String(8 * 1024 * 1024), help: 'a WAL object is written once this many bytes are pending' },
   { flag: 'tail-cache-bytes', key: 'tailCacheBytes', type: 'int', default: String(32 * 1024 * 1024), help: 'recent bytes kept in memory per partition' },

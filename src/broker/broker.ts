@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { Metrics } from '../metrics.js';
 import type { Logger } from 'pino';
-import type { BrokerConfig } from '../config.js';
+import { DEFAULT_MESSAGE_MAX_BYTES, type BrokerConfig } from '../config.js';
 import { openMetadataStore } from '../coordination/open.js';
 import type { MetadataStore } from '../coordination/metadata-store.js';
 import { KafkaServer } from '../server/server.js';
@@ -92,7 +92,7 @@ export class Broker {
     const topics = new Topics(
       this.meta,
       this.logs,
-      { numPartitions: cfg.numPartitions, autoCreate: cfg.autoCreateTopics, brokerOverrides: { 'message.max.bytes': String(cfg.messageMaxBytes) } },
+      { numPartitions: cfg.numPartitions, autoCreate: cfg.autoCreateTopics, brokerOverrides: cfg.messageMaxBytes !== DEFAULT_MESSAGE_MAX_BYTES ? { 'message.max.bytes': String(cfg.messageMaxBytes) } : {} },
       this.log,
     );
     topicsRef.current = topics;

@@ -68,6 +68,11 @@ export const listOffsets = defineHandler({
           partitions.push({ ...base, errorCode: ce < log.leaderEpoch ? ErrorCode.FENCED_LEADER_EPOCH : ErrorCode.UNKNOWN_LEADER_EPOCH });
           continue;
         }
+        // KIP-734 (max timestamp) needs v7, KIP-405 (earliest local) v8.
+        if ((p.timestamp === MAX_TIMESTAMP && v < 7) || (p.timestamp === EARLIEST_LOCAL && v < 8)) {
+          partitions.push({ ...base, errorCode: ErrorCode.UNSUPPORTED_VERSION });
+          continue;
+        }
         try {
           const hit = await lookup(log, p.timestamp);
           if (!hit) {

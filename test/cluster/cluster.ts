@@ -16,6 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { Etcd3 } from 'etcd3';
 import { expect } from 'vitest';
 import { MetadataApi } from '../../src/protocol/generated/metadata.js';
+import { ProduceApi } from '../../src/protocol/generated/produce.js';
+import { buildBatch } from '../../src/protocol/records/records.js';
 import { ZERO_UUID } from '../../src/protocol/generated/types.js';
 import { KafkaClient } from '../../src/client/kafka-client.js';
 import { BROKER_CLI, startBroker, type BrokerProcess } from '../helpers/broker.js';
@@ -280,6 +282,19 @@ export class Cluster {
     for (const p of this.proxies.values()) await p.close().catch(() => {});
     await this.s3?.cleanup();
     await this.etcd.cleanup();
+  }
+}
+
+/** One acks=all Produce of one record on an open connection: error code and base offset (-1/-1 on a transport error). */
+export async function rawProduce(c: KafkaClient, topic: string, partition: number, value: string): Promise<{ error: number; offset: number; ms: number }> {
+  const started = Date.now();
+  const records = buildBatch({ records: [{ key: null, value: Buffer.from(value), timestamp: started }] });
+  try {
+    const res = await c.request(ProduceApi, { transactionalId: null, acks: -1, timeoutMs: 30_000, topicData: [{ name: topic, partitionData: [{ index: partition, records }] }] });
+    const r = res.responses[0]!.partitionResponses[0]!;
+    return { error: r.errorCode, offset: Number(r.baseOffset), ms: Date.now() - started };
+  } catch {
+    return { error: -1, offset: -1, ms: Date.now() - started };
   }
 }
 

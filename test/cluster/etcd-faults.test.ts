@@ -10,7 +10,9 @@
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
-import { Cluster, LiveConsumer, RdProducer, consumeAll, endsOf, errorCounts, longestAckGap, report, sleep, summarize, verify, waitFor } from './cluster.js';
+import { KafkaClient } from '../../src/client/kafka-client.js';
+import { ErrorCode } from '../../src/protocol/generated/errors.js';
+import { Cluster, LiveConsumer, RdProducer, consumeAll, endsOf, rawProduce, errorCounts, longestAckGap, report, sleep, summarize, verify, waitFor } from './cluster.js';
 
 let cluster: Cluster;
 const TTL = 2;
@@ -117,6 +119,14 @@ test('a leader cut off from etcd but not from its clients stops acknowledging; a
   // and tries to re-register, in vain); the producer keeps going meanwhile.
   await sleep(Math.max(0, cutAt + 4 * TTL * 1000 - Date.now()));
   const victimView = (await cluster.metadata(victim, topic)).leaders.get(p);
+  // It still answers its clients, at once, and acknowledges nothing.
+  const direct = await KafkaClient.connect(cluster.bootstrap(victim), { requestTimeoutMs: 30_000 });
+  const victimAnswers = [];
+  try {
+    for (let i = 0; i < 3; i++) victimAnswers.push(await rawProduce(direct, topic, p, `direct-${p}-${i}`));
+  } finally {
+    direct.close();
+  }
   await producer.waitForMoreAcks(30, p, 30_000);
   const healedAt = Date.now();
   cluster.proxies.get(victim)!.heal();
@@ -139,6 +149,7 @@ test('a leader cut off from etcd but not from its clients stops acknowledging; a
     producerStallMs: longestAckGap(producer.acks, p, cutAt - 1000, healedAt).gapMs,
     cutForMs: healedAt - cutAt,
     victimsViewOfLeaderWhileCut: victimView,
+    victimAnswersProduceWhileCut: victimAnswers,
     verdict: summarize(v),
     liveConsumerVerdict: summarize(lv),
     liveConsumerErrors: errorCounts(live.errors.map((e) => ({ t: 0, kind: 'client', message: e.replace(/^client: /, '') }))),
@@ -153,6 +164,10 @@ test('a leader cut off from etcd but not from its clients stops acknowledging; a
   expect(cluster.broker(victim).running).toBe(true);
   // While cut off, the victim does not send clients to itself for the partition it lost.
   expect(victimView?.leader).not.toBe(victim);
+  for (const a of victimAnswers) {
+    expect(a.error).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+    expect(a.ms).toBeLessThan(1000);
+  }
   // The victim can prove nothing after its last keepalive: it acknowledges nothing later than a lease TTL after the cut.
   if (lastVictimAck) expect(lastVictimAck.t - cutAt).toBeLessThan(TTL * 1000);
   expect(at - cutAt).toBeLessThan(TTL * 1000 + 2000);

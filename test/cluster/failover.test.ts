@@ -11,10 +11,8 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
 import { KafkaClient } from '../../src/client/kafka-client.js';
-import { ProduceApi } from '../../src/protocol/generated/produce.js';
-import { buildBatch } from '../../src/protocol/records/records.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
-import { Cluster, LiveConsumer, RdProducer, consumeAll, endsOf, errorCounts, longestAckGap, report, sleep, summarize, verify, waitFor, type Ack } from './cluster.js';
+import { Cluster, LiveConsumer, RdProducer, consumeAll, endsOf, rawProduce, errorCounts, longestAckGap, report, sleep, summarize, verify, waitFor, type Ack } from './cluster.js';
 
 let cluster: Cluster;
 const TTL = 2;
@@ -134,16 +132,7 @@ test('SIGSTOP past the lease, takeover, SIGCONT: the resumed broker acknowledges
   const sendRaw = () => {
     const seq = rawSeq++;
     const sentAt = Date.now();
-    const records = buildBatch({ records: [{ key: null, value: Buffer.from(`raw-${p}-${seq}`), timestamp: sentAt }] });
-    rawResults.push(
-      raw
-        .request(ProduceApi, { transactionalId: null, acks: -1, timeoutMs: 30_000, topicData: [{ name: topic, partitionData: [{ index: p, records }] }] })
-        .then((res) => {
-          const r = res.responses[0]!.partitionResponses[0]!;
-          return { seq, error: r.errorCode, offset: Number(r.baseOffset), sentAt, at: Date.now() };
-        })
-        .catch(() => ({ seq, error: -1, offset: -1, sentAt, at: Date.now() })),
-    );
+    rawResults.push(rawProduce(raw, topic, p, `raw-${p}-${seq}`).then((r) => ({ seq, error: r.error, offset: r.offset, sentAt, at: Date.now() })));
   };
   sendRaw();
   await rawResults[0];

@@ -24,11 +24,17 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
+/**
+ * Small, short-lived segments: the leaders compact WAL runs into segments
+ * (and merge segments) while the faults happen, so a new leader reads both.
+ */
+const COMPACTING = { 'segment.ms': '1000', 'segment.bytes': '16384' };
+
 async function createTopic(topic: string, partitions: number): Promise<Map<number, number>> {
   const admin = new Kafka({ clientId: 'failover', brokers: cluster.bootstrap().split(','), logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }] });
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, configEntries: Object.entries(COMPACTING).map(([name, value]) => ({ name, value })) }] });
   } finally {
     await admin.disconnect();
   }

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { partitionKey, type LogRange, type MetadataStore, type PartitionKey, type TopicRecord } from '../coordination/metadata-store.js';
+import { failpoint } from '../failpoints.js';
 import { BlockCache } from './block-cache.js';
 import type { ObjectStore } from './object-store.js';
 import { PartitionLog } from './partition-log.js';
@@ -137,6 +138,7 @@ export class LogManager {
     for (const o of await this.store.list(`wal/${this.opts.brokerId}/`)) {
       const ms = Number(/\/(\d+)-\d+\.wal$/.exec(o.key)?.[1] ?? NaN);
       if (!Number.isFinite(ms) || Date.now() - ms < GC_MIN_AGE_MS || referenced.has(o.key)) continue;
+      failpoint('compaction.before-wal-delete');
       await this.deleteObject(o.key);
       deleted++;
     }
@@ -220,6 +222,7 @@ export class LogManager {
     }
     this.walRefs.delete(r.key);
     this.cache.invalidatePrefix(r.key);
+    failpoint('compaction.before-wal-delete');
     await this.deleteObject(r.key);
     this.stats.walObjectsDeleted++;
   }
@@ -323,6 +326,7 @@ export class LogManager {
     const base = group[0]!.baseOffset;
     const key = `segments/${log.topicId}/${log.partition}/${base.toString().padStart(20, '0')}-${randomBytes(4).toString('hex')}.seg`;
     await this.store.put(key, chunks);
+    failpoint('compaction.after-segment-put');
     const range: LogRange = {
       kind: 'segment',
       key,
@@ -344,6 +348,7 @@ export class LogManager {
       await this.deleteObject(key);
       throw err;
     }
+    failpoint('compaction.after-metadata-swap');
     const idx = log.ranges.findIndex((r) => r.baseOffset === base);
     if (idx >= 0) log.ranges.splice(idx, group.length, range);
     log.oldestWalCommitAt = Date.now();

@@ -1,12 +1,12 @@
 /**
  * A fourth broker joins a three-broker cluster under an idempotent acks=all
  * librdkafka producer: partitions rebalance onto it. Stopped gracefully
- * (SIGTERM), it hands them back before it exits: no delivery fails, nothing
- * acknowledged is lost.
+ * (SIGTERM), it hands them back before it exits; so does the controller
+ * after it: no delivery fails, nothing acknowledged is lost.
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
-import { Cluster, RdProducer, consumeAll, errorCounts, longestAckGap, report, summarize, verify } from './cluster.js';
+import { Cluster, RdProducer, consumeAll, errorCounts, longestAckGap, report, summarize, verify, waitFor } from './cluster.js';
 
 let cluster: Cluster;
 const TTL = 2;
@@ -52,6 +52,20 @@ test('a fourth broker takes its share of partitions; stopped with SIGTERM, it ha
   expect(exit.code).toBe(0);
   const left = await cluster.settledLeaders(topic, partitions.length, 30_000, [4]);
   for (const p of onFour) await producer.waitForMoreAcks(20, p, 30_000);
+
+  // The controller leaves gracefully too: its partitions move first, then another broker takes the role.
+  const controller = await cluster.controller();
+  const ofController = partitions.filter((p) => left.get(p) === controller);
+  const ctrlStopStarted = Date.now();
+  expect((await cluster.broker(controller).stop(20_000)).code).toBe(0);
+  const ctrlStoppedAt = Date.now();
+  const withoutController = await cluster.settledLeaders(topic, partitions.length, 30_000, [4, controller]);
+  for (const p of ofController) await producer.waitForMoreAcks(20, p, 30_000);
+  const ctrlStall = Math.max(...ofController.map((p) => longestAckGap(producer.acks, p, ctrlStopStarted, Date.now()).gapMs));
+  const newController = await waitFor('a new controller', async () => {
+    const c = await cluster.controller();
+    return c > 0 && c !== controller ? c : null;
+  });
   await producer.stop();
 
   const consumed = await consumeAll(cluster.bootstrap(), topic, partitions);
@@ -65,6 +79,11 @@ test('a fourth broker takes its share of partitions; stopped with SIGTERM, it ha
     gracefulStopMs: stoppedAt - stopStarted,
     stallOfMovedPartitionsOnLeaveMs: stall(stopStarted, Date.now()),
     movedBackTo: Object.fromEntries(onFour.map((p) => [p, left.get(p)])),
+    controllerStopped: controller,
+    controllerGracefulStopMs: ctrlStoppedAt - ctrlStopStarted,
+    stallOfControllersPartitionsMs: ctrlStall,
+    controllersPartitionsMovedTo: Object.fromEntries(ofController.map((p) => [p, withoutController.get(p)])),
+    newController,
     acksAfterJoin: afterJoinAcks,
     verdict: summarize(v),
     deliveryFailures: producer.failed.length,
@@ -78,8 +97,11 @@ test('a fourth broker takes its share of partitions; stopped with SIGTERM, it ha
   expect(producer.failed).toEqual([]);
   expect(producer.errors.filter((e) => e.fatal)).toEqual([]);
   // A graceful hand-over is no failover: the moved partitions pause well under a lease TTL.
-  expect(stall(stopStarted, Date.now())).toBeLessThan(TTL * 1000);
-  // Back to the three brokers, balanced again.
+  expect(stall(stopStarted, ctrlStopStarted)).toBeLessThan(TTL * 1000);
+  expect(ctrlStall).toBeLessThan(TTL * 1000);
+  // Back to three brokers, balanced again; then two.
   const counts = [1, 2, 3].map((id) => partitions.filter((p) => left.get(p) === id).length);
   expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
+  const two = [1, 2, 3].filter((id) => id !== controller).map((id) => partitions.filter((p) => withoutController.get(p) === id).length);
+  expect(two).toEqual([4, 4]);
 });

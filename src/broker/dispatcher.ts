@@ -73,7 +73,7 @@ export class Dispatcher implements FrameHandler {
     const headerVersion = responseHeaderVersion(apiKey, apiVersion);
 
     if (!handler || apiVersion < handler.minVersion || apiVersion > handler.maxVersion) {
-      const body = errorResponse(apiKey, apiVersion, handler ? ErrorCode.UNSUPPORTED_VERSION : ErrorCode.INVALID_REQUEST);
+      const body = errorResponse(apiKey, apiVersion, handler ? ErrorCode.UNSUPPORTED_VERSION : ErrorCode.INVALID_REQUEST, req);
       if (!body) throw new CloseConnection(`no response format for api key ${apiKey}`);
       return frameOf(correlationId, headerVersion, (w) => api.encodeResponse(w, body, apiVersion));
     }
@@ -96,7 +96,7 @@ export class Dispatcher implements FrameHandler {
     } catch (err) {
       if (err instanceof CloseConnection) throw err;
       services.log.error({ err, api: api.name, version: apiVersion, clientId }, 'handler failed');
-      const body = errorResponse(apiKey, apiVersion, ErrorCode.UNKNOWN_SERVER_ERROR);
+      const body = errorResponse(apiKey, apiVersion, ErrorCode.UNKNOWN_SERVER_ERROR, req);
       if (!body) throw new CloseConnection('handler failed');
       res = body;
     }

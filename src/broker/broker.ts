@@ -124,7 +124,7 @@ export class Broker {
       this.metricsServer = await metrics.serve(cfg.metricsListen.slice(0, i), Number(cfg.metricsListen.slice(i + 1)));
       this.log.info({ address: cfg.metricsListen }, 'metrics listening');
     }
-    this.server = new KafkaServer(dispatcher, { maxRequestBytes: cfg.maxRequestBytes, maxInflightRequests: 128 }, this.log);
+    this.server = new KafkaServer(dispatcher, { maxRequestBytes: cfg.maxRequestBytes, maxInflightRequests: 128, maxInflightBytes: 16 * 1024 * 1024 }, this.log);
     const addr = await this.server.listen(cfg.listenHost, cfg.listenPort);
     this.address = addr;
     const advertisedPort = cfg.listenPort === 0 && cfg.advertisedPort === 0 ? addr.port : cfg.advertisedPort;

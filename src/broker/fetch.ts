@@ -20,6 +20,8 @@ import type { PartitionLog } from '../storage/partition-log.js';
 import type { RequestContext } from './context.js';
 import { defineHandler } from './handler.js';
 
+const EMPTY = Buffer.alloc(0);
+
 interface Target {
   topicIndex: number;
   req: FetchRequestFetchPartition;
@@ -36,7 +38,8 @@ function partitionError(p: FetchRequestFetchPartition, code: number, log?: Parti
     logStartOffset: BigInt(log?.logStartOffset ?? -1),
     abortedTransactions: null,
     preferredReadReplica: -1,
-    records: null,
+    // Empty, not null: librdkafka cannot parse a null record set and would never see the error.
+    records: EMPTY,
   };
 }
 

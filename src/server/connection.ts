@@ -30,11 +30,14 @@ export interface ConnectionLimits {
   maxRequestBytes: number;
   /** Requests read but not yet answered before reading pauses. */
   maxInflightRequests: number;
+  /** Bytes of requests read but not yet answered before reading pauses (memory bound under back-pressure). */
+  maxInflightBytes: number;
 }
 
 interface Slot {
   done: boolean;
   response: Buffer[] | null;
+  bytes: number;
 }
 
 export class Connection {
@@ -45,6 +48,7 @@ export class Connection {
   private closing = false;
   private readPaused = false;
   private drainWaiters: Array<() => void> = [];
+  private inflightBytes = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -117,8 +121,9 @@ export class Connection {
   }
 
   private dispatch(frame: Buffer): void {
-    const slot: Slot = { done: false, response: null };
+    const slot: Slot = { done: false, response: null, bytes: frame.length };
     this.queue.push(slot);
+    this.inflightBytes += frame.length;
     this.updateFlow();
     let p: Promise<Buffer[] | null>;
     try {
@@ -143,6 +148,7 @@ export class Connection {
   private writeReady(): void {
     while (this.queue.length && this.queue[0]!.done) {
       const slot = this.queue.shift()!;
+      this.inflightBytes -= slot.bytes;
       if (slot.response && !this.socket.destroyed) {
         const size = slot.response.reduce((n, b) => n + b.length, 0);
         const prefix = Buffer.allocUnsafe(4);
@@ -159,7 +165,8 @@ export class Connection {
 
   /** Pauses reading while too many requests wait or the socket's send buffer is full. */
   private updateFlow(): void {
-    const busy = this.queue.length >= this.limits.maxInflightRequests || this.socket.writableNeedDrain;
+    const busy =
+      this.queue.length >= this.limits.maxInflightRequests || this.inflightBytes >= this.limits.maxInflightBytes || this.socket.writableNeedDrain;
     if (busy && !this.readPaused) {
       this.readPaused = true;
       this.socket.pause();

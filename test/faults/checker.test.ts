@@ -61,3 +61,72 @@ test('read-backs of two clients must agree at every offset', () => {
   const r = check([rb(0, 'a', 'kafkajs'), rb(0, 'a', 'librdkafka'), rb(1, 'b', 'kafkajs')]);
   expect(r.readbackDisagreements).toBe(1);
 });
+
+// ---------------------------------------------------------------- consumer groups and recovery
+
+const join = (member: string, generation: number, t: number, group = 'g'): HistoryEvent => ({ type: 'join', group, member, generation, t });
+const assign = (member: string, generation: number, partitions: number[], t: number, group = 'g'): HistoryEvent => ({
+  type: 'assignment', group, member, generation, partitions: partitions.map((p) => ({ topic: 't', partition: p })), t,
+});
+const commit = (member: string, generation: number, partition: number, offset: number, sentAt: number, t: number, error: string | null = null, group = 'g'): HistoryEvent => ({
+  type: 'commit', group, member, generation, topic: 't', partition, offset, error, sentAt, t,
+});
+const committed = (partition: number, offset: number, sentAt: number, t: number, group = 'g'): HistoryEvent => ({ type: 'committed', group, topic: 't', partition, offset, sentAt, t });
+
+test('a clean group history: rebalances, commits moving forward, a stale commit refused', () => {
+  const h = [
+    join('m1', 1, 10), assign('m1', 1, [0, 1], 11),
+    commit('m1', 1, 0, 5, 20, 21), commit('m1', 1, 1, 7, 20, 21),
+    join('m1', 2, 30), join('m2', 2, 30), assign('m1', 2, [0], 31), assign('m2', 2, [1], 31),
+    committed(1, 7, 32, 33),
+    commit('m2', 2, 1, 9, 40, 41),
+    // m1's commit of partition 1 with the old generation, after generation 2 began: refused, as it must be.
+    commit('m1', 1, 1, 8, 42, 43, 'ILLEGAL_GENERATION'),
+  ];
+  const r = check(h);
+  expect(r).toMatchObject({ generations: 2, commitsAccepted: 3, doubleOwnership: 0, staleCommitsAccepted: 0, commitRegressions: 0 });
+});
+
+test('a partition owned by two members in one generation is counted', () => {
+  const r = check([assign('m1', 3, [0, 1], 10), assign('m2', 3, [1, 2], 10), assign('m1', 4, [1], 20), assign('m2', 5, [1], 30)]);
+  expect(r.doubleOwnership).toBe(1);
+  expect(r.examples.doubleOwnership![0]).toContain('generation 3');
+});
+
+test('a commit of a stale generation accepted after the next generation began is counted', () => {
+  const r = check([join('m1', 1, 10), join('m2', 2, 50), commit('m1', 1, 0, 5, 40, 45), commit('m1', 1, 0, 6, 60, 61)]);
+  // The first was sent before generation 2 began (allowed); the second after.
+  expect(r.staleCommitsAccepted).toBe(1);
+  // Commits without a generation (simple consumers, generation -1) are not judged.
+  expect(check([join('m1', 2, 10), commit('', -1, 0, 5, 40, 45)]).staleCommitsAccepted).toBe(0);
+});
+
+test('committed offsets moving backwards: an accepted commit or a read below an earlier accepted commit', () => {
+  const accepted = [join('m1', 1, 1), commit('m1', 1, 0, 10, 10, 11)];
+  expect(check([...accepted, commit('m1', 1, 0, 8, 20, 21)]).commitRegressions).toBe(1);
+  expect(check([...accepted, committed(0, 8, 20, 21)]).commitRegressions).toBe(1);
+  // A coordinator that forgot the commit answers -1 (no committed offset).
+  expect(check([...accepted, committed(0, -1, 20, 21)]).commitRegressions).toBe(1);
+  // Concurrent (sent before the other was answered): no order to judge. Refused commits do not count.
+  expect(check([...accepted, committed(0, 8, 5, 21), commit('m1', 1, 0, 3, 30, 31, 'ILLEGAL_GENERATION')]).commitRegressions).toBe(0);
+  // Another partition or group is another sequence.
+  expect(check([...accepted, commit('m1', 1, 1, 2, 20, 21), committed(0, 4, 20, 21, 'other')]).commitRegressions).toBe(0);
+});
+
+test('UNKNOWN_SERVER_ERROR answers to commits are counted', () => {
+  expect(check([commit('m1', 1, 0, 5, 1, 2, 'UNKNOWN_SERVER_ERROR')]).unknownServerErrors).toBe(1);
+});
+
+test('recovery: from each heal to the first acknowledged send of every partition, the longest', () => {
+  const s = (p: number, t: number): HistoryEvent => ({ type: 'send', producer: 'p', topic: 't', partition: p, value: `v${p}-${t}`, offset: t, error: null, t });
+  const h: HistoryEvent[] = [
+    s(0, 100), s(1, 100),
+    { type: 'fault', name: 'kill', t: 150 }, { type: 'heal', name: 'kill', t: 200 },
+    s(0, 250), s(1, 900),
+    { type: 'fault', name: 'kill', t: 1000 }, { type: 'heal', name: 'kill', t: 1100 },
+    s(0, 1300), s(1, 1200),
+  ];
+  const r = check(h);
+  expect(r).toMatchObject({ faults: 2, heals: 2, maxRecoveryMs: 700 });
+  expect(check([s(0, 1)]).maxRecoveryMs).toBeNull();
+});

@@ -5,6 +5,14 @@
 // disagreement between the final read-backs of different clients. Errors that
 // leave a write's fate unknown (timeouts, NOT_LEADER_OR_FOLLOWER, ...) are
 // indeterminate, not failures.
+//
+// Consumer groups (events recorded by the proxy, lib/proxy.ts): a partition
+// owned by two members in one generation, a commit of a stale generation
+// accepted, a committed offset moving backwards. And the figure every fault
+// scenario reports: the longest time from a fault's healing to the first
+// acknowledged produce of every partition.
+//
+// Usage: const r = check(events); MUST_BE_ZERO.filter((k) => r[k] !== 0) names the failures.
 
 import type { HistoryEvent } from './history.js';
 
@@ -21,9 +29,40 @@ export interface CheckResult {
   unknownServerErrors: number;
   readbackDisagreements: number;
   faults: number;
+  /** Group generations seen (join events), accepted commits. */
+  generations: number;
+  commitsAccepted: number;
+  /** A partition assigned to two members of one group in one generation. */
+  doubleOwnership: number;
+  /** A commit accepted although a later generation of its group had been answered before it was sent. */
+  staleCommitsAccepted: number;
+  /** A commit accepted, or a committed offset read, lower than a commit accepted before it was sent. */
+  commitRegressions: number;
+  /** heal events: faults removed (a restart, SIGCONT, a healed cut) */
+  heals: number;
+  /**
+   * Longest time from a heal to the first acknowledged send of every
+   * partition that is acknowledged again later (max over heals); null: no heal.
+   */
+  maxRecoveryMs: number | null;
   /** A few examples of each anomaly, for the report. */
   examples: Record<string, string[]>;
 }
+
+/** The counts a correct broker keeps at zero. */
+export const MUST_BE_ZERO = [
+  'lostWrites',
+  'inconsistentOffsets',
+  'duplicates',
+  'pollSkips',
+  'nonMonotonicPolls',
+  'nonMonotonicSends',
+  'unknownServerErrors',
+  'readbackDisagreements',
+  'doubleOwnership',
+  'staleCommitsAccepted',
+  'commitRegressions',
+] as const satisfies ReadonlyArray<keyof CheckResult>;
 
 const DEFINITE_FAILURES = [/INVALID_RECORD/i, /CORRUPT_MESSAGE/i, /MESSAGE_TOO_LARGE/i, /RECORD_LIST_TOO_LARGE/i, /INVALID_TOPIC/i, /TOPIC_AUTHORIZATION/i];
 
@@ -48,6 +87,13 @@ export function check(history: HistoryEvent[]): CheckResult {
     unknownServerErrors: 0,
     readbackDisagreements: 0,
     faults: 0,
+    generations: 0,
+    commitsAccepted: 0,
+    doubleOwnership: 0,
+    staleCommitsAccepted: 0,
+    commitRegressions: 0,
+    heals: 0,
+    maxRecoveryMs: null,
     examples: {},
   };
   const note = (kind: string, text: string) => {
@@ -84,6 +130,9 @@ export function check(history: HistoryEvent[]): CheckResult {
     switch (e.type) {
       case 'fault':
         r.faults++;
+        break;
+      case 'heal':
+        r.heals++;
         break;
       case 'send': {
         if (e.error !== null) {
@@ -198,5 +247,120 @@ export function check(history: HistoryEvent[]): CheckResult {
     }
     seq.set(ck, e.offset);
   }
+
+  checkGroups(history, r, note);
+  recovery(history, r, note);
   return r;
+}
+
+type Note = (kind: string, text: string) => void;
+
+function checkGroups(history: HistoryEvent[], r: CheckResult, note: Note): void {
+  // First time each generation of each group was answered.
+  const genSeen = new Map<string, Map<number, number>>();
+  for (const e of history) {
+    if (e.type !== 'join' && e.type !== 'assignment') continue;
+    let m = genSeen.get(e.group);
+    if (!m) genSeen.set(e.group, (m = new Map()));
+    const prev = m.get(e.generation);
+    if (prev === undefined || e.t < prev) m.set(e.generation, e.t);
+  }
+  for (const m of genSeen.values()) r.generations += m.size;
+
+  // One owner per partition per generation.
+  const owners = new Map<string, string>();
+  for (const e of history) {
+    if (e.type !== 'assignment') continue;
+    for (const tp of e.partitions) {
+      const k = `${e.group}|${e.generation}|${pk(tp.topic, tp.partition)}`;
+      const prev = owners.get(k);
+      if (prev === undefined) owners.set(k, e.member);
+      else if (prev !== e.member) {
+        r.doubleOwnership++;
+        note('doubleOwnership', `${e.group} generation ${e.generation}: ${pk(tp.topic, tp.partition)} owned by ${prev} and ${e.member}`);
+      }
+    }
+  }
+
+  // Stale generations, and committed offsets that go backwards.
+  type Accepted = { offset: number; t: number };
+  const accepted = new Map<string, Accepted[]>();
+  for (const e of history) {
+    if (e.type !== 'commit') continue;
+    if (e.error !== null) {
+      if (/UNKNOWN_SERVER_ERROR/.test(e.error)) {
+        r.unknownServerErrors++;
+        note('unknownServerErrors', `commit ${e.group} ${pk(e.topic, e.partition)}: ${e.error}`);
+      }
+      continue;
+    }
+    r.commitsAccepted++;
+    const k = `${e.group}|${pk(e.topic, e.partition)}`;
+    let l = accepted.get(k);
+    if (!l) accepted.set(k, (l = []));
+    l.push({ offset: e.offset, t: e.t });
+    if (e.generation >= 0) {
+      for (const [g, t] of genSeen.get(e.group) ?? []) {
+        if (g > e.generation && t < e.sentAt) {
+          r.staleCommitsAccepted++;
+          note('staleCommitsAccepted', `${e.group} ${pk(e.topic, e.partition)}@${e.offset} by ${e.member} of generation ${e.generation}, sent ${e.sentAt - t} ms after generation ${g} began`);
+          break;
+        }
+      }
+    }
+  }
+  const highestBefore = (k: string, before: number): Accepted | null => {
+    let best: Accepted | null = null;
+    for (const a of accepted.get(k) ?? []) if (a.t < before && (!best || a.offset > best.offset)) best = a;
+    return best;
+  };
+  for (const e of history) {
+    if (e.type !== 'commit' && e.type !== 'committed') continue;
+    if (e.type === 'commit' && e.error !== null) continue;
+    const k = `${e.group}|${pk(e.topic, e.partition)}`;
+    const prev = highestBefore(k, e.sentAt);
+    if (prev && e.offset < prev.offset) {
+      r.commitRegressions++;
+      note('commitRegressions', `${k}: ${e.type === 'commit' ? 'commit accepted' : 'committed offset read'} ${e.offset} after ${prev.offset} was accepted (${e.sentAt - prev.t} ms earlier)`);
+    }
+  }
+}
+
+function recovery(history: HistoryEvent[], r: CheckResult, note: Note): void {
+  const heals = history.filter((e): e is Extract<HistoryEvent, { type: 'heal' }> => e.type === 'heal');
+  if (heals.length === 0) return;
+  // Acknowledgement times per partition, sorted.
+  const acks = new Map<string, number[]>();
+  for (const e of history) {
+    if (e.type !== 'send' || e.error !== null || e.offset === null) continue;
+    const k = pk(e.topic, e.partition);
+    let l = acks.get(k);
+    if (!l) acks.set(k, (l = []));
+    l.push(e.t);
+  }
+  for (const l of acks.values()) l.sort((a, b) => a - b);
+  let max = 0;
+  for (const h of heals) {
+    let worst = 0;
+    let worstKey = '';
+    for (const [k, ts] of acks) {
+      // First acknowledgement at or after the heal (binary search).
+      let lo = 0;
+      let hi = ts.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (ts[mid]! < h.t) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo === ts.length) continue; // never acknowledged again (the run ended)
+      const d = ts[lo]! - h.t;
+      if (d > worst) {
+        worst = d;
+        worstKey = k;
+      }
+    }
+    if (worst > max) max = worst;
+    note('recovery', `${h.name}: ${worst} ms (${worstKey || '-'})`);
+  }
+  r.maxRecoveryMs = max;
 }

@@ -1,0 +1,353 @@
+#!/usr/bin/env python3
+"""The compat matrix's aiokafka row (aiokafka from PyPI, in the runner's venv).
+
+    <venv>/bin/python compat-tests/python/compat_aiokafka.py --bootstrap B --run R --client ID --scenarios a,b
+
+Line protocol and scenarios: compat_harness.py, compat-tests/lib/common.ts.
+"""
+import asyncio
+import time
+
+import aiokafka
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import for_code
+
+import compat_harness as h
+from compat_harness import Check, check, eq
+
+_admins = {}
+
+
+async def admin(ctx):
+    if ctx.bootstrap not in _admins:
+        a = AIOKafkaAdminClient(bootstrap_servers=ctx.bootstrap, client_id="compat-" + ctx.client, request_timeout_ms=30000)
+        await a.start()
+        _admins[ctx.bootstrap] = a
+    return _admins[ctx.bootstrap]
+
+
+def raise_code(code, msg):
+    if code:
+        raise for_code(code)(msg)
+
+
+async def create_topic(ctx, t, partitions=1, configs=None):
+    a = await admin(ctx)
+    r = await a.create_topics([NewTopic(t, partitions, 1, topic_configs=configs or {})], timeout_ms=30000)
+    for e in r.topic_errors:
+        raise_code(e[1], "create %s: %s" % (e[0], e[2:] if len(e) > 2 else ""))
+
+
+async def producer(ctx, **extra):
+    c = dict(bootstrap_servers=ctx.bootstrap, client_id="compat-" + ctx.client, acks="all", linger_ms=5)
+    c.update(extra)
+    p = AIOKafkaProducer(**c)
+    await p.start()
+    return p
+
+
+async def send_all(p, sends):
+    futs = [await p.send(**s) for s in sends]
+    mds = [await f for f in futs]
+    return [(md.partition, md.offset) for md in mds]
+
+
+async def read_all(ctx, t, partitions, n, timeout=20):
+    c = AIOKafkaConsumer(bootstrap_servers=ctx.bootstrap, client_id="compat-" + ctx.client, group_id=None,
+                         enable_auto_commit=False, auto_offset_reset="earliest")
+    await c.start()
+    try:
+        tps = [TopicPartition(t, p) for p in partitions]
+        c.assign(tps)
+        await c.seek_to_beginning(*tps)
+        got = []
+        deadline = time.time() + timeout
+        extra_until = None
+        while time.time() < deadline and (extra_until is None or time.time() < extra_until):
+            for recs in (await c.getmany(timeout_ms=300)).values():
+                got.extend(recs)
+            if len(got) >= n and extra_until is None:
+                extra_until = time.time() + 0.5
+        got.sort(key=lambda r: (r.partition, r.offset))
+        return got
+    finally:
+        await c.stop()
+
+
+async def metadata(ctx):
+    a = await admin(ctx)
+    cl = await a.describe_cluster()
+    brokers = cl["brokers"]
+    check(brokers, "no brokers in metadata")
+    addrs = ["%s:%d" % (b["host"], b["port"]) for b in brokers]
+    check(ctx.bootstrap in addrs, "bootstrap %s not among the brokers %s" % (ctx.bootstrap, addrs))
+    t = ctx.topic("metadata")
+    await create_topic(ctx, t, 2)
+    p = await producer(ctx)
+    try:
+        parts = await p.partitions_for(t)
+    finally:
+        await p.stop()
+    eq({0, 1}, set(parts), "partitions of " + t)
+    return "brokers=%d controller=%s" % (len(brokers), cl.get("controller_id"))
+
+
+async def topics(ctx):
+    t = ctx.topic("topics")
+    a = await admin(ctx)
+    await create_topic(ctx, t, 3)
+    deadline = time.time() + 15  # CreateTopics answers before every broker's metadata has the topic
+    while t not in await a.list_topics():
+        check(time.time() < deadline, "created topic not listed after 15 s")
+        await asyncio.sleep(0.2)
+    d = (await a.describe_topics([t]))[0]
+    eq(0, d["error_code"], "describe error")
+    eq(3, len(d["partitions"]), "partition count")
+    for p in d["partitions"]:
+        check(p["leader"] >= 0, "partition %d without leader" % p["partition"])
+        eq(1, len(p["replicas"]), "replicas of partition %d" % p["partition"])
+        eq(1, len(p["isr"]), "isr of partition %d" % p["partition"])
+    try:
+        await create_topic(ctx, t, 3)
+        raise Check("creating an existing topic succeeded")
+    except aiokafka.errors.TopicAlreadyExistsError:
+        pass
+    r = await a.delete_topics([t], timeout_ms=30000)
+    for e in r.topic_error_codes:
+        eq(0, e[1], "delete error")
+    deadline = time.time() + 15
+    while t in await a.list_topics():
+        check(time.time() < deadline, "deleted topic still listed after 15 s")
+        await asyncio.sleep(0.2)
+    return "create/list/describe/create-existing/delete"
+
+
+async def compression(ctx):
+    codecs = [None, "gzip", "snappy", "lz4", "zstd"]
+    failed = []
+    n = 50
+    for codec in codecs:
+        name = codec or "none"
+        t = ctx.topic("compression-" + name)
+        try:
+            await create_topic(ctx, t, 1)
+            p = await producer(ctx, compression_type=codec)
+            try:
+                await send_all(p, [dict(topic=t, key=("k%d" % i).encode(), value=h.codec_value(name, i).encode()) for i in range(n)])
+            finally:
+                await p.stop()
+            got = await read_all(ctx, t, [0], n)
+            eq(n, len(got), "records read back")
+            for i, r in enumerate(got):
+                eq(i, r.offset, "offset of record %d" % i)
+                eq(("k%d" % i).encode(), r.key, "key %d" % i)
+                eq(h.codec_value(name, i).encode(), r.value, "value %d" % i)
+        except Exception as e:  # noqa: BLE001
+            failed.append("%s: %s: %s" % (name, type(e).__name__, e))
+    if failed:
+        raise Check("; ".join(failed))
+    return "none,gzip,snappy,lz4,zstd"
+
+
+async def consume(ctx):
+    t = ctx.topic("consume")
+    await create_topic(ctx, t, 1)
+    base = h.ts0()
+    recs = h.consume_records()
+    p = await producer(ctx)
+    try:
+        for key, value, headers, dt in recs:
+            await send_all(p, [dict(topic=t, partition=0, key=key, value=value, headers=headers, timestamp_ms=base + dt)])
+    finally:
+        await p.stop()
+    got = await read_all(ctx, t, [0], len(recs))
+    eq(len(recs), len(got), "records read back")
+    for i, (r, (key, value, headers, dt)) in enumerate(zip(got, recs)):
+        eq(i, r.offset, "offset of record %d" % i)
+        eq(key, r.key, "key of record %d" % i)
+        eq(value, r.value, "value of record %d" % i)
+        eq(headers, list(r.headers), "headers of record %d" % i)
+        eq(base + dt, r.timestamp, "timestamp of record %d" % i)
+        eq(0, r.timestamp_type, "timestamp type of record %d (0: CreateTime)" % i)
+    return "%d records: keys (null, empty, utf-8), values (empty, binary, null), headers (empty value, duplicate keys), timestamps" % len(recs)
+
+
+async def idempotent(ctx):
+    t = ctx.topic("idempotent")
+    await create_topic(ctx, t, 2)
+    n = 200
+    p = await producer(ctx, enable_idempotence=True, max_batch_size=1024)
+    try:
+        acks = await send_all(p, [dict(topic=t, partition=i % 2, key=("k%d" % i).encode(), value=("idem-%d" % i).encode())
+                                  for i in range(n)])
+    finally:
+        await p.stop()
+    per = {}
+    for pa, o in acks:
+        per.setdefault(pa, []).append(o)
+    for pa, offs in per.items():
+        eq(list(range(len(offs))), offs, "acknowledged offsets in partition %d" % pa)
+    got = await read_all(ctx, t, [0, 1], n)
+    eq(n, len(got), "records read back")
+    eq(n, len({r.value for r in got}), "distinct records")
+    return "%d records, 2 partitions, offsets contiguous, no duplicates" % n
+
+
+async def group_consume(ctx, g, t, n):
+    c = AIOKafkaConsumer(t, bootstrap_servers=ctx.bootstrap, client_id="compat-" + ctx.client, group_id=g,
+                         enable_auto_commit=False, auto_offset_reset="earliest", session_timeout_ms=10000)
+    await c.start()
+    got = []
+    try:
+        deadline = time.time() + 40
+        extra_until = None
+        while time.time() < deadline and (extra_until is None or time.time() < extra_until):
+            for recs in (await c.getmany(timeout_ms=200)).values():
+                got.extend(r.value.decode() for r in recs)
+            if len(got) >= n and extra_until is None:
+                extra_until = time.time() + 1
+        await c.commit()
+    finally:
+        await c.stop()
+    return got
+
+
+async def committed(ctx, g):
+    offs = await (await admin(ctx)).list_consumer_group_offsets(g)
+    return {tp.partition: om.offset for tp, om in offs.items()}
+
+
+async def group(ctx):
+    t = ctx.topic("group")
+    g = ctx.group("group")
+    await create_topic(ctx, t, 2)
+    p = await producer(ctx)
+    try:
+        await send_all(p, [dict(topic=t, partition=i % 2, value=("first-%d" % i).encode()) for i in range(6)])
+        first = sorted(await group_consume(ctx, g, t, 6))
+        eq(["first-%d" % i for i in range(6)], first, "first member's records")
+        eq({0: 3, 1: 3}, await committed(ctx, g), "committed offsets after the first member")
+        await send_all(p, [dict(topic=t, partition=i % 2, value=("second-%d" % i).encode()) for i in range(4)])
+    finally:
+        await p.stop()
+    second = sorted(await group_consume(ctx, g, t, 4))
+    eq(["second-%d" % i for i in range(4)], second, "second member's records (resumed from the commit)")
+    eq({0: 5, 1: 5}, await committed(ctx, g), "committed offsets at the end")
+    return "6 records, commit, close, 4 more, resume: exactly the 4 new"
+
+
+async def offsets_by_time(ctx):
+    t = ctx.topic("offsets-by-time")
+    await create_topic(ctx, t, 1)
+    base = h.ts0()
+    p = await producer(ctx, linger_ms=0)
+    try:
+        for i in range(5):
+            await send_all(p, [dict(topic=t, partition=0, value=("t%d" % i).encode(), timestamp_ms=base + i * 1000)])
+    finally:
+        await p.stop()
+    c = AIOKafkaConsumer(bootstrap_servers=ctx.bootstrap, client_id="compat-" + ctx.client, group_id=None)
+    await c.start()
+    tp = TopicPartition(t, 0)
+    try:
+        r = (await c.offsets_for_times({tp: base + 1500}))[tp]
+        check(r is not None, "offsets_for_times(ts0+1500) found nothing")
+        eq(2, r.offset, "offset for ts0+1500")
+        eq(base + 2000, r.timestamp, "timestamp for ts0+1500")
+        r = (await c.offsets_for_times({tp: base - 5000}))[tp]
+        eq(0, r and r.offset, "offset for ts0-5000")
+        eq(None, (await c.offsets_for_times({tp: base + 10000}))[tp], "offset for a timestamp after the last record")
+        eq(0, (await c.beginning_offsets([tp]))[tp], "earliest")
+        eq(5, (await c.end_offsets([tp]))[tp], "latest")
+    finally:
+        await c.stop()
+    return "by timestamp (hit, before first, after last), earliest, latest"
+
+
+SOURCES = {1: "DYNAMIC_TOPIC_CONFIG", 2: "DYNAMIC_BROKER_CONFIG", 3: "DYNAMIC_DEFAULT_BROKER_CONFIG",
+           4: "STATIC_BROKER_CONFIG", 5: "DEFAULT_CONFIG", 6: "DYNAMIC_BROKER_LOGGER_CONFIG"}
+
+
+async def describe_topic_configs(ctx, t):
+    resp = (await (await admin(ctx)).describe_configs([ConfigResource(ConfigResourceType.TOPIC, t)]))[0]
+    res = resp.resources[0]
+    eq(0, res[0], "DescribeConfigs error (%s)" % (res[1],))
+    out = {}
+    for e in res[4]:
+        src = SOURCES.get(e[3], str(e[3])) if resp.API_VERSION >= 1 else ("DEFAULT_CONFIG" if e[3] else "DYNAMIC_TOPIC_CONFIG")
+        out[e[0]] = (e[1], src)
+    return out
+
+
+async def configs(ctx):
+    t = ctx.topic("configs")
+    await create_topic(ctx, t, 1, {"retention.ms": "86400000"})
+    a = await admin(ctx)
+    bad = []
+
+
+    async def alter(cfg):
+        # AlterConfigs (legacy): replaces every dynamic config of the topic
+        resp = (await a.alter_configs([ConfigResource(ConfigResourceType.TOPIC, t, configs=cfg)]))[0]
+        raise_code(resp.resources[0][0], resp.resources[0][1])
+
+    await h.settle_configs_async(lambda: describe_topic_configs(ctx, t), [("retention.ms", "86400000", "DYNAMIC_TOPIC_CONFIG"), ("cleanup.policy", "delete", "DEFAULT_CONFIG"), ("max.message.bytes", "1048588", "DEFAULT_CONFIG")], bad)
+    await alter({"retention.ms": "3600000", "max.message.bytes": "2000000"})
+    await h.settle_configs_async(lambda: describe_topic_configs(ctx, t), [("retention.ms", "3600000", "DYNAMIC_TOPIC_CONFIG"), ("max.message.bytes", "2000000", "DYNAMIC_TOPIC_CONFIG")], bad)
+    await alter({"max.message.bytes": "2000000"})
+    await h.settle_configs_async(lambda: describe_topic_configs(ctx, t), [("retention.ms", "604800000", "DEFAULT_CONFIG"), ("max.message.bytes", "2000000", "DYNAMIC_TOPIC_CONFIG")], bad)
+    try:
+        await alter({"retention.ms": "not-a-number"})
+        bad.append("setting retention.ms=not-a-number succeeded")
+    except (aiokafka.errors.InvalidConfigurationError, aiokafka.errors.InvalidRequestError):
+        pass
+    except Exception as e:  # noqa: BLE001
+        bad.append("invalid value: want InvalidConfigurationError, got %s: %s" % (type(e).__name__, e))
+    if bad:
+        raise Check("; ".join(bad))
+    return "describe (dynamic, default), AlterConfigs, delete override, invalid value refused"
+
+
+async def partitions(ctx):
+    t = ctx.topic("partitions")
+    await create_topic(ctx, t, 1)
+    a = await admin(ctx)
+    await a.create_partitions({t: NewPartitions(3)}, timeout_ms=30000)
+    deadline = time.time() + 15
+    while True:
+        n = len((await a.describe_topics([t]))[0]["partitions"])
+        if n == 3:
+            break
+        check(time.time() < deadline, "partition count %d after 15 s, want 3" % n)
+        await asyncio.sleep(0.2)
+    try:
+        await a.create_partitions({t: NewPartitions(2)}, timeout_ms=30000)
+        raise Check("decreasing the partition count succeeded")
+    except aiokafka.errors.InvalidPartitionsError:
+        pass
+    p = await producer(ctx)
+    try:
+        acks = await send_all(p, [dict(topic=t, partition=2, key=b"k", value=b"in-new-partition")])
+    finally:
+        await p.stop()
+    eq((2, 0), acks[0], "acknowledged partition, offset")
+    got = await read_all(ctx, t, [2], 1)
+    eq(1, len(got), "records in partition 2")
+    eq(b"in-new-partition", got[0].value, "value")
+    return "1 -> 3 partitions, decrease refused, produce/consume partition 2"
+
+
+if __name__ == "__main__":
+    h.main({
+        "metadata": metadata,
+        "topics": topics,
+        "compression": compression,
+        "consume": consume,
+        "idempotent": idempotent,
+        "group": group,
+        "offsets-by-time": offsets_by_time,
+        "configs": configs,
+        "partitions": partitions,
+    })

@@ -48,7 +48,14 @@ export class FsObjectStore implements ObjectStore {
   /** Overwrites a prepared (empty, already durable in its directory) file: one fdatasync, no rename. */
   private async putPrepared(key: string, chunks: Buffer[]): Promise<void> {
     this.prepared.delete(key);
-    const fh = await open(this.pathOf(key), 'r+');
+    let fh: FileHandle;
+    try {
+      fh = await open(this.pathOf(key), 'r+');
+    } catch (err) {
+      // Deleted behind our back (a collector): an ordinary put still works.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.put(key, chunks);
+      throw err;
+    }
     try {
       let off = 0;
       const total = chunks.reduce((n, c) => n + c.length, 0);

@@ -118,6 +118,8 @@ export class LogManager {
       }
       if (orphans) this.log.info({ orphans }, 'deleted objects no manifest references');
     }
+    // After the orphan sweep, which would take prepared (empty, unreferenced) WAL objects for orphans.
+    await this.writer.start();
     this.compactionTimer = setInterval(() => this.compactSome(), this.opts.compactionIntervalMs);
     this.compactionTimer.unref();
     if (!this.meta.singleWriter) {
@@ -137,7 +139,7 @@ export class LogManager {
     let deleted = 0;
     for (const o of await this.store.list(`wal/${this.opts.brokerId}/`)) {
       const ms = Number(/\/(\d+)-\d+\.wal$/.exec(o.key)?.[1] ?? NaN);
-      if (!Number.isFinite(ms) || Date.now() - ms < GC_MIN_AGE_MS || referenced.has(o.key)) continue;
+      if (!Number.isFinite(ms) || Date.now() - ms < GC_MIN_AGE_MS || referenced.has(o.key) || this.writer.isPrepared(o.key)) continue;
       failpoint('compaction.before-wal-delete');
       await this.deleteObject(o.key);
       deleted++;

@@ -62,6 +62,7 @@ export class WalWriter implements AppendSink {
   private seq = 0;
   private preparedKeys: string[] = [];
   private preparing: Promise<void> | null = null;
+  private lastIssued = '';
   private closed = false;
   readonly stats: FlushStats = { objects: 0, bytes: 0, lastFlushBytes: 0, lastFlushMs: 0 };
   /** Told how many committed ranges reference a new WAL object (for garbage collection). */
@@ -112,23 +113,47 @@ export class WalWriter implements AppendSink {
     return `wal/${this.opts.brokerId}/${Date.now().toString().padStart(15, '0')}-${(this.seq++).toString().padStart(8, '0')}.wal`;
   }
 
-  /** A prepared key when the store prepares them (and some are ready), else a fresh one. */
+  /**
+   * A prepared key when the store prepares them (and some are ready), else a
+   * fresh one. Keys are issued in increasing order (names sort in write
+   * order): a refill that a fresh key overtook is thrown away.
+   */
   private nextKey(): string {
     const key = this.preparedKeys.shift() ?? this.newKey();
-    if (this.store.prepare && this.preparedKeys.length < PREPARED_KEYS / 2 && !this.preparing && !this.closed) {
-      const keys = Array.from({ length: PREPARED_KEYS }, () => this.newKey());
-      this.preparing = this.store.prepare(keys).then(
-        () => {
-          this.preparedKeys.push(...keys);
-          this.preparing = null;
-        },
-        (err: unknown) => {
-          this.log.warn({ err }, 'could not prepare WAL objects');
-          this.preparing = null;
-        },
-      );
-    }
+    this.lastIssued = key;
+    if (this.store.prepare && this.preparedKeys.length < PREPARED_KEYS / 2) this.refill();
     return key;
+  }
+
+  private refill(): Promise<void> {
+    if (this.preparing || this.closed || !this.store.prepare) return this.preparing ?? Promise.resolve();
+    const keys = Array.from({ length: PREPARED_KEYS }, () => this.newKey());
+    const issuedBefore = this.lastIssued;
+    this.preparing = this.store.prepare(keys).then(
+      () => {
+        this.preparing = null;
+        if (this.lastIssued !== issuedBefore || this.closed) {
+          for (const k of keys) void this.store.delete(k).catch(() => {});
+          return;
+        }
+        this.preparedKeys.push(...keys);
+      },
+      (err: unknown) => {
+        this.log.warn({ err }, 'could not prepare WAL objects');
+        this.preparing = null;
+      },
+    );
+    return this.preparing;
+  }
+
+  /** Whether a key is prepared and not yet written (collectors must leave it alone). */
+  isPrepared(key: string): boolean {
+    return this.preparedKeys.includes(key);
+  }
+
+  /** Prepares the first WAL objects before the broker takes writes. */
+  async start(): Promise<void> {
+    await this.refill();
   }
 
   enqueue(req: AppendRequest): Promise<void> {

@@ -93,9 +93,11 @@ async function fetchAt(topic: string, partition: number, offset: number): Promis
   return { errorCode: p.errorCode, logStartOffset: Number(p.logStartOffset), highWatermark: Number(p.highWatermark) };
 }
 
+/** WAL objects written so far (the local store keeps empty ones prepared ahead: not counted). */
 const walFiles = (): Set<string> => {
   const dir = path.join(broker.dataDir, 'objects', 'wal', '0');
-  return new Set(fs.existsSync(dir) ? fs.readdirSync(dir) : []);
+  if (!fs.existsSync(dir)) return new Set();
+  return new Set(fs.readdirSync(dir).filter((f) => fs.statSync(path.join(dir, f), { throwIfNoEntry: false })?.size));
 };
 const values = (prefix: string, from: number, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${from + i}`);
 

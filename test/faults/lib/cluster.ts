@@ -21,6 +21,7 @@ import path from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { Kafka, logLevel } from 'kafkajs';
 import { KafkaClient } from '../../../src/client/kafka-client.js';
+import { FindCoordinatorApi } from '../../../src/protocol/generated/find-coordinator.js';
 import { MetadataApi } from '../../../src/protocol/generated/metadata.js';
 import { ZERO_UUID } from '../../../src/protocol/generated/types.js';
 import { BROKER_CLI, startBroker, type BrokerProcess } from '../../helpers/broker.js';
@@ -214,6 +215,52 @@ export class FaultCluster {
       timeoutMs,
       100,
     );
+  }
+
+  /** The leader of `topic`/`partition` as a live broker answers (-1: none or no answer). */
+  async leaderOf(topic: string, partition: number): Promise<number> {
+    try {
+      const l = (await this.metadata(topic)).leaders.get(partition);
+      return l && l.error === 0 ? l.leader : -1;
+    } catch {
+      return -1;
+    }
+  }
+
+  /** Waits until a live broker other than `old` leads `topic`/`partition`, as every live broker answers; returns it. */
+  async newLeader(topic: string, partition: number, old: number, timeoutMs = 30_000): Promise<number> {
+    return waitFor(
+      `a new leader of ${topic}/${partition} (not ${old})`,
+      async () => {
+        let seen = -1;
+        for (const id of this.live()) {
+          if (id === old) continue;
+          const l = (await this.metadata(topic, id)).leaders.get(partition);
+          if (!l || l.error !== 0 || l.leader === old || l.leader < 0 || (seen >= 0 && l.leader !== seen)) return null;
+          seen = l.leader;
+        }
+        return seen >= 0 ? seen : null;
+      },
+      timeoutMs,
+      100,
+    );
+  }
+
+  /** The coordinator of `group` as a live broker answers (-1: none). */
+  async coordinatorOf(group: string): Promise<number> {
+    const id = this.live()[0];
+    if (id === undefined) return -1;
+    let c: KafkaClient | null = null;
+    try {
+      c = await KafkaClient.connect(this.broker(id).bootstrap, { requestTimeoutMs: 5000, connectTimeoutMs: 3000 });
+      const res = await c.request(FindCoordinatorApi, { key: group, keyType: 0, coordinatorKeys: [group] });
+      const x = res.coordinators?.length ? res.coordinators[0]! : res;
+      return x.errorCode === 0 ? (x.nodeId ?? -1) : -1;
+    } catch {
+      return -1;
+    } finally {
+      c?.close();
+    }
   }
 
   /** The broker holding the controller key in etcd (-1: none or no etcd). */

@@ -273,21 +273,23 @@ export class Workload {
 }
 
 /**
- * The usual workload: two topics of four partitions; two producers of each
- * stack at `rate` messages/s each; a seeking reader of each stack; a group
- * member of each stack (groups g-kafkajs and g-librdkafka).
+ * The usual workload: two topics of four partitions; `producers` (2)
+ * producers of each stack at `rate` (40) messages/s each; a seeking reader of
+ * each stack; `groupMembers` (1) members of each stack in groups g-kafkajs
+ * and g-librdkafka.
  */
-export function standardSpec(opts: { rate?: number; groupMembers?: number } = {}): WorkloadSpec {
+export function standardSpec(opts: { rate?: number; producers?: number; groupMembers?: number } = {}): WorkloadSpec {
   const rate = opts.rate ?? 40;
   const members = opts.groupMembers ?? 1;
-  const clients: ClientSpec[] = [
-    { stack: 'kafkajs', role: 'produce', name: 'pj1', rate },
-    { stack: 'kafkajs', role: 'produce', name: 'pj2', rate },
-    { stack: 'librdkafka', role: 'produce', name: 'pr1', rate },
-    { stack: 'librdkafka', role: 'produce', name: 'pr2', rate },
+  const clients: ClientSpec[] = [];
+  for (let i = 1; i <= (opts.producers ?? 2); i++) {
+    clients.push({ stack: 'kafkajs', role: 'produce', name: `pj${i}`, rate });
+    clients.push({ stack: 'librdkafka', role: 'produce', name: `pr${i}`, rate });
+  }
+  clients.push(
     { stack: 'kafkajs', role: 'seek', name: 'sj', seekEvery: 4 },
     { stack: 'librdkafka', role: 'seek', name: 'sr', seekEvery: 4 },
-  ];
+  );
   for (let i = 1; i <= members; i++) {
     clients.push({ stack: 'kafkajs', role: 'group', name: `gj${i}`, group: 'g-kafkajs' });
     clients.push({ stack: 'librdkafka', role: 'group', name: `gr${i}`, group: 'g-librdkafka' });

@@ -69,8 +69,7 @@ export class FaultCluster {
 
   static async start(opts: FaultClusterOptions): Promise<FaultCluster> {
     const useEtcd = opts.etcd ?? opts.brokers > 1;
-    const etcd = useEtcd ? await startEtcd() : null;
-    const s3 = opts.storage === 's3' ? await startS3rver() : null;
+    const [etcd, s3] = await Promise.all([useEtcd ? startEtcd() : null, opts.storage === 's3' ? startS3rver() : null]);
     const c = new FaultCluster(opts, etcd, s3);
     if (s3) {
       c.storageArgs = ['--storage', `s3://${s3.bucket}/faults`, '--s3-endpoint', s3.endpoint, '--s3-force-path-style', 'true', '--s3-region', s3.region];
@@ -80,7 +79,7 @@ export class FaultCluster {
       c.storageArgs = ['--storage', `file://${shared.dir}`];
     }
     try {
-      for (let id = 1; id <= opts.brokers; id++) await c.startBroker(id);
+      await Promise.all(Array.from({ length: opts.brokers }, (_, i) => c.startBroker(i + 1)));
     } catch (err) {
       await c.stop();
       throw err;
@@ -136,12 +135,15 @@ export class FaultCluster {
   }
 
   get ids(): number[] {
-    return [...this.brokers.keys()];
+    return [...this.brokers.keys()].sort((a, b) => a - b);
   }
 
   /** Every broker's proxy address (also of brokers that are down: clients must cope). */
   bootstrap(): string {
-    return [...this.proxies.values()].map((p) => `127.0.0.1:${p.port}`).join(',');
+    return [...this.proxies]
+      .sort(([a], [b]) => a - b)
+      .map(([, p]) => `127.0.0.1:${p.port}`)
+      .join(',');
   }
 
   /** Running and not paused. */
@@ -314,12 +316,14 @@ export class FaultCluster {
     return { storage: this.storageUrl(), ...(s3 ? { s3 } : {}), metadata };
   }
 
-  /** Stops every broker (SIGTERM, then SIGKILL after 15 s), keeping data dirs, etcd and the object store. */
+  /**
+   * Stops every broker with kill -9 (what is durable must not depend on a
+   * clean exit), keeping data dirs, etcd and the object store.
+   */
   async stopBrokers(): Promise<void> {
-    for (const id of this.paused) void this.broker(id).kill('SIGCONT');
     this.paused.clear();
     if (this.etcd) await this.etcd.kill('SIGCONT').catch(() => {});
-    await Promise.all([...this.brokers.values()].map((b) => (b.running ? b.stop(15_000) : null)));
+    await Promise.all([...this.brokers.values()].map((b) => (b.running ? b.kill('SIGKILL') : null)));
   }
 
   async stop(): Promise<void> {

@@ -80,7 +80,7 @@ export interface ScenarioContext {
   readonly seed: number;
   readonly rng: Rng;
   readonly history: HistoryWriter;
-  /** How long to inject faults: short ~7 s, default ~150 s, long ~15 min. */
+  /** How long to inject faults: short 7 s, default 180 s, long 15 min. */
   readonly faultMs: number;
   /** A directory for this run's logs (broker logs, etc.). */
   readonly runDir: string;
@@ -98,7 +98,7 @@ export interface ScenarioContext {
   finish(cluster: FaultCluster, workload: Workload, figures?: Record<string, unknown>): Promise<ScenarioResult>;
 }
 
-export const FAULT_MS: Record<Mode, number> = { short: 7_000, default: 150_000, long: 900_000 };
+export const FAULT_MS: Record<Mode, number> = { short: 7_000, default: 180_000, long: 900_000 };
 
 export function makeContext(opts: {
   name: string;

@@ -1,5 +1,5 @@
 // Scenario 2: three brokers on etcd (lease TTL 2 s), objects in s3rver.
-// kill -9 of one broker every 8-12 s (short: 2-3 s): the leader of a random
+// kill -9 of one broker every 6-10 s (short: 2-3 s): the leader of a random
 // partition most of the time (3 in 4), otherwise any broker; it comes back
 // 1-4 s later (the heal), so at most one broker is down at a time.
 import { FaultCluster } from '../lib/cluster.js';
@@ -10,7 +10,7 @@ const TTL = 2;
 
 const scenario: Scenario = {
   name: '02-kill-cluster',
-  description: 'Three brokers on etcd (lease TTL 2 s) and s3rver: kill -9 of a random broker (a partition leader 3 times in 4) every 8-12 s (short: 2-3 s), restarted 1-4 s later.',
+  description: 'Three brokers on etcd (lease TTL 2 s) and s3rver: kill -9 of a random broker (a partition leader 3 times in 4) every 6-10 s (short: 2-3 s), restarted 1-4 s later.',
   async run(ctx) {
     const cluster = await FaultCluster.start({ brokers: 3, storage: 's3', leaseTtlSeconds: TTL, record: (e) => ctx.history.add(e), logDir: ctx.runDir });
     const spec = standardSpec();
@@ -18,7 +18,7 @@ const scenario: Scenario = {
     const w = new Workload(ctx, cluster, spec);
     await w.start();
     await w.waitForAcks(200);
-    const [lo, hi] = ctx.mode === 'short' ? [2000, 3000] : [8000, 12000];
+    const [lo, hi] = ctx.mode === 'short' ? [2000, 3000] : [6000, 10000];
     let leaders = 0;
     while (ctx.faulting()) {
       await ctx.sleep(ctx.rng.int(lo, hi));

@@ -1,5 +1,5 @@
 // Scenario 6: etcd faults under three brokers (lease TTL 2 s, shared file://
-// store). Every 8-12 s (short: 1-2 s), alternately:
+// store). Every 6-10 s (short: 1-2 s), alternately:
 //  - kill -9 of etcd, restarted (same data dir) 0.5-3 s later;
 //  - SIGSTOP of etcd past the lease TTL (TTL + 0.5-3 s), then SIGCONT: every
 //    broker's lease is in doubt or gone.
@@ -12,7 +12,7 @@ const TTL = 2;
 
 const scenario: Scenario = {
   name: '06-etcd',
-  description: 'Three brokers, lease TTL 2 s, shared file:// store: etcd killed -9 and restarted 0.5-3 s later, or SIGSTOPped for TTL + 0.5-3 s, every 8-12 s (short: 1-2 s).',
+  description: 'Three brokers, lease TTL 2 s, shared file:// store: etcd killed -9 and restarted 0.5-3 s later, or SIGSTOPped for TTL + 0.5-3 s, every 6-10 s (short: 1-2 s).',
   async run(ctx) {
     const cluster = await FaultCluster.start({ brokers: 3, leaseTtlSeconds: TTL, record: (e) => ctx.history.add(e), logDir: ctx.runDir });
     const etcd = cluster.etcd!;
@@ -21,7 +21,7 @@ const scenario: Scenario = {
     const w = new Workload(ctx, cluster, spec);
     await w.start();
     await w.waitForAcks(200);
-    const [lo, hi] = ctx.mode === 'short' ? [1000, 2000] : [8000, 12000];
+    const [lo, hi] = ctx.mode === 'short' ? [1000, 2000] : [6000, 10000];
     let kill = ctx.rng.chance(0.5);
     while (ctx.faulting()) {
       await ctx.sleep(ctx.rng.int(lo, hi));

@@ -4,7 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { TopicExistsError, type MetadataStore, type TopicRecord } from '../coordination/metadata-store.js';
+import { TopicExistsError, UnknownTopicError, type MetadataStore, type TopicRecord } from '../coordination/metadata-store.js';
 import { ErrorCode, KafkaError } from '../protocol/kafka-error.js';
 import type { LogManager, TopicStorageConfig } from '../storage/log-manager.js';
 import { TOPIC_CONFIG_BY_NAME, validateTopicConfig } from './config-defs.js';
@@ -103,8 +103,15 @@ export class Topics {
     }
     if (count > MAX_PARTITIONS) throw new KafkaError(ErrorCode.INVALID_PARTITIONS, `At most ${MAX_PARTITIONS} partitions.`);
     if (validateOnly) return;
-    await this.meta.setPartitionCount(topic.name, count);
-    const updated = this.byName(topic.name)!;
+    try {
+      await this.meta.setPartitionCount(topic.name, count);
+    } catch (err) {
+      if (err instanceof UnknownTopicError) throw new KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `Topic '${topic.name}' was deleted.`);
+      throw err;
+    }
+    const updated = this.byName(topic.name);
+    // Deleted (or deleted and created again) meanwhile: its partitions are not ours to open.
+    if (!updated || updated.topicId !== topic.topicId) return;
     await this.openPartitions(updated, topic.partitions);
     this.log.info({ topic: topic.name, from: topic.partitions, to: count }, 'partitions added');
   }
@@ -121,7 +128,15 @@ export class Topics {
    */
   async openPartitions(topic: TopicRecord, from: number): Promise<void> {
     if (!this.meta.singleWriter) return;
-    for (let p = from; p < topic.partitions; p++) await this.logs.open(topic, p);
+    for (let p = from; p < topic.partitions; p++) {
+      try {
+        await this.logs.open(topic, p);
+      } catch (err) {
+        // Deleted while its partitions were being opened: nothing is left to open.
+        if (this.byId(topic.topicId) === undefined) return;
+        throw err;
+      }
+    }
   }
 
   /** The value of a topic config: the topic's own, else the broker's, else Kafka's default. */

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import {
   partitionKey,
+  UnknownTopicError,
   type PartitionKey,
   type BrokerRecord,
   type CommittedOffset,
@@ -152,7 +153,10 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
 
   async acquirePartition(topicId: string, partition: number, brokerId: number): Promise<PartitionState> {
     await this.run({ op: 'acquire', topicId, partition, brokerId });
-    return structuredClone(this.state.partitions[partitionKey(topicId, partition)]!);
+    // The topic may have been deleted while the acquisition was being journaled.
+    const p = this.state.partitions[partitionKey(topicId, partition)];
+    if (!p) throw new UnknownTopicError(`${topicId}/${partition}`);
+    return structuredClone(p);
   }
 
   leaderOf(topicId: string, partition: number): { leaderId: number; leaderEpoch: number } | undefined {

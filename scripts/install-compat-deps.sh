@@ -9,7 +9,7 @@
 #   scripts/install-compat-deps.sh --no-node-rdkafka
 #
 # Cache: ${STREAMHOUSE_CACHE:-$HOME/.cache/streamhouse}/compat (outside git)
-#   java/        compat-tests/java/CompatClient.java compiled against the Kafka 3.9.0 jars
+#   java/        compat-tests/java/{CompatClient,ToolRunner}.java compiled against the Kafka 3.9.0 jars
 #   venv/        python3 (the first on PATH) -m venv + compat-tests/python/requirements.txt
 #                (confluent-kafka with a current bundled librdkafka, aiokafka)
 #   go/mod, go/build   Go module and build caches; go/bin/{franz,sarama}
@@ -71,16 +71,16 @@ if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; else log "prese
 # ------------------------------------------------------------ Kafka jars + Java client program
 bash "$SCRIPT_DIR/install-test-deps.sh" --jars-only | sed 's/^/  /'
 LIBS="$CACHE/kafka-3.9.0/libs"
-JSRC="$REPO/compat-tests/java/CompatClient.java"
-JH="$(hash_of "$JSRC")"
-if [ -f "$C/java/.hash" ] && [ "$(cat "$C/java/.hash")" = "$JH" ] && [ -f "$C/java/CompatClient.class" ]; then
-  log "present: compiled CompatClient"
+JSRC=("$REPO/compat-tests/java/CompatClient.java" "$REPO/compat-tests/java/ToolRunner.java")
+JH="$(hash_of "${JSRC[@]}")"
+if [ -f "$C/java/.hash" ] && [ "$(cat "$C/java/.hash")" = "$JH" ] && [ -f "$C/java/CompatClient.class" ] && [ -f "$C/java/ToolRunner.class" ]; then
+  log "present: compiled CompatClient, ToolRunner"
 else
   rm -rf "$C/java" && mkdir -p "$C/java"
-  javac -nowarn -d "$C/java" -cp "$LIBS/*" "$JSRC" 2>&1 | grep -v '^Note:' || true
-  [ -f "$C/java/CompatClient.class" ] || { echo "install-compat-deps: javac CompatClient failed" >&2; exit 1; }
+  javac -nowarn -d "$C/java" -cp "$LIBS/*" "${JSRC[@]}" 2>&1 | grep -v '^Note:' || true
+  [ -f "$C/java/CompatClient.class" ] && [ -f "$C/java/ToolRunner.class" ] || { echo "install-compat-deps: javac failed" >&2; exit 1; }
   echo "$JH" > "$C/java/.hash"
-  log "compiled: CompatClient"
+  log "compiled: CompatClient, ToolRunner"
 fi
 
 # ------------------------------------------------------------ Go programs (franz-go, sarama)

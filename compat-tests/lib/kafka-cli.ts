@@ -10,16 +10,24 @@
  *   kafka-get-offsets     org.apache.kafka.tools.GetOffsetShell
  *   kafka-cluster         org.apache.kafka.tools.ClusterTool
  *
+ * The commands of one broker run one after the other in one JVM
+ * (compat-tests/java/ToolRunner.java: each tool's main() with its own
+ * stdin/stdout/stderr and exit status), which saves a JVM start per command;
+ * COMPAT_CLI_PER_PROCESS=1 runs a JVM per command instead, as the scripts do.
+ *
  * Each scenario is a list of commands run in order against both brokers (in
  * parallel). On Kafka a scenario passes when every command does what it
  * should (exit status, expected text). On StreamHouse it must do the same AND
  * print the same output as Kafka did, after normalisation (addresses, ids,
  * timestamps, broker ids); the first difference is reported.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
 import { runCommand } from '../../test/helpers/clients.js';
 import { kafkaClasspath, KAFKA_VERSION, LOG4J_TOOLS } from '../../test/helpers/kafka-libs.js';
+import { registerCleanup, unwatchGroup, watchGroup } from '../../test/helpers/process.js';
 import type { CellResult, ClientDef, PairResult, RunContext, ScenarioId, Target } from './common.js';
-import { errorText, oneLine, topicName } from './common.js';
+import { compatCache, errorText, oneLine, REPO_ROOT, topicName } from './common.js';
 
 const ID = 'kafka-cli';
 
@@ -67,6 +75,102 @@ function jvmArgs(): string[] {
   return ['-Xmx256m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-XX:-UsePerfData', `-Dlog4j.configuration=file:${LOG4J_TOOLS}`, '-cp', kafkaClasspath()];
 }
 
+interface ToolResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A ToolRunner JVM: runs tool main classes one at a time; respawned after a timeout. */
+class ToolSession {
+  private child: ChildProcess | null = null;
+  private buf = '';
+  private waiter: ((line: string | null) => void) | null = null;
+  private unregister: (() => void) | null = null;
+
+  private start(): ChildProcess {
+    const cp = `${path.join(compatCache(), 'java')}${path.delimiter}${kafkaClasspath()}`;
+    const child = spawn('java', [...jvmArgs().slice(0, -2).map((a) => (a === '-Xmx256m' ? '-Xmx512m' : a)), '-cp', cp, 'ToolRunner'], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'ignore'], detached: true });
+    const pid = child.pid!;
+    watchGroup(pid);
+    const kill = () => {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    };
+    this.unregister = registerCleanup(async () => kill(), kill);
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (d: string) => {
+      this.buf += d;
+      let i: number;
+      while ((i = this.buf.indexOf('\n')) >= 0) {
+        const line = this.buf.slice(0, i);
+        this.buf = this.buf.slice(i + 1);
+        const w = this.waiter;
+        this.waiter = null;
+        w?.(line);
+      }
+    });
+    child.on('exit', () => {
+      unwatchGroup(pid);
+      const w = this.waiter;
+      this.waiter = null;
+      w?.(null);
+      if (this.child === child) this.child = null;
+    });
+    child.stdin!.on('error', () => undefined);
+    this.child = child;
+    this.buf = '';
+    return child;
+  }
+
+  run(mainClass: string, args: string[], input: string, timeoutMs: number): Promise<ToolResult> {
+    const child = this.child ?? this.start();
+    const b64 = (x: string) => Buffer.from(x, 'utf8').toString('base64');
+    return new Promise<ToolResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiter = null;
+        this.stop();
+        reject(new Error(`timed out after ${timeoutMs} ms (tool JVM killed)`));
+      }, timeoutMs);
+      this.waiter = (line) => {
+        clearTimeout(timer);
+        if (line === null) return reject(new Error('tool JVM exited'));
+        try {
+          const r = JSON.parse(line) as { code: number; out: string; err: string };
+          resolve({ code: r.code, stdout: Buffer.from(r.out, 'base64').toString('utf8'), stderr: Buffer.from(r.err, 'base64').toString('utf8') });
+        } catch (e) {
+          reject(new Error(`bad ToolRunner answer: ${line.slice(0, 200)}`));
+        }
+      };
+      child.stdin!.write([mainClass, input, ...args].map(b64).join('\t') + '\n');
+    });
+  }
+
+  stop(): void {
+    const c = this.child;
+    this.child = null;
+    if (c?.pid) {
+      try {
+        process.kill(-c.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    this.unregister?.();
+    this.unregister = null;
+  }
+}
+
+const PER_PROCESS = process.env.COMPAT_CLI_PER_PROCESS === '1';
+
+async function runTool(session: ToolSession, mainClass: string, args: string[], input: string): Promise<ToolResult> {
+  if (!PER_PROCESS) return session.run(mainClass, args, input, 90_000);
+  return runCommand('java', [...jvmArgs(), mainClass, ...args], { input, timeoutMs: 90_000, allowFailure: true });
+}
+
 function errorLine(out: string): string {
   return (
     out
@@ -104,13 +208,36 @@ function canon(s: string): string {
 function firstDiff(a: string, b: string): string {
   const x = a.split('\n');
   const y = b.split('\n');
-  for (let i = 0; i < Math.max(x.length, y.length); i++) {
-    if (x[i] !== y[i]) return `line ${i + 1}: Kafka ${JSON.stringify(x[i] ?? '<end>')} vs StreamHouse ${JSON.stringify(y[i] ?? '<end>')}`;
+  // Lines only one side has (as multisets): listings differ by missing or extra lines.
+  const count = (ls: string[]) => ls.reduce((m, l) => m.set(l, (m.get(l) ?? 0) + 1), new Map<string, number>());
+  const cx = count(x);
+  const cy = count(y);
+  const onlyK = x.filter((l) => {
+    const n = cy.get(l) ?? 0;
+    if (n > 0) {
+      cy.set(l, n - 1);
+      return false;
+    }
+    return true;
+  });
+  const onlyS = y.filter((l) => {
+    const n = cx.get(l) ?? 0;
+    if (n > 0) {
+      cx.set(l, n - 1);
+      return false;
+    }
+    return true;
+  });
+  if (!onlyK.length && !onlyS.length) {
+    const i = x.findIndex((l, j) => l !== y[j]);
+    return `same lines, different order (line ${i + 1}: Kafka ${JSON.stringify(x[i])} vs StreamHouse ${JSON.stringify(y[i])})`;
   }
-  return '';
+  const show = (ls: string[]) => ls.slice(0, 6).map((l) => JSON.stringify(l)).join(', ') + (ls.length > 6 ? `, … (${ls.length} lines)` : '');
+  const parts: string[] = [];
+  if (onlyK.length) parts.push(`only Kafka printed ${show(onlyK)}`);
+  if (onlyS.length) parts.push(`only StreamHouse printed ${show(onlyS)}`);
+  return parts.join('; ');
 }
-
-const ts = (s: string) => s;
 
 function scenarioSteps(s: ScenarioId): Step[] | string {
   const topicsArgs = (b: string, ...rest: string[]) => ['--bootstrap-server', b, ...rest];
@@ -165,7 +292,7 @@ function scenarioSteps(s: ScenarioId): Step[] | string {
             '--bootstrap-server', b, '--topic', v.t, '--from-beginning', '--max-messages', '5', '--timeout-ms', '30000',
             '--property', 'print.timestamp=true', '--property', 'print.partition=true', '--property', 'print.offset=true',
             '--property', 'print.headers=true', '--property', 'print.key=true', '--property', 'print.value=true', '--property', 'null.literal=<NULL>',
-          ].map(ts),
+          ],
           expect: (o) => (/CreateTime:\d+/.test(o) && o.includes('ключ') ? null : 'records missing'),
         },
       ];
@@ -261,7 +388,7 @@ interface StepOutcome {
   error?: string;
 }
 
-async function runSteps(steps: Step[], target: Target, vars: Vars): Promise<StepOutcome[]> {
+async function runSteps(steps: Step[], target: Target, vars: Vars, session: ToolSession): Promise<StepOutcome[]> {
   const outcomes: StepOutcome[] = [];
   for (const st of steps) {
     const deadline = Date.now() + 15_000;
@@ -271,7 +398,7 @@ async function runSteps(steps: Step[], target: Target, vars: Vars): Promise<Step
       let out = '';
       let code: number | null = null;
       try {
-        const r = await runCommand('java', [...jvmArgs(), TOOLS[st.tool], ...args], { input: st.input?.(vars) ?? '', timeoutMs: 90_000, allowFailure: true });
+        const r = await runTool(session, TOOLS[st.tool], args, st.input?.(vars) ?? '');
         code = r.code;
         out = st.expectFail ? `${r.stdout}\n${r.stderr}` : r.stdout;
         if (!st.expectFail && code !== 0) out += `\n${r.stderr}`;
@@ -297,7 +424,7 @@ async function runSteps(steps: Step[], target: Target, vars: Vars): Promise<Step
   return outcomes;
 }
 
-async function runScenario(s: ScenarioId, ctx: RunContext): Promise<PairResult> {
+async function runScenario(s: ScenarioId, ctx: RunContext, sessions: ToolSession[]): Promise<PairResult> {
   const steps = scenarioSteps(s);
   const pair = {} as PairResult;
   if (typeof steps === 'string') {
@@ -306,7 +433,7 @@ async function runScenario(s: ScenarioId, ctx: RunContext): Promise<PairResult> 
   }
   const t0 = Date.now();
   const base = { run: ctx.runId, t: topicName(ID, s, ctx.runId), g: topicName(ID, s, ctx.runId) };
-  const outcomes = await Promise.all(ctx.targets.map((t) => runSteps(steps, t, { ...base })));
+  const outcomes = await Promise.all(ctx.targets.map((t, i) => runSteps(steps, t, { ...base }, sessions[i]!)));
   const ms = Date.now() - t0;
   const kIdx = ctx.targets.findIndex((t) => t.name === 'kafka');
   const kafkaOut = kIdx >= 0 ? outcomes[kIdx]! : null;
@@ -341,10 +468,15 @@ export function kafkaCliClient(): ClientDef {
     available: async () => null,
     run: async (ctx: RunContext, scenarios: ScenarioId[]) => {
       const out = new Map<string, PairResult>();
-      for (const s of scenarios) {
-        const pair = await runScenario(s, ctx);
-        if (ctx.verbose) ctx.log(`  [kafka-cli] ${s}: ${Object.entries(pair).map(([b, r]) => `${b}=${r.status} ${r.error ?? ''}`).join(' / ')}`);
-        out.set(s, pair);
+      const sessions = ctx.targets.map(() => new ToolSession());
+      try {
+        for (const s of scenarios) {
+          const pair = await runScenario(s, ctx, sessions);
+          if (ctx.verbose) ctx.log(`  [kafka-cli] ${s}: ${Object.entries(pair).map(([b, r]) => `${b}=${r.status} ${r.error ?? ''}`).join(' / ')}`);
+          out.set(s, pair);
+        }
+      } finally {
+        for (const x of sessions) x.stop();
       }
       return out;
     },
@@ -356,7 +488,9 @@ export async function debugScenario(s: ScenarioId, targets: Target[], runId: str
   const steps = scenarioSteps(s);
   if (typeof steps === 'string') return;
   for (const t of targets) {
-    const outs = await runSteps(steps, t, { run: runId, t: topicName(ID, s, runId), g: topicName(ID, s, runId) });
+    const session = new ToolSession();
+    const outs = await runSteps(steps, t, { run: runId, t: topicName(ID, s, runId), g: topicName(ID, s, runId) }, session);
+    session.stop();
     process.stdout.write(`===== ${t.name}\n`);
     for (const o of outs) process.stdout.write(`--- ${o.name} ${o.ok ? 'ok' : `FAILED ${o.error}`}\n${o.out}\n`);
   }

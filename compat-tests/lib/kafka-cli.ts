@@ -463,7 +463,6 @@ export function kafkaCliClient(): ClientDef {
     id: ID,
     label: 'Kafka CLI tools 3.9',
     quick: true,
-    quickScenarios: ['topics', 'consume', 'group', 'configs'],
     version: async () => `Apache Kafka ${KAFKA_VERSION} tools: kafka-topics, kafka-configs, kafka-console-producer/-consumer, kafka-consumer-groups, kafka-get-offsets, kafka-cluster`,
     available: async () => null,
     run: async (ctx: RunContext, scenarios: ScenarioId[]) => {

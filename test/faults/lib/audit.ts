@@ -15,7 +15,7 @@
  *    assigns to its offset;
  *  - objects under wal/ and segments/ that no range names are orphans
  *    (uploaded, never committed, or replaced and not deleted): counted, and
- *    deleted when `collectOrphans` is set. Empty WAL files are the local
+ *    deleted unless `collectOrphans` is false. Empty WAL files are the local
  *    store's prepared files (see FsObjectStore.prepare), counted apart.
  *
  * Metadata sources: the embedded store's DATA_DIR/meta (snapshot.json +
@@ -48,7 +48,7 @@ export interface AuditTarget {
   storage: string;
   s3?: { endpoint: string; region?: string; forcePathStyle?: boolean; accessKeyId?: string; secretAccessKey?: string };
   metadata: MetadataSource;
-  /** Delete the orphans found (after counting them). */
+  /** Delete the orphans found after counting them (default true: the audit runs with the brokers stopped). */
   collectOrphans?: boolean;
   /** An already open store (tests); storage/s3 are ignored then. */
   store?: ObjectStore;
@@ -115,7 +115,10 @@ export function formatAudit(r: AuditResult): string {
     `audit: ${r.partitions} partitions, ${r.walRanges} WAL ranges, ${r.segmentRanges} segments, ${r.objectsReferenced} objects, ` +
     `${r.batchesChecked} batches / ${(r.bytesChecked / 1048576).toFixed(1)} MiB checked; ` +
     AUDIT_MUST_BE_ZERO.map((k) => `${k} ${r[k]}`).join(', ') +
-    `; orphans ${r.orphans} (${r.orphanBytes} B, ${r.orphansCollected} collected), prepared ${r.preparedEmpty}, journal torn ${r.journalTornBytes} B`
+    `; orphans ${r.orphans} (${r.orphanBytes} B, ${r.orphansCollected} collected), prepared ${r.preparedEmpty}, journal torn ${r.journalTornBytes} B` +
+    Object.entries(r.problems)
+      .map(([k, l]) => `\n  ${k}: ${l.join('; ')}`)
+      .join('')
   );
 }
 
@@ -303,6 +306,7 @@ export async function audit(t: AuditTarget): Promise<AuditResult> {
     if (l.length < 5) l.push(s);
   };
   const store = await openAuditStore(t);
+  const collect = t.collectOrphans ?? true;
   try {
     const partitions = await readMetadata(t.metadata, store, r);
     r.partitions = partitions.length;
@@ -458,12 +462,12 @@ export async function audit(t: AuditTarget): Promise<AuditResult> {
       }
       r.orphans++;
       r.orphanBytes += size;
-      if (t.collectOrphans) {
+      if (collect) {
         await store.delete(key);
         r.orphansCollected++;
       }
     }
-    if (t.collectOrphans) for (const [key, size] of listed) if (size === 0 && key.startsWith('wal/') && !referenced.has(key)) await store.delete(key);
+    if (collect) for (const [key, size] of listed) if (size === 0 && key.startsWith('wal/') && !referenced.has(key)) await store.delete(key);
   } finally {
     if (!t.store) await store.close();
   }

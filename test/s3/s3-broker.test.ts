@@ -168,8 +168,9 @@ describe('produce and consume on S3', () => {
 
 // One topic whose first 300 messages end up in segments and the next 100 in WAL runs.
 const seam = { topic: uniqueTopic('s3-seam'), topicId: '', base: Date.now() - 3_600_000, firstWal: 300, total: 400, firstWalKeys: [] as string[] };
-const seamConfigs = (segmentMs: number) => [
-  { name: 'segment.bytes', value: '32768' },
+// Until the test lowers them, neither size nor age may trigger compaction (a slow machine takes long to produce).
+const seamConfigs = (segmentMs: number, segmentBytes = 32768) => [
+  { name: 'segment.bytes', value: String(segmentBytes) },
   { name: 'segment.ms', value: String(segmentMs) },
 ];
 // Incompressible payloads (hex of hashes), so that 32 KiB of WAL runs make 32 KiB LZ4 segments.
@@ -182,7 +183,7 @@ const seamMessage = (i: number): Expected => ({
 describe('objects in the bucket', () => {
   test('WAL objects appear on produce and go once compaction has written segments, which stay; ListOffsets by timestamp on both', async () => {
     const { topic } = seam;
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, configEntries: seamConfigs(600_000) }] });
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1, configEntries: seamConfigs(600_000, 64 << 20) }] });
     seam.topicId = topicIdFromLogs(broker, topic);
     const before = new Set(await walKeys());
     const producer = kafka.producer({ allowAutoTopicCreation: false });

@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { check, MUST_BE_ZERO, type CheckResult } from './lib/checker.js';
+import { FaultCluster } from './lib/cluster.js';
 import { HistoryWriter } from './lib/history.js';
 import { makeContext, type AuditFn, type Mode, type Scenario, type ScenarioResult } from './lib/scenario.js';
 import { cleanupAll } from '../helpers/process.js';
@@ -49,6 +50,7 @@ const COLUMNS = [
   'partition owned twice',
   'stale-generation commits accepted',
   'committed offset regressions',
+  'partitions unwritable after the faults',
   'audit',
   'max heal→produce ms',
   'verdict',
@@ -94,7 +96,7 @@ async function loadAudit(): Promise<AuditFn | null> {
   if (!file) return null;
   // B's lib/audit.ts: audit(target) -> AuditResult, AUDIT_MUST_BE_ZERO, formatAudit(result).
   const mod = (await import(pathToFileURL(file).href)) as {
-    audit?: (target: ReturnType<import('./lib/cluster.js').FaultCluster['auditTarget']>) => Promise<Record<string, unknown>>;
+    audit?: (target: ReturnType<FaultCluster['auditTarget']>) => Promise<Record<string, unknown>>;
     AUDIT_MUST_BE_ZERO?: readonly string[];
     formatAudit?: (r: never) => string;
   };
@@ -141,6 +143,7 @@ function rowOf(s: Scenario, mode: Mode, seed: number, secs: number, r: CheckResu
     n('doubleOwnership'),
     n('staleCommitsAccepted'),
     n('commitRegressions'),
+    n('unrecoveredPartitions'),
     auditCell,
     r ? fmtMs(r.maxRecoveryMs) : '-',
     error ? 'ERROR' : ok ? 'ok' : `FAIL (${[...bad, ...auditBad.map(([k]) => k)].join(', ')})`,
@@ -213,6 +216,7 @@ async function main(): Promise<number> {
       error = (err as Error).stack ?? String(err);
       log(`failed: ${error}`);
     } finally {
+      for (const c of FaultCluster.running) await c.stop().catch((e: Error) => log(`stopping the cluster: ${e.message}`));
       await cleanupAll();
       history.close();
     }

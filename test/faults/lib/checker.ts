@@ -8,7 +8,8 @@
 //
 // Consumer groups (events recorded by the proxy, lib/proxy.ts): a partition
 // owned by two members in one generation, a commit of a stale generation
-// accepted, a committed offset moving backwards. And the figure every fault
+// accepted, a committed offset read back lower than the commit accepted last
+// (lost or stale on the coordinator). And the figure every fault
 // scenario reports: the longest time from a fault's healing to the first
 // acknowledged produce of every partition.
 //
@@ -36,7 +37,7 @@ export interface CheckResult {
   doubleOwnership: number;
   /** A commit accepted although a later generation of its group had been answered before it was sent. */
   staleCommitsAccepted: number;
-  /** A commit accepted, or a committed offset read, lower than a commit accepted before it was sent. */
+  /** A committed offset read lower than the commit last accepted before the read was sent (and no concurrent commit wrote it). */
   commitRegressions: number;
   /** heal events: faults removed (a restart, SIGCONT, a healed cut) */
   heals: number;
@@ -45,6 +46,8 @@ export interface CheckResult {
    * partition that is acknowledged again later (max over heals); null: no heal.
    */
   maxRecoveryMs: number | null;
+  /** Partitions acknowledged before the last heal and never after it: still unwritable when the faults were over. */
+  unrecoveredPartitions: number;
   /** A few examples of each anomaly, for the report. */
   examples: Record<string, string[]>;
 }
@@ -62,6 +65,7 @@ export const MUST_BE_ZERO = [
   'doubleOwnership',
   'staleCommitsAccepted',
   'commitRegressions',
+  'unrecoveredPartitions',
 ] as const satisfies ReadonlyArray<keyof CheckResult>;
 
 const DEFINITE_FAILURES = [/INVALID_RECORD/i, /CORRUPT_MESSAGE/i, /MESSAGE_TOO_LARGE/i, /RECORD_LIST_TOO_LARGE/i, /INVALID_TOPIC/i, /TOPIC_AUTHORIZATION/i];
@@ -94,6 +98,7 @@ export function check(history: HistoryEvent[]): CheckResult {
     commitRegressions: 0,
     heals: 0,
     maxRecoveryMs: null,
+    unrecoveredPartitions: 0,
     examples: {},
   };
   const note = (kind: string, text: string) => {
@@ -283,7 +288,7 @@ function checkGroups(history: HistoryEvent[], r: CheckResult, note: Note): void 
   }
 
   // Stale generations, and committed offsets that go backwards.
-  type Accepted = { offset: number; t: number };
+  type Accepted = { offset: number; t: number; sentAt: number };
   const accepted = new Map<string, Accepted[]>();
   for (const e of history) {
     if (e.type !== 'commit') continue;
@@ -298,7 +303,7 @@ function checkGroups(history: HistoryEvent[], r: CheckResult, note: Note): void 
     const k = `${e.group}|${pk(e.topic, e.partition)}`;
     let l = accepted.get(k);
     if (!l) accepted.set(k, (l = []));
-    l.push({ offset: e.offset, t: e.t });
+    l.push({ offset: e.offset, t: e.t, sentAt: e.sentAt });
     if (e.generation >= 0) {
       for (const [g, t] of genSeen.get(e.group) ?? []) {
         if (g > e.generation && t < e.sentAt) {
@@ -309,19 +314,23 @@ function checkGroups(history: HistoryEvent[], r: CheckResult, note: Note): void 
       }
     }
   }
-  const highestBefore = (k: string, before: number): Accepted | null => {
-    let best: Accepted | null = null;
-    for (const a of accepted.get(k) ?? []) if (a.t < before && (!best || a.offset > best.offset)) best = a;
-    return best;
-  };
+  // A committed offset read (OffsetFetch answer) must be what the coordinator
+  // last accepted before the read was sent, or what a commit in flight during
+  // the read set. (An accepted commit lower than an earlier one is the
+  // client's choice, as Kafka allows within a generation: not judged.)
   for (const e of history) {
-    if (e.type !== 'commit' && e.type !== 'committed') continue;
-    if (e.type === 'commit' && e.error !== null) continue;
+    if (e.type !== 'committed') continue;
     const k = `${e.group}|${pk(e.topic, e.partition)}`;
-    const prev = highestBefore(k, e.sentAt);
-    if (prev && e.offset < prev.offset) {
+    let last: Accepted | null = null;
+    const candidates = new Set<number>();
+    for (const a of accepted.get(k) ?? []) {
+      if (a.t < e.sentAt) {
+        if (!last || a.t >= last.t) last = a;
+      } else if (a.sentAt < e.t) candidates.add(a.offset);
+    }
+    if (last && e.offset < last.offset && !candidates.has(e.offset)) {
       r.commitRegressions++;
-      note('commitRegressions', `${k}: ${e.type === 'commit' ? 'commit accepted' : 'committed offset read'} ${e.offset} after ${prev.offset} was accepted (${e.sentAt - prev.t} ms earlier)`);
+      note('commitRegressions', `${k}: committed offset read ${e.offset} after ${last.offset} was accepted (${e.sentAt - last.t} ms earlier)${e.broker !== undefined ? ` (read from broker ${e.broker})` : ''}`);
     }
   }
 }
@@ -339,6 +348,13 @@ function recovery(history: HistoryEvent[], r: CheckResult, note: Note): void {
     l.push(e.t);
   }
   for (const l of acks.values()) l.sort((a, b) => a - b);
+  const last = heals[heals.length - 1]!;
+  for (const [k, ts] of acks) {
+    if (ts[0]! < last.t && ts[ts.length - 1]! < last.t) {
+      r.unrecoveredPartitions++;
+      note('unrecoveredPartitions', `${k}: last acknowledged ${last.t - ts[ts.length - 1]!} ms before the last heal (${last.name}), never after`);
+    }
+  }
   let max = 0;
   for (const h of heals) {
     let worst = 0;

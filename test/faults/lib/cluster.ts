@@ -54,6 +54,8 @@ export interface FaultClusterOptions {
 }
 
 export class FaultCluster {
+  /** Clusters started and not stopped yet (the runner stops them, logs kept, after a scenario failed). */
+  static readonly running = new Set<FaultCluster>();
   readonly brokers = new Map<number, BrokerProcess>();
   readonly proxies = new Map<number, KafkaProxy>();
   readonly etcdProxies = new Map<number, EtcdProxy>();
@@ -71,6 +73,7 @@ export class FaultCluster {
     const useEtcd = opts.etcd ?? opts.brokers > 1;
     const [etcd, s3] = await Promise.all([useEtcd ? startEtcd() : null, opts.storage === 's3' ? startS3rver() : null]);
     const c = new FaultCluster(opts, etcd, s3);
+    FaultCluster.running.add(c);
     if (s3) {
       c.storageArgs = ['--storage', `s3://${s3.bucket}/faults`, '--s3-endpoint', s3.endpoint, '--s3-force-path-style', 'true', '--s3-region', s3.region];
     } else if (opts.brokers > 1) {
@@ -93,7 +96,7 @@ export class FaultCluster {
 
   private async startBroker(id: number): Promise<void> {
     const port = await freePort();
-    const proxy = new KafkaProxy(port, this.opts.record);
+    const proxy = new KafkaProxy(port, this.opts.record, id);
     await proxy.start();
     this.proxies.set(id, proxy);
     let metadata: string[] = [];
@@ -327,6 +330,7 @@ export class FaultCluster {
   }
 
   async stop(): Promise<void> {
+    FaultCluster.running.delete(this);
     if (this.opts.logDir) {
       fs.mkdirSync(this.opts.logDir, { recursive: true });
       for (const [id, b] of this.brokers) fs.writeFileSync(path.join(this.opts.logDir, `broker-${id}.log`), b.allLogs().join('\n') + '\n');

@@ -25,22 +25,26 @@ export type HistoryEvent =
   | { type: 'poll'; consumer: string; topic: string; partition: number; offset: number; value: string; t: number }
   /** The consumer's position was reset (assignment, rebalance, seek): the next poll may go back. */
   | { type: 'reposition'; consumer: string; topic: string; partition: number; t: number }
-  | { type: 'readback'; reader: string; topic: string; partition: number; offset: number; value: string }
+  /** batch (kafkajs reader): "producerId:epoch:firstSequence@firstOffset" of the record's batch, for diagnosis. */
+  | { type: 'readback'; reader: string; topic: string; partition: number; offset: number; value: string; batch?: string }
   /** A fault was injected. */
   | { type: 'fault'; name: string; t: number; detail?: string }
   /** The fault `name` was removed (process restarted, resumed, network healed): recovery is timed from here. */
   | { type: 'heal'; name: string; t: number; detail?: string }
-  /** A JoinGroup answered without error: `member` is in `generation` of `group` (seen by the proxy). */
-  | { type: 'join'; group: string; member: string; generation: number; t: number }
+  /**
+   * A JoinGroup answered without error: `member` is in `generation` of `group`
+   * (seen by the proxy; `broker`: the broker that answered, in every group event).
+   */
+  | { type: 'join'; group: string; member: string; generation: number; t: number; broker?: number }
   /** A SyncGroup answered without error: `member` owns `partitions` in `generation`. */
-  | { type: 'assignment'; group: string; member: string; generation: number; partitions: TopicPartition[]; t: number }
+  | { type: 'assignment'; group: string; member: string; generation: number; partitions: TopicPartition[]; t: number; broker?: number }
   /**
    * An OffsetCommit of one partition: sentAt when the request passed the
    * proxy, t when the answer did; error null = accepted.
    */
-  | { type: 'commit'; group: string; member: string; generation: number; topic: string; partition: number; offset: number; error: string | null; sentAt: number; t: number }
+  | { type: 'commit'; group: string; member: string; generation: number; topic: string; partition: number; offset: number; error: string | null; sentAt: number; t: number; broker?: number }
   /** A committed offset read back (OffsetFetch) by anyone: asked at sentAt, answered at t. */
-  | { type: 'committed'; group: string; topic: string; partition: number; offset: number; sentAt: number; t: number };
+  | { type: 'committed'; group: string; topic: string; partition: number; offset: number; sentAt: number; t: number; broker?: number };
 
 export function parseHistory(text: string): HistoryEvent[] {
   return text

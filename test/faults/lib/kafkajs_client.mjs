@@ -11,7 +11,8 @@
 //
 // Runs until SIGTERM (readback: until done). One JSON line per event on stdout, as rdkafka_client.py:
 //   {"s": [topic, partition, value, offset|null, error|null, t]}  {"p": [topic, partition, offset, value, t]}
-//   {"r": [topic, partition, t]}  {"b": [topic, partition, offset, value]}  {"err": "..."}  {"done": {...}}
+//   {"r": [topic, partition, t]}  {"b": [topic, partition, offset, value, "producerId:epoch:firstSequence@firstOffset"]}
+//   {"err": "..."}  {"done": {...}}
 import { Kafka, logLevel } from 'kafkajs';
 
 const [mode, ...rest] = process.argv.slice(2);
@@ -130,38 +131,55 @@ async function produce() {
   out({ done: { sent: seq, acked, failed, producers } });
 }
 
-function onJoin(consumer) {
+function onJoin(consumer, onDead) {
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     const t = Date.now();
     for (const [topic, parts] of Object.entries(e.payload.memberAssignment)) for (const q of parts) out({ r: [topic, q, t] });
   });
-  consumer.on(consumer.events.CRASH, (e) => out({ err: `crash: ${errText(e.payload.error)}`, restart: e.payload.restart }));
+  consumer.on(consumer.events.CRASH, (e) => {
+    out({ err: `crash${e.payload.restart ? ' (restarts)' : ''}: ${errText(e.payload.error)}` });
+    if (!e.payload.restart) onDead();
+  });
 }
 
+// Runs a consumer until SIGTERM; one that crashed for good (kafkajs does not
+// restart it) is replaced by a new one (its GROUP_JOIN resets positions).
 async function consume(groupId, opts, onPoll, tick) {
-  const consumer = kafka.consumer({ groupId, sessionTimeout: 6000, heartbeatInterval: 1000, rebalanceTimeout: 10000, maxWaitTimeInMs: 200, retry: { retries: 10, initialRetryTime: 100, maxRetryTime: 2000 } });
-  onJoin(consumer);
   let polled = 0;
-  await consumer.connect();
-  await consumer.subscribe({ topics, fromBeginning: true });
-  await consumer.run({
-    ...opts,
-    eachBatchAutoResolve: false,
-    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-      for (const m of batch.messages) {
-        if (!isRunning() || isStale()) break;
-        out({ p: [batch.topic, batch.partition, Number(m.offset), m.value.toString(), Date.now()] });
-        onPoll?.(batch.topic, batch.partition, Number(m.offset));
-        polled++;
-        resolveOffset(m.offset);
-      }
-      await heartbeat();
-    },
-  });
-  const timer = tick ? setInterval(() => tick(consumer), 100) : null;
-  await new Promise((r) => stopHandlers.push(r));
+  let current = null;
+  const timer = tick ? setInterval(() => current && tick(current), 100) : null;
+  while (!stopping) {
+    let dead;
+    const died = new Promise((r) => (dead = r));
+    const consumer = kafka.consumer({ groupId, sessionTimeout: 6000, heartbeatInterval: 1000, rebalanceTimeout: 10000, maxWaitTimeInMs: 200, retry: { retries: 10, initialRetryTime: 100, maxRetryTime: 2000 } });
+    onJoin(consumer, () => dead('dead'));
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics, fromBeginning: true });
+      await consumer.run({
+        ...opts,
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+          for (const m of batch.messages) {
+            if (!isRunning() || isStale()) break;
+            out({ p: [batch.topic, batch.partition, Number(m.offset), m.value.toString(), Date.now()] });
+            onPoll?.(batch.topic, batch.partition, Number(m.offset));
+            polled++;
+            resolveOffset(m.offset);
+          }
+          await heartbeat();
+        },
+      });
+      current = consumer;
+      await Promise.race([died, new Promise((r) => stopHandlers.push(r))]);
+    } catch (e) {
+      out({ err: `consumer: ${errText(e)}` });
+      await sleep(500);
+    }
+    current = null;
+    await consumer.disconnect().catch(() => {});
+  }
   if (timer) clearInterval(timer);
-  await consumer.disconnect().catch(() => {});
   return polled;
 }
 
@@ -221,7 +239,8 @@ async function readback() {
       for (const m of batch.messages) {
         const o = Number(m.offset);
         if (o >= high.get(k)) break;
-        out({ b: [batch.topic, batch.partition, o, m.value.toString()] });
+        const c = m.batchContext ?? {};
+        out({ b: [batch.topic, batch.partition, o, m.value.toString(), `${c.producerId}:${c.producerEpoch}:${c.firstSequence}@${c.firstOffset}`] });
         pos.set(k, o + 1);
         resolveOffset(m.offset);
       }

@@ -15,7 +15,7 @@
 // every connection now (clients see a broken connection).
 //
 // Usage:
-//   const p = new KafkaProxy(brokerPort, (e) => history.add(e));
+//   const p = new KafkaProxy(brokerPort, (e) => history.add(e), brokerId);
 //   await p.start();              // p.port: give it to the broker as --advertise 127.0.0.1:<p.port>
 //   p.cut(); ...; p.heal(); await p.close();
 
@@ -100,10 +100,16 @@ export class KafkaProxy {
   /** Frames decoded, decode failures (a failure is reported, never fatal). */
   readonly stats = { connections: 0, watched: 0, decodeErrors: 0 };
 
+  /** `broker` (optional) goes into every event this proxy records. */
   constructor(
     private readonly targetPort: number,
     private readonly record: (e: HistoryEvent) => void,
+    private readonly broker?: number,
   ) {}
+
+  private add(e: HistoryEvent): void {
+    this.record(this.broker === undefined ? e : ({ ...e, broker: this.broker } as HistoryEvent));
+  }
 
   async start(port = 0): Promise<void> {
     this.server = net.createServer((client) => this.accept(client));
@@ -193,7 +199,7 @@ export class KafkaProxy {
     const req = p.request;
     switch (p.api.apiKey) {
       case JoinGroupApi.apiKey:
-        if (res.errorCode === 0) this.record({ type: 'join', group: req.groupId, member: res.memberId, generation: res.generationId, t });
+        if (res.errorCode === 0) this.add({ type: 'join', group: req.groupId, member: res.memberId, generation: res.generationId, t });
         break;
       case SyncGroupApi.apiKey: {
         if (res.errorCode !== 0) break;
@@ -205,7 +211,7 @@ export class KafkaProxy {
           const a = decodeConsumerProtocolAssignment(ar, Math.min(version, 3));
           for (const tp of a.assignedPartitions) for (const q of tp.partitions) partitions.push({ topic: tp.topic, partition: q });
         }
-        this.record({ type: 'assignment', group: req.groupId, member: req.memberId, generation: req.generationId, partitions, t });
+        this.add({ type: 'assignment', group: req.groupId, member: req.memberId, generation: req.generationId, partitions, t });
         break;
       }
       case OffsetCommitApi.apiKey: {
@@ -214,7 +220,7 @@ export class KafkaProxy {
         for (const tt of req.topics) {
           for (const q of tt.partitions) {
             const code = errors.get(`${tt.name}/${q.partitionIndex}`) ?? -1;
-            this.record({
+            this.add({
               type: 'commit',
               group: req.groupId,
               member: req.memberId ?? '',
@@ -238,7 +244,7 @@ export class KafkaProxy {
           for (const tt of g.topics) {
             for (const q of tt.partitions) {
               if (q.errorCode !== 0) continue;
-              this.record({ type: 'committed', group: g.groupId, topic: tt.name, partition: q.partitionIndex, offset: Number(q.committedOffset), sentAt: p.sentAt, t });
+              this.add({ type: 'committed', group: g.groupId, topic: tt.name, partition: q.partitionIndex, offset: Number(q.committedOffset), sentAt: p.sentAt, t });
             }
           }
         }

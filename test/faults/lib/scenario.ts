@@ -121,7 +121,7 @@ export function makeContext(opts: {
     faultMs,
     runDir: opts.runDir,
     log: opts.log,
-    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    sleep: (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms))),
     faulting() {
       faultStart ??= Date.now();
       return Date.now() - faultStart < faultMs;
@@ -146,7 +146,13 @@ export function makeContext(opts: {
       let audit: { failures: Record<string, number>; info: Record<string, unknown> } | undefined;
       if (opts.audit) {
         await cluster.stopBrokers();
-        audit = await opts.audit({ scenario: opts.name, cluster, history: opts.history.events, log: opts.log });
+        try {
+          audit = await opts.audit({ scenario: opts.name, cluster, history: opts.history.events, log: opts.log });
+        } catch (err) {
+          // The history is still checked; the audit's failure is a failure of the run.
+          opts.log(`audit failed: ${(err as Error).stack ?? String(err)}`);
+          audit = { failures: { auditError: 1 }, info: { auditError: String((err as Error).message ?? err).slice(0, 300) } };
+        }
       }
       await cluster.stop();
       return {

@@ -120,6 +120,7 @@ export class Client {
         if (error === null) {
           this.acked++;
           this.w.acked++;
+          this.w.lastAck.set(`${topic}/${partition}`, t);
         } else this.count(error);
       } else if (m.p) {
         const [topic, partition, offset, value, t] = m.p as [string, number, number, string, number];
@@ -138,7 +139,7 @@ export class Client {
     const k = error
       .replace(/\d+\.\d+\.\d+\.\d+:\d+/g, 'H:P')
       .replace(/\d+ms/g, 'Nms')
-      .replace(/\d+ (in-flight|outstanding)/g, 'N $1')
+      .replace(/\d+ (in-flight|outstanding|identical)/g, 'N $1')
       .replace(/\/\d+/g, '/N')
       .slice(0, 140);
     this.errors.set(k, (this.errors.get(k) ?? 0) + 1);
@@ -187,6 +188,8 @@ export class Workload {
   readonly clients = new Map<string, Client>();
   acked = 0;
   polled = 0;
+  /** topic/partition -> time of its last acknowledgement. */
+  readonly lastAck = new Map<string, number>();
   readbackCounts: Record<string, number> = {};
 
   constructor(
@@ -217,6 +220,22 @@ export class Workload {
     await waitFor(`${n} more acknowledged writes (at ${this.acked - base})`, () => this.acked >= base + n, timeoutMs, 50);
   }
 
+  /**
+   * After the last heal: waits until every partition has been acknowledged
+   * since now (or `timeoutMs` passed: the checker then counts the partitions
+   * that never were as unrecovered).
+   */
+  async waitForAllPartitions(timeoutMs = 60_000): Promise<void> {
+    const since = Date.now();
+    const all = this.spec.topics.flatMap((t) => Array.from({ length: t.partitions }, (_, i) => `${t.topic}/${i}`));
+    const behind = () => all.filter((k) => (this.lastAck.get(k) ?? 0) < since);
+    try {
+      await waitFor('every partition acknowledged again', () => behind().length === 0, timeoutMs, 50);
+    } catch {
+      this.ctx.log(`not acknowledged again within ${timeoutMs} ms: ${behind().join(', ')}`);
+    }
+  }
+
   /** Stops every client: producers first (they flush), then consumers. */
   async stop(): Promise<void> {
     await Promise.all(this.byRole('produce').map((c) => c.stop(60_000)));
@@ -235,8 +254,8 @@ export class Workload {
     let kjDone = false;
     kj.onLine((line) => {
       if (line.startsWith('{"b"')) {
-        const [topic, partition, offset, value] = (JSON.parse(line) as { b: [string, number, number, string] }).b;
-        h.add({ type: 'readback', reader: 'kafkajs', topic, partition, offset, value });
+        const [topic, partition, offset, value, batch] = (JSON.parse(line) as { b: [string, number, number, string, string?] }).b;
+        h.add({ type: 'readback', reader: 'kafkajs', topic, partition, offset, value, ...(batch ? { batch } : {}) });
         kjCount++;
       } else if (line.startsWith('{"done"')) kjDone = true;
     });

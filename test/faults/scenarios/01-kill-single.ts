@@ -18,8 +18,11 @@ const scenario: Scenario = {
     await w.start();
     await w.waitForAcks(200);
     const [lo, hi] = ctx.mode === 'short' ? [2000, 4000] : [8000, 15000];
+    // Faults start lo-hi ms apart (start to start).
+    let next = Date.now() + ctx.rng.int(lo, hi);
     while (ctx.faulting()) {
-      await ctx.sleep(ctx.rng.int(lo, hi));
+      await ctx.sleep(next - Date.now());
+      next = Date.now() + ctx.rng.int(lo, hi);
       ctx.fault('kill -9: broker 1');
       await cluster.kill(1);
       await ctx.sleep(ctx.rng.int(0, 1000));
@@ -27,7 +30,7 @@ const scenario: Scenario = {
       await cluster.restart(1);
     }
     // Healed: the workload must go on.
-    await w.waitForAcks(200, 30_000);
+    await w.waitForAllPartitions(60_000);
     return ctx.finish(cluster, w);
   },
 };

@@ -20,8 +20,11 @@ const scenario: Scenario = {
     await w.waitForAcks(200);
     const [lo, hi] = ctx.mode === 'short' ? [2000, 3000] : [6000, 10000];
     let leaders = 0;
+    // Faults start lo-hi ms apart (start to start).
+    let next = Date.now() + ctx.rng.int(lo, hi);
     while (ctx.faulting()) {
-      await ctx.sleep(ctx.rng.int(lo, hi));
+      await ctx.sleep(next - Date.now());
+      next = Date.now() + ctx.rng.int(lo, hi);
       let victim = ctx.rng.pick(cluster.ids);
       let why = 'any broker';
       if (ctx.rng.chance(0.75)) {
@@ -40,7 +43,7 @@ const scenario: Scenario = {
       ctx.heal(`kill -9: broker ${victim}`);
       await cluster.restart(victim);
     }
-    await w.waitForAcks(200, 30_000);
+    await w.waitForAllPartitions(60_000);
     return ctx.finish(cluster, w, { leaderKills: leaders, storage: 's3rver', leaseTtlSeconds: TTL });
   },
 };

@@ -27,8 +27,11 @@ const scenario: Scenario = {
     let takeovers = 0;
     let short = 0;
     const takeoverMs: number[] = [];
+    // Faults start lo-hi ms apart (start to start).
+    let next = Date.now() + ctx.rng.int(lo, hi);
     while (ctx.faulting()) {
-      await ctx.sleep(ctx.rng.int(lo, hi));
+      await ctx.sleep(next - Date.now());
+      next = Date.now() + ctx.rng.int(lo, hi);
       const t = ctx.rng.pick(spec.topics);
       const p = ctx.rng.int(0, t.partitions - 1);
       const victim = await cluster.leaderOf(t.topic, p);
@@ -58,7 +61,7 @@ const scenario: Scenario = {
         short++;
       }
     }
-    await w.waitForAcks(200, 30_000);
+    await w.waitForAllPartitions(60_000);
     return ctx.finish(cluster, w, { takeovers, shortPauses: short, maxTakeoverMs: Math.max(0, ...takeoverMs), storage: 'file', leaseTtlSeconds: TTL });
   },
 };

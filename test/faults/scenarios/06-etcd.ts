@@ -23,8 +23,11 @@ const scenario: Scenario = {
     await w.waitForAcks(200);
     const [lo, hi] = ctx.mode === 'short' ? [1000, 2000] : [6000, 10000];
     let kill = ctx.rng.chance(0.5);
+    // Faults start lo-hi ms apart (start to start).
+    let next = Date.now() + ctx.rng.int(lo, hi);
     while (ctx.faulting()) {
-      await ctx.sleep(ctx.rng.int(lo, hi));
+      await ctx.sleep(next - Date.now());
+      next = Date.now() + ctx.rng.int(lo, hi);
       if (kill) {
         ctx.fault('etcd kill -9');
         await etcd.kill('SIGKILL');
@@ -40,7 +43,7 @@ const scenario: Scenario = {
       }
       kill = !kill;
     }
-    await w.waitForAcks(200, 30_000);
+    await w.waitForAllPartitions(60_000);
     return ctx.finish(cluster, w, { storage: 'file', leaseTtlSeconds: TTL });
   },
 };

@@ -31,8 +31,11 @@ const scenario: Scenario = {
     // Short runs start with the kills (a pause past the session timeout takes 7-9 s).
     const kinds = ['member kill -9', 'coordinator kill -9', 'member SIGSTOP'] as const;
     let i = ctx.mode === 'short' ? 0 : ctx.rng.int(0, 2);
+    // Faults start lo-hi ms apart (start to start).
+    let next = Date.now() + ctx.rng.int(lo, hi);
     while (ctx.faulting()) {
-      await ctx.sleep(ctx.rng.int(lo, hi));
+      await ctx.sleep(next - Date.now());
+      next = Date.now() + ctx.rng.int(lo, hi);
       const kind = kinds[i++ % kinds.length]!;
       if (kind === 'member kill -9') {
         const m = ctx.rng.pick(members);
@@ -62,7 +65,7 @@ const scenario: Scenario = {
         await cluster.restart(c);
       }
     }
-    await w.waitForAcks(200, 30_000);
+    await w.waitForAllPartitions(60_000);
     return ctx.finish(cluster, w, { storage: 'file', leaseTtlSeconds: TTL, sessionTimeoutMs: 6000 });
   },
 };

@@ -113,6 +113,14 @@ export class Broker {
     });
     this.groups = new GroupCoordinator(this.meta, { initialRebalanceDelayMs: cfg.groupInitialRebalanceDelayMs }, this.log);
     const holder: { services: BrokerServices | null } = { services: null };
+    // Coordinators follow the membership: a group that moved away is dropped (reloaded if it comes back);
+    // a lapsed lease drops them all (another broker may have coordinated them meanwhile).
+    const groups = this.groups;
+    this.meta.on('brokers', () => {
+      const view = holder.services?.cluster;
+      if (view) groups.retain((g) => view.coordinatorFor(g).brokerId === cfg.brokerId);
+    });
+    this.meta.on('lease-lost', () => groups.forgetAll());
     let markReady!: () => void;
     const ready = new Promise<void>((r) => (markReady = r));
     const dispatcher = new Dispatcher(HANDLERS, () => holder.services!, ready, metrics ? (api, ms) => {

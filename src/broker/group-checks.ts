@@ -16,6 +16,9 @@ export const MAX_OFFSET_METADATA_BYTES = 4096;
  */
 export async function coordinatorError(ctx: RequestContext, groupId: string): Promise<number> {
   if (ctx.broker.shuttingDown.aborted) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+  // A broker that cannot prove its membership may have been replaced as the
+  // coordinator already (paused, cut off from the metadata store).
+  if (!ctx.broker.meta.writable()) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
   if (ctx.broker.cluster.coordinatorFor(groupId).brokerId !== ctx.broker.cluster.self.brokerId) {
     ctx.broker.groups.forget(groupId);
     return ErrorCode.NOT_COORDINATOR;

@@ -191,6 +191,8 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
       if (this.closed || this.lease !== lease) return;
       this.leaseProvenAt = 0;
       this.isController = false;
+      // Before re-registering: what this broker held under the lost lease (group coordination) is stale.
+      this.emit('lease-lost');
       if (this.reRegistering) return;
       this.log.error({ err: err?.message }, 'etcd lease lost: re-registering');
       this.reRegister();

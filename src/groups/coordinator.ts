@@ -100,6 +100,26 @@ export class GroupCoordinator {
     this.offsets.delete(groupId);
   }
 
+  /**
+   * Drops every group this broker no longer coordinates (the cluster's
+   * membership changed): if the group comes back here later, it is loaded
+   * again from the metadata store, where the coordinators in between left it,
+   * instead of resuming from a stale generation and stale cached offsets.
+   */
+  retain(coordinates: (groupId: string) => boolean): void {
+    for (const id of new Set([...this.groups.keys(), ...this.offsets.keys(), ...this.loading.keys()])) {
+      if (!coordinates(id)) {
+        this.log.info({ group: id }, 'no longer the coordinator: group state dropped');
+        this.forget(id);
+      }
+    }
+  }
+
+  /** Drops every group (this broker's membership lapsed: any other broker may have coordinated them since). */
+  forgetAll(): void {
+    this.retain(() => false);
+  }
+
   /** Committed offsets of a group (topic -> partition -> offset). */
   committed(groupId: string): Promise<OffsetMap> {
     let p = this.offsets.get(groupId);

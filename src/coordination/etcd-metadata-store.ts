@@ -110,6 +110,9 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
     this.client = new Etcd3({
       hosts: opts.endpoints,
       dialTimeout: 3000,
+      // gRPC's default 4 MiB answer limit: the ranges of a busy cluster pass it within minutes (a
+      // takeover reads every range of its partition, WAL collection every range of the cluster).
+      grpcOptions: { 'grpc.max_receive_message_length': -1 },
       // Deadlines for single calls only: watch and keepalive streams live on.
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + opts.requestTimeoutMs }),
       faultHandling: {

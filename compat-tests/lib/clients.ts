@@ -76,7 +76,7 @@ export function allClients(): ClientDef[] {
       label: 'confluent-kafka (Debian)',
       quick: true,
       version: async () =>
-        `python3-confluent-kafka ${await firstLine(SYSTEM_PYTHON, ['-c', 'import confluent_kafka as c; print(c.version()[0], "/ librdkafka", c.libversion()[0])'], pyEnv() as Record<string, string>)}`,
+        `python3-confluent-kafka ${await firstLine(SYSTEM_PYTHON, ['-c', 'import confluent_kafka as c; print(getattr(c, "__version__", None) or c.version()[0], "/ librdkafka", c.libversion()[0])'], pyEnv() as Record<string, string>)}`,
       available: async () => exists(SYSTEM_PYTHON, 'Debian python3'),
       spec: () => ({ cmd: SYSTEM_PYTHON, args: [path.join(COMPAT_DIR, 'python', 'compat_confluent.py')], env: pyEnv() }),
     }),
@@ -84,7 +84,7 @@ export function allClients(): ClientDef[] {
       id: 'confluent-kafka-pypi',
       label: 'confluent-kafka (PyPI)',
       quick: false,
-      version: async () => `confluent-kafka ${await firstLine(venvPython(), ['-c', 'import confluent_kafka as c; print(c.version()[0], "/ librdkafka", c.libversion()[0])'])} (venv)`,
+      version: async () => `confluent-kafka ${await firstLine(venvPython(), ['-c', 'import confluent_kafka as c; print(getattr(c, "__version__", None) or c.version()[0], "/ librdkafka", c.libversion()[0])'])} (venv)`,
       available: async () => exists(venvPython(), 'venv'),
       spec: () => ({ cmd: venvPython(), args: [path.join(COMPAT_DIR, 'python', 'compat_confluent.py')], env: { PYTHONUNBUFFERED: '1' } }),
     }),

@@ -222,9 +222,9 @@ export function kcatClient(): ClientDef {
     quick: true,
     version: async () => {
       const r = await runCommand(KCAT, ['-V'], { allowFailure: true, timeoutMs: 10_000 });
-      const v = /kcat - .*?\n/.exec(r.stdout) ? '' : '';
-      const lib = /librdkafka version ([^\s]+)/.exec(r.stdout + r.stderr)?.[1];
-      return `kcat ${(/Version ([^\s]+)/.exec(r.stdout + r.stderr)?.[1] ?? '1.7')}${v}${lib ? ` / librdkafka ${lib}` : ''}`;
+      const text = r.stdout + r.stderr;
+      const lib = /librdkafka ([\d.]+)/.exec(text)?.[1];
+      return `kcat ${/Version ([^\s]+)/.exec(text)?.[1] ?? '?'}${lib ? ` / librdkafka ${lib}` : ''}`;
     },
     available: async () => {
       try {

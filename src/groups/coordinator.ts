@@ -47,22 +47,30 @@ export class GroupCoordinator {
     const g = new Group(groupId, this.timeouts);
     g.onEvent = (event, detail) => {
       this.log.info({ group: groupId, ...detail }, event);
-      if (event === 'group stable' || event === 'group empty') this.persist(g);
+      // Stable: stored by g.store before it got there.
+      if (event === 'group empty') this.persist(g);
     };
+    g.store = (state) => this.save(groupId, state);
     return g;
   }
 
-  /** Saves a group's membership; saves of one group happen in order. */
-  private persist(g: Group): void {
-    const state = g.snapshot();
-    const prev = this.saves.get(g.groupId) ?? Promise.resolve();
-    const next = prev
-      .then(() => this.meta.saveGroup(g.groupId, state))
-      .catch((err: unknown) => this.log.warn({ err: (err as Error).message, group: g.groupId }, 'group state not saved'));
-    this.saves.set(g.groupId, next);
-    void next.finally(() => {
-      if (this.saves.get(g.groupId) === next) this.saves.delete(g.groupId);
+  /** Saves a group's membership; saves of one group happen in order. Rejects when it failed. */
+  private save(groupId: string, state: ReturnType<Group['snapshot']>): Promise<void> {
+    const prev = this.saves.get(groupId) ?? Promise.resolve();
+    const next = prev.catch(() => {}).then(() => this.meta.saveGroup(groupId, state));
+    this.saves.set(groupId, next);
+    const done = () => {
+      if (this.saves.get(groupId) === next) this.saves.delete(groupId);
+    };
+    next.then(done, (err: unknown) => {
+      this.log.warn({ err: (err as Error).message, group: groupId }, 'group state not saved');
+      done();
     });
+    return next;
+  }
+
+  private persist(g: Group): void {
+    this.save(g.groupId, g.snapshot()).catch(() => {});
   }
 
   /** Loads a group this broker now coordinates from the metadata store, once. */

@@ -101,6 +101,12 @@ export class Group {
   /** While the initial rebalance delay runs: what is left of the rebalance timeout, and whether anyone joined in this window. */
   private initialDelay: { remainingMs: number; newMemberAdded: boolean } | null = null;
   onEvent: (event: string, detail: Record<string, unknown>) => void = () => {};
+  /**
+   * Makes the group durable with the leader's assignment before any member
+   * hears of it (the coordinator sets it; none in unit tests: Stable at once).
+   */
+  store: ((s: StoredGroup) => Promise<void>) | null = null;
+  private storing = false;
 
   constructor(
     readonly groupId: string,
@@ -490,18 +496,43 @@ export class Group {
         this.touch(m);
         if (m.syncWaiter) m.syncWaiter({ errorCode: ErrorCode.REBALANCE_IN_PROGRESS, protocolType: null, protocolName: null, assignment: EMPTY });
         m.syncWaiter = reply;
-        if (m.memberId === this.leaderId) {
+        if (m.memberId === this.leaderId && !this.storing) {
           const byId = new Map(p.assignments.map((a) => [a.memberId, a.assignment]));
           for (const x of this.members.values()) x.assignment = byId.get(x.memberId) ?? EMPTY;
           if (this.syncTimer) clearTimeout(this.syncTimer);
           this.syncTimer = null;
-          this.state = 'Stable';
-          this.onEvent('group stable', { generationId: this.generationId, members: this.members.size });
-          for (const x of this.members.values()) {
-            if (!x.syncWaiter) continue;
-            const r = x.syncWaiter;
-            x.syncWaiter = null;
-            r({ errorCode: ErrorCode.NONE, protocolType: this.protocolType, protocolName: this.protocolName, assignment: x.assignment });
+          const generation = this.generationId;
+          const finish = (errorCode: number) => {
+            this.storing = false;
+            if (this.state !== 'CompletingRebalance' || this.generationId !== generation) return;
+            if (errorCode !== ErrorCode.NONE) {
+              // As Kafka: no member gets an assignment of a generation that is not stored (a
+              // coordinator after this one would hand the same generation out again).
+              for (const x of this.members.values()) {
+                x.assignment = EMPTY;
+                const r = x.syncWaiter;
+                x.syncWaiter = null;
+                r?.({ errorCode, protocolType: null, protocolName: null, assignment: EMPTY });
+              }
+              this.prepareRebalance('the group could not be stored');
+              return;
+            }
+            this.state = 'Stable';
+            this.onEvent('group stable', { generationId: this.generationId, members: this.members.size });
+            for (const x of this.members.values()) {
+              if (!x.syncWaiter) continue;
+              const r = x.syncWaiter;
+              x.syncWaiter = null;
+              r({ errorCode: ErrorCode.NONE, protocolType: this.protocolType, protocolName: this.protocolName, assignment: x.assignment });
+            }
+          };
+          if (!this.store) finish(ErrorCode.NONE);
+          else {
+            this.storing = true;
+            this.store(this.snapshot()).then(
+              () => finish(ErrorCode.NONE),
+              () => finish(ErrorCode.COORDINATOR_NOT_AVAILABLE),
+            );
           }
         }
         return;

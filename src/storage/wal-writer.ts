@@ -337,10 +337,14 @@ export class WalWriter implements AppendSink {
       (err: unknown) => {
         // The commit may or may not have happened: only a reload from the
         // metadata store can tell, so these partitions are fenced and reopened.
+        // The producers hear REQUEST_TIMED_OUT, as from Kafka when a write's
+        // fate is unknown: the records may be in the log. (NOT_LEADER_OR_FOLLOWER
+        // says they are not: an idempotent librdkafka producer then re-sends
+        // them under a bumped epoch, and a commit that did land is duplicated.)
         this.log.error({ err, key }, 'WAL commit failed; outcome unknown, reloading the partitions');
         for (const l of live) {
           l.run.log.fence();
-          for (const p of l.run.entries) p.reject(new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, `metadata commit failed: ${(err as Error).message}`));
+          for (const p of l.run.entries) p.reject(new KafkaError(ErrorCode.REQUEST_TIMED_OUT, `metadata commit outcome unknown: ${(err as Error).message}`));
         }
         this.onObjectCommitted(key, 0);
         this.onFenced();

@@ -6,7 +6,8 @@
       assign   [--seek-every SEC]     assign every partition from the start; now and then seek one back
       group    --group G              subscribe in group G, auto-commit
 
-Runs until SIGTERM (then flushes / closes). One JSON line per event on stdout:
+Runs until SIGTERM (then flushes / closes). FAULTS_RDKAFKA_DEBUG=eos,... sets the producer's
+librdkafka `debug` (its log goes to stderr). One JSON line per event on stdout:
 
     {"s": [topic, partition, value, offset|null, error|null, t]}   a delivery report
     {"p": [topic, partition, offset, value, t]}                    a consumed message
@@ -16,6 +17,7 @@ Runs until SIGTERM (then flushes / closes). One JSON line per event on stdout:
 """
 import argparse
 import json
+import os
 import random
 import signal
 import sys
@@ -91,6 +93,8 @@ def produce(a, tps, rng, stop):
             fatal["flag"] = True
 
     conf["error_cb"] = error_cb
+    if os.environ.get("FAULTS_RDKAFKA_DEBUG"):
+        conf["debug"] = os.environ["FAULTS_RDKAFKA_DEBUG"]
     p = Producer(conf)
 
     def report(err, msg):

@@ -59,6 +59,7 @@ export interface WorkloadSpec {
 interface Ctx {
   history: HistoryWriter;
   seed: number;
+  runDir?: string;
   log(msg: string): void;
 }
 
@@ -96,13 +97,15 @@ export class Client {
       ...(s.group ? ['--group', s.group] : []),
       ...(s.seekEvery !== undefined ? ['--seek-every', String(s.seekEvery)] : []),
     ];
+    // FAULTS_CLIENT_LOGS=1: every client's output also goes to <runDir>/client-<name>.log.
+    const logFile = process.env.FAULTS_CLIENT_LOGS ? path.join(this.w.ctx.runDir ?? '.', `client-${this.name}.log`) : undefined;
     const env = { ...process.env };
     delete env.PYTHONPATH;
     delete env.PYTHONHOME;
     const proc =
       s.stack === 'kafkajs'
-        ? new ManagedProcess(process.execPath, [KAFKAJS_CLIENT, s.role, ...common, ...extra], { name: this.name, maxLines: 100, env })
-        : new ManagedProcess(SYSTEM_PYTHON, [RDKAFKA_CLIENT, s.role === 'seek' ? 'assign' : s.role, ...common, ...extra], { name: this.name, maxLines: 100, env });
+        ? new ManagedProcess(process.execPath, [KAFKAJS_CLIENT, s.role, ...common, ...extra], { name: this.name, maxLines: 100, env, logFile })
+        : new ManagedProcess(SYSTEM_PYTHON, [RDKAFKA_CLIENT, s.role === 'seek' ? 'assign' : s.role, ...common, ...extra], { name: this.name, maxLines: 100, env, logFile });
     this.proc = proc;
     const name = this.name;
     const h = this.w.ctx.history;

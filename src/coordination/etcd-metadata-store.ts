@@ -63,6 +63,9 @@ interface RangeValue extends LogRange {
 }
 
 const pad = (n: number) => n.toString().padStart(20, '0');
+/** Revisions of history kept in etcd (the controller compacts older ones). */
+const HISTORY_REVISIONS = 100_000;
+const COMPACTION_INTERVAL_MS = 60_000;
 const enc = encodeURIComponent;
 
 /** Parses etcd://host:port[,host:port]. */
@@ -91,6 +94,7 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
   private controllerId = -1;
   private isController = false;
   private controllerTimer: NodeJS.Timeout | null = null;
+  private compactionTimer: NodeJS.Timeout | null = null;
   private controllerRunning: Promise<void> | null = null;
   private controllerAgain = false;
   /** Send time of the keepalive whose answer arrived last: the lease lives at least TTL from then. */
@@ -159,24 +163,82 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
       this.controllerId = v === null ? -1 : (JSON.parse(v) as { brokerId: number }).brokerId;
       if (v === null) void this.campaign();
     });
+    this.compactionTimer = setInterval(
+      () => void this.compactHistory().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'etcd history compaction failed')),
+      COMPACTION_INTERVAL_MS,
+    );
+    this.compactionTimer.unref();
     this.log.info({ store: this.description, clusterId: this.cluster, topics: this.topicCache.size, brokers: this.brokerCache.size }, 'metadata loaded');
   }
 
-  /** Reads a prefix, then follows it from the next revision on: no change slips between the two. */
+  /**
+   * Reads a prefix, then follows it from the next revision on: no change
+   * slips between the two. If the watch breaks for good (its revision was
+   * compacted away while it was disconnected), the prefix is read again and
+   * keys that vanished meanwhile are reported deleted.
+   */
   private async loadAndWatch(prefix: string, apply: (key: string, value: string | null) => void): Promise<void> {
+    const known = new Set<string>();
     const res = await this.ns.getAll().prefix(prefix).exec();
-    for (const kv of res.kvs) apply(kv.key.toString().slice(prefix.length), kv.value.toString());
+    for (const kv of res.kvs) {
+      const k = kv.key.toString().slice(prefix.length);
+      known.add(k);
+      apply(k, kv.value.toString());
+    }
     const w = await this.ns
       .watch()
       .prefix(prefix)
       .startRevision(String(BigInt(res.header.revision) + 1n))
       .create();
-    w.on('put', (kv) => apply(kv.key.toString().slice(prefix.length), kv.value.toString()));
-    w.on('delete', (kv) => apply(kv.key.toString().slice(prefix.length), null));
-    w.on('error', (err) => this.log.warn({ err: err.message, prefix }, 'etcd watch error'));
+    w.on('put', (kv) => {
+      const k = kv.key.toString().slice(prefix.length);
+      known.add(k);
+      apply(k, kv.value.toString());
+    });
+    w.on('delete', (kv) => {
+      const k = kv.key.toString().slice(prefix.length);
+      known.delete(k);
+      apply(k, null);
+    });
     w.on('disconnected', () => this.log.warn({ prefix }, 'etcd watch disconnected; reconnecting'));
     w.on('connected', () => this.log.debug({ prefix }, 'etcd watch connected'));
+    w.on('error', (err) => {
+      this.log.warn({ err: err.message, prefix }, 'etcd watch failed; reading the prefix again');
+      this.watchers = this.watchers.filter((x) => x !== w);
+      void w.cancel().catch(() => {});
+      const resync = async (): Promise<void> => {
+        for (let attempt = 0; !this.closed; attempt++) {
+          try {
+            const now = await this.ns.getAll().prefix(prefix).keys();
+            const present = new Set(now.map((k) => k.slice(prefix.length)));
+            for (const k of known) if (!present.has(k)) apply(k, null);
+            await this.loadAndWatch(prefix, apply);
+            return;
+          } catch {
+            await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
+          }
+        }
+      };
+      void resync();
+    });
     this.watchers.push(w);
+  }
+
+  /**
+   * etcd keeps every revision until compacted: the controller compacts the
+   * history older than HISTORY_REVISIONS now and then, so that a busy cluster
+   * (one range key per partition per flush) does not fill etcd's quota.
+   */
+  private async compactHistory(): Promise<void> {
+    if (!this.isController || this.closed) return;
+    const head = await this.ns.get('cluster').exec();
+    const revision = BigInt(head.header.revision) - BigInt(HISTORY_REVISIONS);
+    if (revision <= 0n) return;
+    try {
+      await this.ns.kv.compact({ revision: revision.toString(), physical: false });
+    } catch (err) {
+      if (!/compacted/i.test((err as Error).message)) throw err;
+    }
   }
 
   // ------------------------------------------------------------ brokers and leases
@@ -695,6 +757,7 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
   async close(): Promise<void> {
     this.closed = true;
     if (this.controllerTimer) clearTimeout(this.controllerTimer);
+    if (this.compactionTimer) clearInterval(this.compactionTimer);
     await this.controllerRunning;
     for (const w of this.watchers) await w.cancel().catch(() => {});
     // Revoking the lease removes the broker (and controller) key at once: no TTL wait for the others.

@@ -162,3 +162,32 @@ test('orphans and prepared files are counted and collected; a torn journal tail 
   const again = await run();
   expect(again).toMatchObject({ orphans: 0, preparedEmpty: 0 });
 });
+
+test('etcd metadata: ranges below the log start are ignored, and manifests over gRPC\'s 4 MiB default are read', async () => {
+  const { startEtcd } = await import('../helpers/etcd.js');
+  const { Etcd3 } = await import('etcd3');
+  const etcd = await startEtcd();
+  const client = new Etcd3({ hosts: etcd.endpoint });
+  try {
+    const { ops } = await buildStore();
+    const state = emptyState();
+    ops.forEach((o) => apply(state, o));
+    for (const p of Object.values(state.partitions)) {
+      await client.put(`/streamhouse/state/${p.topicId}/${p.partition}`).value(JSON.stringify({ leaderId: 0, leaderEpoch: p.leaderEpoch, epochHistory: p.epochHistory, logStartOffset: p.logStartOffset }));
+      for (const r of p.ranges) await client.put(`/streamhouse/ranges/${p.topicId}/${p.partition}/${String(r.baseOffset).padStart(20, '0')}`).value(JSON.stringify({ ...r, producers: [] }));
+    }
+    // A big partition elsewhere: 5 MiB of range keys whose objects do not exist, all below its log start.
+    const big = 'AAAAAAAAAAAAAAAAAAAAAg';
+    await client.put(`/streamhouse/state/${big}/0`).value(JSON.stringify({ leaderId: 0, leaderEpoch: 0, epochHistory: [{ epoch: 0, startOffset: 0 }], logStartOffset: 1_000_000 }));
+    const pad = 'x'.repeat(2000);
+    for (let i = 0; i < 2600; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, j) => client.put(`/streamhouse/ranges/${big}/0/${String(i + j).padStart(20, '0')}`).value(JSON.stringify({ kind: 'wal', key: `wal/9/${i + j}.wal`, position: 0, length: 1, baseOffset: i + j, nextOffset: i + j + 1, maxTimestamp: 0, producers: [{ pad }] }))));
+    }
+    const r = await audit({ storage: `file://${path.join(dir, 'objects')}`, metadata: { kind: 'etcd', endpoints: [etcd.endpoint] }, collectOrphans: false });
+    expect(auditFailures(r), formatAudit(r)).toEqual([]);
+    expect(r).toMatchObject({ partitions: 3, walRanges: 3, segmentRanges: 1, orphans: 0 });
+  } finally {
+    client.close();
+    await etcd.cleanup();
+  }
+}, 60_000);

@@ -185,10 +185,11 @@ export async function readMetadata(source: MetadataSource, store: ObjectStore, r
       return partitionsOf(replay(snapshot, records));
     }
     case 'etcd': {
-      const client = new Etcd3({ hosts: source.endpoints });
+      // The manifests of a long run exceed gRPC's default 4 MiB message.
+      const client = new Etcd3({ hosts: source.endpoints, grpcOptions: { 'grpc.max_receive_message_length': -1 } });
       try {
         const prefix = (source.prefix ?? '/streamhouse').replace(/\/?$/, '/');
-        const all = await client.getAll().prefix(prefix).strings();
+        const all = { ...(await client.getAll().prefix(`${prefix}state/`).strings()), ...(await client.getAll().prefix(`${prefix}ranges/`).strings()) };
         const states = new Map<string, { leaderId: number; leaderEpoch: number; epochHistory: EpochStart[]; logStartOffset: number }>();
         const ranges = new Map<string, LogRange[]>();
         for (const [k, v] of Object.entries(all)) {

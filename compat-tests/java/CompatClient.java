@@ -383,8 +383,22 @@ public class CompatClient {
       }
       ListOffsetsResult.ListOffsetsResultInfo mx = admin.listOffsets(Map.of(tp, OffsetSpec.maxTimestamp())).partitionResult(tp).get(20, TimeUnit.SECONDS);
       eq(4L, mx.offset(), "max-timestamp offset");
+      // KIP-734 max timestamp inside one batch: the record holding it is not the batch's last
+      // (a broker answering with the batch's last offset is KAFKA-16310)
+      TopicPartition tp2 = new TopicPartition(t, 1);
+      admin.createPartitions(Map.of(t, NewPartitions.increaseTo(2))).all().get(30, TimeUnit.SECONDS);
+      try (KafkaProducer<byte[], byte[]> p = producer(Map.of(ProducerConfig.LINGER_MS_CONFIG, "200"))) {
+        List<Future<RecordMetadata>> fs = new ArrayList<>();
+        long[] tss = {ts, ts + 9000, ts + 1000};
+        for (int i = 0; i < tss.length; i++) fs.add(p.send(new ProducerRecord<>(t, 1, tss[i], null, b("m" + i))));
+        p.flush();
+        for (Future<RecordMetadata> f : fs) f.get(30, TimeUnit.SECONDS);
+      }
+      mx = admin.listOffsets(Map.of(tp2, OffsetSpec.maxTimestamp())).partitionResult(tp2).get(20, TimeUnit.SECONDS);
+      eq(1L, mx.offset(), "max-timestamp offset when the max is in the middle of a batch");
+      eq(ts + 9000, mx.timestamp(), "max timestamp");
     }
-    return "by timestamp (hit, before first, after last), earliest, latest, max-timestamp";
+    return "by timestamp (hit, before first, after last), earliest, latest, max-timestamp (also inside a batch)";
   }
 
   static String configs() throws Exception {

@@ -355,7 +355,8 @@ function scenarioSteps(s: ScenarioId): Step[] | string {
         { name: 'kafka-get-offsets --time <ts of offset 2>', tool: 'offsets', args: (b, v) => ['--bootstrap-server', b, '--topic', v.t, '--time', v.ts2!], expect: (o, v) => (o.includes(`${v.t}:0:2`) ? null : 'offset for the timestamp of offset 2 is not 2') },
         { name: 'kafka-get-offsets --time -1 (latest)', tool: 'offsets', args: (b, v) => ['--bootstrap-server', b, '--topic', v.t, '--time', '-1'] },
         { name: 'kafka-get-offsets --time -2 (earliest)', tool: 'offsets', args: (b, v) => ['--bootstrap-server', b, '--topic', v.t, '--time', '-2'] },
-        { name: 'kafka-get-offsets --time -3 (max timestamp)', tool: 'offsets', args: (b, v) => ['--bootstrap-server', b, '--topic', v.t, '--time', '-3'] },
+        // (--time -3, max timestamp, is left to the Java client's scenario: the console producer's
+        // timestamps differ between the brokers' runs, so which record holds the max differs too)
         { name: 'kafka-get-offsets --time <after the last>', tool: 'offsets', args: (b, v) => ['--bootstrap-server', b, '--topic', v.t, '--time', v.tsAfter!] },
       ];
     case 'configs': {

@@ -188,7 +188,7 @@ export class PartitionLog {
     }
     const r = this.rangeFor(offset);
     if (!r) return [];
-    return this.reader.batchesFrom(r, offset);
+    return this.reader.batchesFrom(r, offset, this.epochAt(r.baseOffset));
   }
 
   rangeFor(offset: number): LogRange | undefined {
@@ -215,7 +215,7 @@ export class PartitionLog {
     const out: StoredBatch[] = [];
     let offset = r.baseOffset;
     while (offset < r.nextOffset) {
-      const some = await this.reader.batchesFrom(r, offset);
+      const some = await this.reader.batchesFrom(r, offset, this.epochAt(r.baseOffset));
       if (some.length === 0) break;
       for (const b of some) {
         if (b.baseOffset >= r.nextOffset) break;
@@ -263,6 +263,16 @@ export class PartitionLog {
       }
     }
     return null;
+  }
+
+  /** The leader epoch that appended `offset`, from the epoch history (undefined before its first entry). */
+  epochAt(offset: number): number | undefined {
+    let e: number | undefined;
+    for (const h of this.epochHistory) {
+      if (h.startOffset > offset) break;
+      e = h.epoch;
+    }
+    return e;
   }
 
   /** OffsetForLeaderEpoch: the end offset of `epoch` as this leader knows it. */

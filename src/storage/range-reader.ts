@@ -5,7 +5,7 @@
 
 import { crc32c } from '@node-rs/crc32';
 import type { LogRange } from '../coordination/metadata-store.js';
-import { readBatchHeader } from '../protocol/records/batch.js';
+import { PARTITION_LEADER_EPOCH_OFFSET, readBatchHeader } from '../protocol/records/batch.js';
 import type { BlockCache } from './block-cache.js';
 import type { ObjectStore } from './object-store.js';
 import { Limiter } from './limiter.js';
@@ -39,6 +39,26 @@ export function splitStoredBatches(key: string, bytes: Buffer): StoredBatch[] {
     pos = end;
   }
   return out;
+}
+
+/**
+ * The batches of a WAL range must be exactly the range: contiguous from its
+ * base offset to its next offset, all with the leader epoch that appended
+ * them (one run is one leader's flush), which is `expectedEpoch` when the
+ * caller knows it. A batch's CRC covers neither its base offset nor its
+ * leader epoch, so a damaged GET that flipped a bit there is caught only here.
+ */
+export function checkWalRun(range: LogRange, batches: StoredBatch[], expectedEpoch?: number): void {
+  const bad = (detail: string) => new CorruptObjectError(range.key, `run [${range.baseOffset}, ${range.nextOffset}) at ${range.position}: ${detail}`);
+  if (batches.length === 0) throw bad('no batches');
+  let next = range.baseOffset;
+  const epoch = expectedEpoch ?? batches[0]!.buf.readInt32BE(PARTITION_LEADER_EPOCH_OFFSET);
+  for (const b of batches) {
+    if (b.baseOffset !== next) throw bad(`batch at offset ${b.baseOffset}, expected ${next}`);
+    if (b.buf.readInt32BE(PARTITION_LEADER_EPOCH_OFFSET) !== epoch) throw bad(`batch at ${b.baseOffset} has leader epoch ${b.buf.readInt32BE(PARTITION_LEADER_EPOCH_OFFSET)}, expected ${epoch}`);
+    next = b.nextOffset;
+  }
+  if (next !== range.nextOffset) throw bad(`batches end at ${next}`);
 }
 
 /** Segment blocks fetched ahead of a sequential reader. */
@@ -85,14 +105,20 @@ export class RangeReader {
     return b;
   }
 
-  /** Some batches of `range` from the one holding `fromOffset` on (at least one, unless the range ends before it). */
-  async batchesFrom(range: LogRange, fromOffset: number): Promise<StoredBatch[]> {
+  /**
+   * Some batches of `range` from the one holding `fromOffset` on (at least
+   * one, unless the range ends before it). `expectedEpoch`: the leader epoch
+   * of a WAL range's batches, when the caller knows it.
+   */
+  async batchesFrom(range: LogRange, fromOffset: number, expectedEpoch?: number): Promise<StoredBatch[]> {
     let batches: StoredBatch[];
     if (range.kind === 'wal') {
       const cacheKey = `${range.key}@${range.position}`;
       const bytes = await this.cache.get(cacheKey, async () => {
         const b = await this.get(range.key, range.position, range.position + range.length);
-        splitStoredBatches(range.key, b);
+        const parsed = splitStoredBatches(range.key, b);
+        checkWalRun(range, parsed, expectedEpoch);
+        this.parsed.set(b, parsed);
         return b;
       });
       batches = this.batchesOf(range.key, bytes);

@@ -173,9 +173,9 @@ async function main(): Promise<number> {
   process.stdout.write('\n' + renderTerminal(report) + '\n\n');
   const t = tally(report);
   for (const f of t.kafkaFailures) log(`SCENARIO BUG (fails on Kafka): ${f.client}/${f.scenario}: ${f.error}`);
-  for (const f of t.knownFailures) log(`known StreamHouse failure: ${f.client}/${f.scenario}: ${f.known.title}`);
+  for (const f of t.knownFailures) log(`known StreamHouse failure: ${f.client}/${f.scenario}: ${f.known.map((k) => k.title).join('; ')}`);
   for (const f of t.newFailures) log(`NEW StreamHouse failure: ${f.client}/${f.scenario}: ${f.error}`);
-  for (const f of t.fixed) log(`known failure passed: ${f.client}/${f.scenario} (${f.known.title})`);
+  for (const f of t.fixed) log(`known failure passed: ${f.client}/${f.scenario} (${f.known.map((k) => k.title).join('; ')})`);
   log(`wrote ${path.relative(REPO_ROOT, outFile)} in ${((Date.now() - t0) / 1000).toFixed(1)} s total`);
   return t.kafkaFailures.length || t.newFailures.length ? 1 : 0;
 }

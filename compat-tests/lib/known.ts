@@ -13,6 +13,8 @@ export interface KnownFailure {
   /** Client ids, or ["*"]. */
   clients: string[];
   scenarios: string[];
+  /** A regular expression the cell's error must contain (default: any error). */
+  match?: string;
   explanation: string;
 }
 
@@ -24,7 +26,13 @@ export function loadKnown(): KnownFailure[] {
   return j.failures;
 }
 
+/** Every known failure listed for (client, scenario) whose `match` is in `error` (any, when no error is given). */
 export function matcher(known: KnownFailure[]) {
-  return (client: string, scenario: string) =>
-    known.find((k) => (k.clients.includes('*') || k.clients.includes(client)) && k.scenarios.includes(scenario));
+  return (client: string, scenario: string, error?: string) =>
+    known.filter(
+      (k) =>
+        (k.clients.includes('*') || k.clients.includes(client)) &&
+        k.scenarios.includes(scenario) &&
+        (error === undefined || !k.match || new RegExp(k.match).test(error)),
+    );
 }

@@ -27,7 +27,7 @@ export interface Report {
   kafka: string;
   streamhouse: string;
   known: KnownFailure[];
-  matchKnown(client: string, scenario: string): KnownFailure | undefined;
+  matchKnown(client: string, scenario: string, error?: string): KnownFailure[];
 }
 
 const SYM: Record<string, string> = { pass: '✅', fail: '❌', unsupported: '➖', 'not-run': '·' };
@@ -40,8 +40,8 @@ export interface Tally {
   kafka: Record<string, number>;
   streamhouse: Record<string, number>;
   newFailures: Array<{ client: string; scenario: string; error: string }>;
-  knownFailures: Array<{ client: string; scenario: string; error: string; known: KnownFailure }>;
-  fixed: Array<{ client: string; scenario: string; known: KnownFailure }>;
+  knownFailures: Array<{ client: string; scenario: string; error: string; known: KnownFailure[] }>;
+  fixed: Array<{ client: string; scenario: string; known: KnownFailure[] }>;
   kafkaFailures: Array<{ client: string; scenario: string; error: string }>;
 }
 
@@ -56,11 +56,11 @@ export function tally(rep: Report): Tally {
         t[b][st] = (t[b][st] ?? 0) + 1;
       }
       if (pair.kafka?.status === 'fail') t.kafkaFailures.push({ client: row.id, scenario: s, error: pair.kafka.error ?? '' });
-      const known = rep.matchKnown(row.id, s);
+      const known = rep.matchKnown(row.id, s, pair.streamhouse?.status === 'fail' ? (pair.streamhouse.error ?? '') : undefined);
       if (pair.streamhouse?.status === 'fail') {
-        if (known) t.knownFailures.push({ client: row.id, scenario: s, error: pair.streamhouse.error ?? '', known });
+        if (known.length) t.knownFailures.push({ client: row.id, scenario: s, error: pair.streamhouse.error ?? '', known });
         else t.newFailures.push({ client: row.id, scenario: s, error: pair.streamhouse.error ?? '' });
-      } else if (known && pair.streamhouse?.status === 'pass') {
+      } else if (known.length && pair.streamhouse?.status === 'pass') {
         t.fixed.push({ client: row.id, scenario: s, known });
       }
     }
@@ -128,7 +128,7 @@ export function renderMarkdown(rep: Report): string {
     L.push('## StreamHouse failures');
     L.push('');
     const byKnown = new Map<KnownFailure, string[]>();
-    for (const f of t.knownFailures) byKnown.set(f.known, [...(byKnown.get(f.known) ?? []), `${f.client}/${f.scenario}`]);
+    for (const f of t.knownFailures) for (const k of f.known) byKnown.set(k, [...(byKnown.get(k) ?? []), `${f.client}/${f.scenario}`]);
     for (const [k, where] of byKnown) {
       L.push(`- **${k.title}** (${where.join(', ')}): ${k.explanation}`);
     }
@@ -138,7 +138,7 @@ export function renderMarkdown(rep: Report): string {
   if (t.fixed.length) {
     L.push('## Known failures that passed this run');
     L.push('');
-    for (const f of t.fixed) L.push(`- ${f.client}/${f.scenario}: "${f.known.title}" — remove it from compat-tests/known-failures.json if it is fixed.`);
+    for (const f of t.fixed) L.push(`- ${f.client}/${f.scenario}: ${f.known.map((k) => `"${k.title}"`).join(', ')} — remove from compat-tests/known-failures.json what is fixed.`);
     L.push('');
   }
   if (notes.length) {

@@ -93,10 +93,13 @@ test('a partition owned by two members in one generation is counted', () => {
   expect(r.examples.doubleOwnership![0]).toContain('generation 3');
 });
 
-test('a commit of a stale generation accepted after the next generation began is counted', () => {
-  const r = check([join('m1', 1, 10), join('m2', 2, 50), commit('m1', 1, 0, 5, 40, 45), commit('m1', 1, 0, 6, 60, 61)]);
-  // The first was sent before generation 2 began (allowed); the second after.
+test('a commit of a stale generation accepted after the next generation was assigned is counted', () => {
+  const r = check([join('m1', 1, 10), join('m2', 2, 50), assign('m2', 2, [0], 55), commit('m1', 1, 0, 5, 40, 45), commit('m1', 1, 0, 6, 60, 61)]);
+  // The first was sent before generation 2 was assigned (allowed); the second after.
   expect(r.staleCommitsAccepted).toBe(1);
+  // Joined but not assigned yet (or never: the coordinator failed before storing it): informative only.
+  const j = check([join('m1', 1, 10), join('m2', 2, 50), commit('m1', 1, 0, 6, 60, 61)]);
+  expect(j).toMatchObject({ staleCommitsAccepted: 0, commitsAfterNewerJoin: 1 });
   // Commits without a generation (simple consumers, generation -1) are not judged.
   expect(check([join('m1', 2, 10), commit('', -1, 0, 5, 40, 45)]).staleCommitsAccepted).toBe(0);
 });

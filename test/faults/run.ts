@@ -235,6 +235,9 @@ async function main(): Promise<number> {
   return failed.length ? 1 : 0;
 }
 
+// A throw in an output listener of some child must not end the whole run.
+process.on('uncaughtException', (err) => console.error('[faults] uncaught exception (run continues):', err));
+
 main().then(
   (code) => process.exit(code),
   async (err) => {

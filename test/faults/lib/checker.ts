@@ -35,8 +35,19 @@ export interface CheckResult {
   commitsAccepted: number;
   /** A partition assigned to two members of one group in one generation. */
   doubleOwnership: number;
-  /** A commit accepted although a later generation of its group had been answered before it was sent. */
+  /**
+   * A commit accepted although a later generation of its group had been
+   * assigned (SyncGroup answered: from then on Kafka refuses the older one)
+   * before it was sent.
+   */
   staleCommitsAccepted: number;
+  /**
+   * Informative: a commit accepted after a later generation's JoinGroup had
+   * been answered (but not yet assigned). Kafka accepts these too when the
+   * coordinator fails between the join and the assignment: the next
+   * coordinator resumes the last stored generation.
+   */
+  commitsAfterNewerJoin: number;
   /** A committed offset read lower than the commit last accepted before the read was sent (and no concurrent commit wrote it). */
   commitRegressions: number;
   /** heal events: faults removed (a restart, SIGCONT, a healed cut) */
@@ -95,6 +106,7 @@ export function check(history: HistoryEvent[]): CheckResult {
     commitsAccepted: 0,
     doubleOwnership: 0,
     staleCommitsAccepted: 0,
+    commitsAfterNewerJoin: 0,
     commitRegressions: 0,
     heals: 0,
     maxRecoveryMs: null,
@@ -261,14 +273,17 @@ export function check(history: HistoryEvent[]): CheckResult {
 type Note = (kind: string, text: string) => void;
 
 function checkGroups(history: HistoryEvent[], r: CheckResult, note: Note): void {
-  // First time each generation of each group was answered.
+  // First time each generation of each group was answered: joined, assigned.
   const genSeen = new Map<string, Map<number, number>>();
+  const genAssigned = new Map<string, Map<number, number>>();
   for (const e of history) {
     if (e.type !== 'join' && e.type !== 'assignment') continue;
-    let m = genSeen.get(e.group);
-    if (!m) genSeen.set(e.group, (m = new Map()));
-    const prev = m.get(e.generation);
-    if (prev === undefined || e.t < prev) m.set(e.generation, e.t);
+    for (const by of e.type === 'assignment' ? [genSeen, genAssigned] : [genSeen]) {
+      let m = by.get(e.group);
+      if (!m) by.set(e.group, (m = new Map()));
+      const prev = m.get(e.generation);
+      if (prev === undefined || e.t < prev) m.set(e.generation, e.t);
+    }
   }
   for (const m of genSeen.values()) r.generations += m.size;
 
@@ -305,12 +320,16 @@ function checkGroups(history: HistoryEvent[], r: CheckResult, note: Note): void 
     if (!l) accepted.set(k, (l = []));
     l.push({ offset: e.offset, t: e.t, sentAt: e.sentAt });
     if (e.generation >= 0) {
-      for (const [g, t] of genSeen.get(e.group) ?? []) {
-        if (g > e.generation && t < e.sentAt) {
-          r.staleCommitsAccepted++;
-          note('staleCommitsAccepted', `${e.group} ${pk(e.topic, e.partition)}@${e.offset} by ${e.member} of generation ${e.generation}, sent ${e.sentAt - t} ms after generation ${g} began`);
-          break;
-        }
+      const newer = (by: Map<string, Map<number, number>>) => [...(by.get(e.group) ?? [])].find(([g, t]) => g > e.generation && t < e.sentAt);
+      const assigned = newer(genAssigned);
+      const joined = newer(genSeen);
+      const where = e.broker !== undefined ? ` (accepted by broker ${e.broker})` : '';
+      if (assigned) {
+        r.staleCommitsAccepted++;
+        note('staleCommitsAccepted', `${e.group} ${pk(e.topic, e.partition)}@${e.offset} by ${e.member} of generation ${e.generation}, sent ${e.sentAt - assigned[1]} ms after generation ${assigned[0]} was assigned${where}`);
+      } else if (joined) {
+        r.commitsAfterNewerJoin++;
+        note('commitsAfterNewerJoin', `${e.group} ${pk(e.topic, e.partition)}@${e.offset} by ${e.member} of generation ${e.generation}, sent ${e.sentAt - joined[1]} ms after generation ${joined[0]} was joined${where}`);
       }
     }
   }

@@ -253,13 +253,17 @@ async function readback() {
   out({ done: { high: Object.fromEntries(high) } });
 }
 
+// Exits once stdout has taken everything (process.exit alone cuts a pipe's pending writes).
+const exit = async (code) => {
+  flush();
+  await new Promise((r) => process.stdout.write('', r));
+  process.exit(code);
+};
 const modes = { produce, seek: seekMode, group: groupMode, readback };
 try {
   await modes[mode]();
 } catch (e) {
   out({ err: `fatal: ${errText(e)}`, fatal: true });
-  flush();
-  process.exit(1);
+  await exit(1);
 }
-flush();
-process.exit(0);
+await exit(0);

@@ -257,7 +257,13 @@ export class Workload {
     let kjDone = false;
     kj.onLine((line) => {
       if (line.startsWith('{"b"')) {
-        const [topic, partition, offset, value, batch] = (JSON.parse(line) as { b: [string, number, number, string, string?] }).b;
+        let parsed: { b: [string, number, number, string, string?] };
+        try {
+          parsed = JSON.parse(line) as typeof parsed;
+        } catch {
+          return; // a cut line: the read-back then does not finish, and says so
+        }
+        const [topic, partition, offset, value, batch] = parsed.b;
         h.add({ type: 'readback', reader: 'kafkajs', topic, partition, offset, value, ...(batch ? { batch } : {}) });
         kjCount++;
       } else if (line.startsWith('{"done"')) kjDone = true;

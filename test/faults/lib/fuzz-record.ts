@@ -38,7 +38,7 @@ export class RecordingProxy {
   private accept(client: net.Socket): void {
     const upstream = net.connect(this.targetPort, this.opts.host ?? '127.0.0.1');
     this.conns.add(client).add(upstream);
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     client.on('data', (d: Buffer) => {
       upstream.write(d);
       buf = buf.length ? Buffer.concat([buf, d]) : d;

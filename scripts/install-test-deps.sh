@@ -6,7 +6,7 @@
 #   scripts/install-test-deps.sh --apt-only   # Debian packages only
 #   scripts/install-test-deps.sh --jars-only  # Kafka 3.9.0 jars only
 #
-# Debian packages: etcd-server kcat python3-confluent-kafka python3-kafka buildah debootstrap
+# Debian packages: etcd-server kcat python3-confluent-kafka python3-kafka buildah debootstrap nftables iproute2
 #   (plus a JDK and Maven when java/mvn are missing).
 # Apache Kafka 3.9.0 jars (kafka_2.13 + kafka-tools, runtime scope, which also
 #   brings kafka-clients and the slf4j-reload4j binding) from Maven Central into
@@ -63,7 +63,7 @@ apt_install() {
 # ---------------------------------------------------------------- Debian ---
 if [ "$DO_APT" -eq 1 ]; then
   missing=()
-  for p in etcd-server kcat python3-confluent-kafka python3-kafka buildah debootstrap; do
+  for p in etcd-server kcat python3-confluent-kafka python3-kafka buildah debootstrap nftables iproute2; do
     if pkg_installed "$p"; then log "present: $p"; else missing+=("$p"); fi
   done
   apt_install "${missing[@]}"

@@ -4,6 +4,16 @@
 // are deleted after it is written. Single writer: one broker per bucket
 // prefix with embedded metadata (a cluster uses etcd).
 //
+// Incarnations: each start of the broker writes its journal objects under
+// keys of its own (meta/journal/<seq>-<incarnation>, the incarnation a start
+// time above every one seen). A PUT of a killed incarnation may still land
+// after the next one loaded the journal (S3 can complete a request whose
+// client is gone); under the bare sequence number it replaced the new
+// incarnation's object of that number, whose records had been acknowledged.
+// Now both stay, and the loader drops the records of an incarnation from
+// the first sequence number a later incarnation wrote on: the later one
+// never saw them, and acknowledged its own instead.
+//
 // Recovery GETs every journal object written since the last snapshot, so the
 // journal is replaced by a snapshot every SNAPSHOT_EVERY_OBJECTS objects (not
 // only by size: a journal object is a few hundred bytes, and 64 MiB of them
@@ -16,7 +26,9 @@ import type { LoadedState, MetadataPersistence } from './persistence.js';
 const JOURNAL = 'meta/journal/';
 const SNAPSHOT = 'meta/snapshot/';
 const pad = (n: number) => n.toString().padStart(20, '0');
-const seqOf = (key: string) => Number(key.slice(key.lastIndexOf('/') + 1));
+/** meta/journal/<seq>[-<incarnation>] (objects of versions before incarnations have none: 0). */
+const seqOf = (key: string) => Number(key.slice(key.lastIndexOf('/') + 1).split('-')[0]);
+const incarnationOf = (key: string) => Number(key.slice(key.lastIndexOf('/') + 1).split('-')[1] ?? 0);
 
 /** Journal objects after which a snapshot replaces them. */
 const SNAPSHOT_EVERY_OBJECTS = 1000;
@@ -53,6 +65,8 @@ export class ObjectPersistence<S, O> implements MetadataPersistence<S, O> {
   private closing = false;
   private failed: Error | null = null;
   private journalKeys: string[] = [];
+  /** This start's incarnation: its journal objects' key suffix. */
+  private incarnation = 0;
   private bytes = 0;
   /** Deletion of objects a snapshot replaced (in the background: recovery skips them anyway). */
   private collecting: Promise<void> = Promise.resolve();
@@ -71,18 +85,41 @@ export class ObjectPersistence<S, O> implements MetadataPersistence<S, O> {
     }
     const stale: string[] = snaps.slice(0, -1).map((s) => s.key);
     const live: Array<{ key: string; size: number }> = [];
+    let lastIncarnation = 0;
     for (const o of await this.store.list(JOURNAL)) {
+      lastIncarnation = Math.max(lastIncarnation, incarnationOf(o.key));
       // Written before the snapshot (a crash came before their deletion): every record in them is in it.
       if (snapshot && seqOf(o.key) <= snapshot.seq) stale.push(o.key);
       else live.push(o);
     }
+    this.incarnation = Math.max(Date.now(), lastIncarnation + 1);
     const bodies = await inParallel(live, PARALLEL, (o) => this.store.get(o.key));
-    const records: JournalRecord<O>[] = [];
+    // Per incarnation, in order: its records count up to the first sequence number a later incarnation wrote.
+    const byIncarnation = new Map<number, Array<{ key: string; size: number; records: JournalRecord<O>[] }>>();
     live.forEach((o, i) => {
-      this.journalKeys.push(o.key);
-      records.push(...decodeJournal<O>(bodies[i]!).records);
-      this.bytes += o.size;
+      const inc = incarnationOf(o.key);
+      let l = byIncarnation.get(inc);
+      if (!l) byIncarnation.set(inc, (l = []));
+      l.push({ ...o, records: decodeJournal<O>(bodies[i]!).records });
     });
+    const incs = [...byIncarnation.keys()].sort((a, b) => a - b);
+    const records: JournalRecord<O>[] = [];
+    let limit = Infinity;
+    for (let i = incs.length - 1; i >= 0; i--) {
+      const objects = byIncarnation.get(incs[i]!)!;
+      let first = Infinity;
+      for (const o of objects) {
+        if (seqOf(o.key) >= limit) {
+          stale.push(o.key); // a dead incarnation's write that landed after the next one loaded
+          continue;
+        }
+        this.journalKeys.push(o.key);
+        this.bytes += o.size;
+        for (const r of o.records) if (r.seq < limit) records.push(r);
+        first = Math.min(first, seqOf(o.key));
+      }
+      limit = Math.min(limit, first);
+    }
     records.sort((a, b) => a.seq - b.seq);
     this.collect(stale);
     return { snapshot, records };
@@ -103,7 +140,7 @@ export class ObjectPersistence<S, O> implements MetadataPersistence<S, O> {
         const batch = this.queue;
         this.queue = [];
         const body = Buffer.concat(batch.map((p) => encodeRecord(p.record)));
-        const key = `${JOURNAL}${pad(batch[0]!.record.seq)}`;
+        const key = `${JOURNAL}${pad(batch[0]!.record.seq)}-${this.incarnation}`;
         // The store retried up to its deadline. Later records may not follow a
         // missing one, and giving up would leave every later commit failing
         // until a restart: the same object is written again (the same key and

@@ -39,6 +39,12 @@ export interface ConfigDef {
   inert?: boolean;
   validValues?: string[];
   min?: number;
+  /**
+   * Whether DescribeConfigs lists a DEFAULT_CONFIG synonym (Kafka does only
+   * when its broker synonym has a default of its own: not for retention.ms,
+   * segment.ms, flush.ms, ...).
+   */
+  noDefaultSynonym?: boolean;
 }
 
 const LONG_MAX = '9223372036854775807';
@@ -49,7 +55,7 @@ export const TOPIC_CONFIGS: ConfigDef[] = [
   { name: 'delete.retention.ms', type: 'long', default: '86400000', doc: 'Tombstone retention for compacted topics', brokerSynonym: 'log.cleaner.delete.retention.ms', inert: true, min: 0 },
   { name: 'file.delete.delay.ms', type: 'long', default: '60000', doc: 'Kept for compatibility', brokerSynonym: 'log.segment.delete.delay.ms', inert: true, min: 0 },
   { name: 'flush.messages', type: 'long', default: LONG_MAX, doc: 'Every acknowledged write is durable already', brokerSynonym: 'log.flush.interval.messages', inert: true, min: 1 },
-  { name: 'flush.ms', type: 'long', default: LONG_MAX, doc: 'Every acknowledged write is durable already', brokerSynonym: 'log.flush.interval.ms', inert: true, min: 0 },
+  { name: 'flush.ms', type: 'long', default: LONG_MAX, doc: 'Every acknowledged write is durable already', brokerSynonym: 'log.flush.interval.ms', inert: true, min: 0, noDefaultSynonym: true },
   { name: 'index.interval.bytes', type: 'int', default: '4096', doc: 'Kept for compatibility', brokerSynonym: 'log.index.interval.bytes', inert: true, min: 0 },
   { name: 'max.compaction.lag.ms', type: 'long', default: LONG_MAX, doc: 'Log compaction', brokerSynonym: 'log.cleaner.max.compaction.lag.ms', inert: true, min: 1 },
   { name: 'max.message.bytes', type: 'int', default: '1048588', doc: 'Largest record batch accepted', brokerSynonym: 'message.max.bytes', min: 0 },
@@ -60,9 +66,25 @@ export const TOPIC_CONFIGS: ConfigDef[] = [
   { name: 'min.insync.replicas', type: 'int', default: '1', doc: 'Durability comes from the object store', brokerSynonym: 'min.insync.replicas', inert: true, min: 1 },
   { name: 'preallocate', type: 'boolean', default: 'false', doc: 'Kept for compatibility', brokerSynonym: 'log.preallocate', inert: true },
   { name: 'retention.bytes', type: 'long', default: '-1', doc: 'Bytes kept per partition (-1: no limit)', brokerSynonym: 'log.retention.bytes' },
-  { name: 'retention.ms', type: 'long', default: '604800000', doc: 'Time records are kept (-1: forever)', brokerSynonym: 'log.retention.ms', min: -1 },
+  { name: 'retention.ms', type: 'long', default: '604800000', doc: 'Time records are kept (-1: forever)', brokerSynonym: 'log.retention.ms', min: -1, noDefaultSynonym: true },
   { name: 'segment.bytes', type: 'int', default: '67108864', doc: 'Segment object size', brokerSynonym: 'log.segment.bytes', min: 14 },
-  { name: 'segment.ms', type: 'long', default: '600000', doc: 'Longest time WAL data waits before it is compacted into a segment', brokerSynonym: 'log.roll.ms', min: 1 },
+  { name: 'segment.ms', type: 'long', default: '600000', doc: 'Longest time WAL data waits before it is compacted into a segment', brokerSynonym: 'log.roll.ms', min: 1, noDefaultSynonym: true },
+  { name: 'compression.gzip.level', type: 'int', default: '-1', doc: 'Not used: batches are stored as produced', brokerSynonym: 'compression.gzip.level', inert: true },
+  { name: 'compression.lz4.level', type: 'int', default: '9', doc: 'Not used: batches are stored as produced', brokerSynonym: 'compression.lz4.level', inert: true },
+  { name: 'compression.zstd.level', type: 'int', default: '3', doc: 'Not used: batches are stored as produced', brokerSynonym: 'compression.zstd.level', inert: true },
+  { name: 'follower.replication.throttled.replicas', type: 'list', default: '', doc: 'No followers', inert: true, noDefaultSynonym: true },
+  { name: 'leader.replication.throttled.replicas', type: 'list', default: '', doc: 'No followers', inert: true, noDefaultSynonym: true },
+  { name: 'local.retention.bytes', type: 'long', default: '-2', doc: 'Tiered storage: all data is in the object store', brokerSynonym: 'log.local.retention.bytes', inert: true },
+  { name: 'local.retention.ms', type: 'long', default: '-2', doc: 'Tiered storage: all data is in the object store', brokerSynonym: 'log.local.retention.ms', inert: true },
+  { name: 'message.format.version', type: 'string', default: '3.0-IV1', doc: 'Batches are stored in format v2', brokerSynonym: 'log.message.format.version', inert: true },
+  { name: 'message.timestamp.after.max.ms', type: 'long', default: LONG_MAX, doc: 'Not checked yet', brokerSynonym: 'log.message.timestamp.after.max.ms', inert: true },
+  { name: 'message.timestamp.before.max.ms', type: 'long', default: LONG_MAX, doc: 'Not checked yet', brokerSynonym: 'log.message.timestamp.before.max.ms', inert: true },
+  { name: 'message.timestamp.difference.max.ms', type: 'long', default: LONG_MAX, doc: 'Not checked yet', brokerSynonym: 'log.message.timestamp.difference.max.ms', inert: true },
+  { name: 'remote.log.copy.disable', type: 'boolean', default: 'false', doc: 'Tiered storage: all data is in the object store', inert: true, noDefaultSynonym: true },
+  { name: 'remote.log.delete.on.disable', type: 'boolean', default: 'false', doc: 'Tiered storage: all data is in the object store', inert: true, noDefaultSynonym: true },
+  { name: 'remote.storage.enable', type: 'boolean', default: 'false', doc: 'Tiered storage: all data is in the object store', inert: true, noDefaultSynonym: true },
+  { name: 'segment.index.bytes', type: 'int', default: '10485760', doc: 'Segment indexes live in the segment footer', brokerSynonym: 'log.index.size.max.bytes', inert: true },
+  { name: 'segment.jitter.ms', type: 'long', default: '0', doc: 'Not used', brokerSynonym: 'log.roll.jitter.ms', inert: true, noDefaultSynonym: true },
   { name: 'unclean.leader.election.enable', type: 'boolean', default: 'false', doc: 'Kept for compatibility', brokerSynonym: 'unclean.leader.election.enable', inert: true },
 ];
 

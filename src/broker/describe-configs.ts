@@ -58,8 +58,8 @@ export function describeTopicConfigs(
     const broker = def.brokerSynonym ? overrides[def.brokerSynonym] : undefined;
     if (own !== undefined) synonyms.push({ name: def.name, value: own, source: ConfigSource.DYNAMIC_TOPIC_CONFIG });
     if (broker !== undefined) synonyms.push({ name: def.brokerSynonym!, value: broker, source: ConfigSource.STATIC_BROKER_CONFIG });
-    synonyms.push({ name: def.brokerSynonym ?? def.name, value: def.default, source: ConfigSource.DEFAULT_CONFIG });
-    const source = synonyms[0]!.source;
+    if (def.brokerSynonym && !def.noDefaultSynonym) synonyms.push({ name: def.brokerSynonym, value: def.default, source: ConfigSource.DEFAULT_CONFIG });
+    const source = own !== undefined ? ConfigSource.DYNAMIC_TOPIC_CONFIG : broker !== undefined ? ConfigSource.STATIC_BROKER_CONFIG : ConfigSource.DEFAULT_CONFIG;
     out.push(
       entry(def.name, own ?? broker ?? def.default, source, def.type, includeDocumentation ? def.doc : '', includeSynonyms ? synonyms : [], false),
     );

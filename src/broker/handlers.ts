@@ -27,6 +27,7 @@ import { deleteGroups } from './delete-groups.js';
 import { offsetDelete } from './offset-delete.js';
 import { alterConfigs, incrementalAlterConfigs } from './alter-configs.js';
 import { deleteRecords } from './delete-records.js';
+import { describeTopicPartitions } from './describe-topic-partitions.js';
 
 export const HANDLERS: readonly ApiHandler[] = [
   produce,
@@ -55,4 +56,5 @@ export const HANDLERS: readonly ApiHandler[] = [
   offsetDelete,
   incrementalAlterConfigs,
   describeCluster,
+  describeTopicPartitions,
 ] as ApiHandler[];

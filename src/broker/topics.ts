@@ -100,7 +100,9 @@ export class Topics {
     if (count <= topic.partitions) {
       throw new KafkaError(
         ErrorCode.INVALID_PARTITIONS,
-        `Topic currently has ${topic.partitions} partitions, which is higher than the requested ${count}.`,
+        count === topic.partitions
+          ? `Topic already has ${count} partition(s).`
+          : `The topic ${topic.name} currently has ${topic.partitions} partition(s); ${count} would not be an increase.`,
       );
     }
     if (count > MAX_PARTITIONS) throw new KafkaError(ErrorCode.INVALID_PARTITIONS, `At most ${MAX_PARTITIONS} partitions.`);

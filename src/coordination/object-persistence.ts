@@ -34,6 +34,8 @@ const incarnationOf = (key: string) => Number(key.slice(key.lastIndexOf('/') + 1
 const SNAPSHOT_EVERY_OBJECTS = 1000;
 /** journalBytes() counts each object as at least this much, so the store's size trigger fires by count too. */
 const OBJECT_WEIGHT = Math.ceil((64 * 1024 * 1024) / SNAPSHOT_EVERY_OBJECTS);
+/** Reads of a journal object that decodes short before it counts as damaged for good. */
+const DAMAGED_READS = 4;
 /** Concurrent GETs while loading and DELETEs while collecting replaced objects. */
 const PARALLEL = 16;
 /** Pause between rewrites of a journal object whose write failed (after the store's own retries). */
@@ -93,14 +95,16 @@ export class ObjectPersistence<S, O> implements MetadataPersistence<S, O> {
       else live.push(o);
     }
     this.incarnation = Math.max(Date.now(), lastIncarnation + 1);
-    const bodies = await inParallel(live, PARALLEL, (o) => this.store.get(o.key));
+    const lastOfIncarnation = new Map<number, string>();
+    for (const o of live) lastOfIncarnation.set(incarnationOf(o.key), o.key);
+    const bodies = await inParallel(live, PARALLEL, (o) => this.readJournalObject(o.key, lastOfIncarnation.get(incarnationOf(o.key)) === o.key));
     // Per incarnation, in order: its records count up to the first sequence number a later incarnation wrote.
     const byIncarnation = new Map<number, Array<{ key: string; size: number; records: JournalRecord<O>[] }>>();
     live.forEach((o, i) => {
       const inc = incarnationOf(o.key);
       let l = byIncarnation.get(inc);
       if (!l) byIncarnation.set(inc, (l = []));
-      l.push({ ...o, records: decodeJournal<O>(bodies[i]!).records });
+      l.push({ ...o, records: bodies[i]! });
     });
     const incs = [...byIncarnation.keys()].sort((a, b) => a - b);
     const records: JournalRecord<O>[] = [];
@@ -123,6 +127,27 @@ export class ObjectPersistence<S, O> implements MetadataPersistence<S, O> {
     records.sort((a, b) => a.seq - b.seq);
     this.collect(stale);
     return { snapshot, records };
+  }
+
+  /**
+   * The records of one journal object. A PUT writes an object whole, so
+   * bytes after the last valid record mean a damaged read (a body cut short
+   * or altered on the way): it is read again. Only the last object of an
+   * incarnation may stay torn (a store that keeps the part of an upload cut
+   * by a crash): its PUT never completed, so nothing in it was acknowledged.
+   */
+  private async readJournalObject(key: string, lastOfItsIncarnation: boolean): Promise<JournalRecord<O>[]> {
+    for (let attempt = 1; ; attempt++) {
+      const body = await this.store.get(key);
+      const { records, validLength } = decodeJournal<O>(body);
+      if (validLength === body.length) return records;
+      if (attempt < DAMAGED_READS) {
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+        continue;
+      }
+      if (lastOfItsIncarnation) return records;
+      throw new Error(`journal object ${key} is damaged: ${body.length - validLength} of ${body.length} bytes after its last valid record, in ${attempt} reads`);
+    }
   }
 
   append(record: JournalRecord<O>): Promise<void> {

@@ -66,7 +66,11 @@ interface Ctx {
 /** One workload client process (restartable). */
 export class Client {
   private proc: ManagedProcess | null = null;
+  /** Set while the scenario or stop() ends the process on purpose. */
+  private ending = false;
   incarnation = 0;
+  /** Exits nobody asked for (the client is started again a second later). */
+  unexpectedExits = 0;
   paused = false;
   done: Record<string, unknown> | null = null;
   acked = 0;
@@ -107,6 +111,15 @@ export class Client {
         ? new ManagedProcess(process.execPath, [KAFKAJS_CLIENT, s.role, ...common, ...extra], { name: this.name, maxLines: 100, env, logFile })
         : new ManagedProcess(SYSTEM_PYTHON, [RDKAFKA_CLIENT, s.role === 'seek' ? 'assign' : s.role, ...common, ...extra], { name: this.name, maxLines: 100, env, logFile });
     this.proc = proc;
+    this.ending = false;
+    void proc.exited.then((info) => {
+      if (this.ending || this.proc !== proc || this.w.stopping) return;
+      this.unexpectedExits++;
+      this.w.ctx.log(`${this.name} exited unexpectedly (code ${info.code}, signal ${info.signal}); starting it again\n${proc.tail(15)}`);
+      setTimeout(() => {
+        if (this.proc === proc && !this.w.stopping) this.start();
+      }, 1000);
+    });
     const name = this.name;
     const h = this.w.ctx.history;
     proc.onLine((line) => {
@@ -150,6 +163,7 @@ export class Client {
 
   /** kill -9 (or another signal) and wait for the exit. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    this.ending = true;
     this.paused = false;
     await this.proc?.kill(signal);
   }
@@ -172,6 +186,7 @@ export class Client {
   /** SIGTERM and wait for the process to finish (producers flush). */
   async stop(timeoutMs = 60_000): Promise<void> {
     const p = this.proc;
+    this.ending = true;
     if (!p || !p.running) return;
     if (this.paused) this.resume();
     p.signal('SIGTERM');
@@ -213,6 +228,9 @@ export class Workload {
     return [...this.clients.values()].filter((c) => c.spec.role === role && (!stack || c.spec.stack === stack));
   }
 
+  /** Set by stop(): clients that exit now are not started again. */
+  stopping = false;
+
   async start(): Promise<void> {
     for (const c of this.clients.values()) c.start();
   }
@@ -241,6 +259,7 @@ export class Workload {
 
   /** Stops every client: producers first (they flush), then consumers. */
   async stop(): Promise<void> {
+    this.stopping = true;
     await Promise.all(this.byRole('produce').map((c) => c.stop(60_000)));
     // Let the consumers read what the last sends wrote.
     await sleep(1000);
@@ -296,7 +315,9 @@ export class Workload {
         if (k.startsWith('FATAL')) fatal += n;
       }
     }
-    return { polled: this.polled, readback: this.readbackCounts, fatalClientErrors: fatal, clientErrors: errors };
+    const exits = Object.fromEntries([...this.clients.values()].filter((c) => c.unexpectedExits).map((c) => [c.spec.name, c.unexpectedExits]));
+    const acked = Object.fromEntries([...this.clients.values()].filter((c) => c.spec.role === 'produce').map((c) => [c.spec.name, c.acked]));
+    return { polled: this.polled, acknowledgedBy: acked, readback: this.readbackCounts, fatalClientErrors: fatal, unexpectedClientExits: exits, clientErrors: errors };
   }
 }
 

@@ -19,6 +19,7 @@
 // only by size: a journal object is a few hundred bytes, and 64 MiB of them
 // would take hours to read back), and they are read with bounded parallelism.
 
+import { crc32c } from '@node-rs/crc32';
 import type { ObjectStore } from '../storage/object-store.js';
 import { decodeJournal, encodeRecord, type JournalRecord } from './journal.js';
 import type { LoadedState, MetadataPersistence } from './persistence.js';
@@ -34,6 +35,8 @@ const incarnationOf = (key: string) => Number(key.slice(key.lastIndexOf('/') + 1
 const SNAPSHOT_EVERY_OBJECTS = 1000;
 /** journalBytes() counts each object as at least this much, so the store's size trigger fires by count too. */
 const OBJECT_WEIGHT = Math.ceil((64 * 1024 * 1024) / SNAPSHOT_EVERY_OBJECTS);
+/** Snapshot objects start with this and the crc32c of the JSON after them (a bit flip in JSON can still parse). */
+const SNAPSHOT_MAGIC = Buffer.from('SHSNAP01');
 /** Reads of a journal object that decodes short before it counts as damaged for good. */
 const DAMAGED_READS = 4;
 /** Concurrent GETs while loading and DELETEs while collecting replaced objects. */
@@ -83,7 +86,7 @@ export class ObjectPersistence<S, O> implements MetadataPersistence<S, O> {
     let snapshot: { seq: number; state: S } | null = null;
     if (snaps.length) {
       const latest = snaps[snaps.length - 1]!;
-      snapshot = JSON.parse((await this.store.get(latest.key)).toString('utf8')) as { seq: number; state: S };
+      snapshot = await this.readSnapshot(latest.key);
     }
     const stale: string[] = snaps.slice(0, -1).map((s) => s.key);
     const live: Array<{ key: string; size: number }> = [];
@@ -136,6 +139,24 @@ export class ObjectPersistence<S, O> implements MetadataPersistence<S, O> {
    * incarnation may stay torn (a store that keeps the part of an upload cut
    * by a crash): its PUT never completed, so nothing in it was acknowledged.
    */
+  /** A snapshot object: SNAPSHOT_MAGIC, u32 crc32c(json), json (older versions: the json alone). A damaged read is read again. */
+  private async readSnapshot(key: string): Promise<{ seq: number; state: S }> {
+    for (let attempt = 1; ; attempt++) {
+      const body = await this.store.get(key);
+      try {
+        let json: Buffer = body;
+        if (body.subarray(0, SNAPSHOT_MAGIC.length).equals(SNAPSHOT_MAGIC)) {
+          json = body.subarray(SNAPSHOT_MAGIC.length + 4);
+          if (crc32c(json) !== body.readUInt32BE(SNAPSHOT_MAGIC.length)) throw new Error('checksum mismatch');
+        }
+        return JSON.parse(json.toString('utf8')) as { seq: number; state: S };
+      } catch (err) {
+        if (attempt >= DAMAGED_READS) throw new Error(`metadata snapshot ${key} is damaged (${(err as Error).message}) in ${attempt} reads`);
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
+  }
+
   private async readJournalObject(key: string, lastOfItsIncarnation: boolean): Promise<JournalRecord<O>[]> {
     for (let attempt = 1; ; attempt++) {
       const body = await this.store.get(key);
@@ -204,7 +225,11 @@ export class ObjectPersistence<S, O> implements MetadataPersistence<S, O> {
 
   async writeSnapshot(seq: number, serialized: string): Promise<void> {
     const key = `${SNAPSHOT}${pad(seq)}`;
-    await this.store.put(key, Buffer.from(serialized, 'utf8'));
+    const json = Buffer.from(serialized, 'utf8');
+    const head = Buffer.allocUnsafe(SNAPSHOT_MAGIC.length + 4);
+    SNAPSHOT_MAGIC.copy(head);
+    head.writeUInt32BE(crc32c(json), SNAPSHOT_MAGIC.length);
+    await this.store.put(key, [head, json]);
     const old = this.journalKeys;
     this.journalKeys = [];
     this.bytes = 0;

@@ -191,3 +191,28 @@ test('etcd metadata: ranges below the log start are ignored, and manifests over 
     await etcd.cleanup();
   }
 }, 60_000);
+
+test('metadata in the bucket (embedded store on S3) is read as the broker reads it', async () => {
+  const { MemoryObjectStore } = await import('../../src/storage/memory-object-store.js');
+  const { ObjectPersistence } = await import('../../src/coordination/object-persistence.js');
+  const { EmbeddedMetadataStore } = await import('../../src/coordination/embedded-metadata-store.js');
+  const pino = (await import('pino')).default;
+  const mem = new MemoryObjectStore();
+  const { wal1, ops } = await buildStore();
+  for (const o of await store.list('')) await mem.put(o.key, await store.get(o.key));
+  // The same operations through the embedded store, snapshotting after every write half the time.
+  const meta = new EmbeddedMetadataStore(new ObjectPersistence<MetadataState, Operation>(mem), pino({ level: 'silent' }), 1);
+  await meta.start();
+  await meta.createTopic({ name: 't', topicId: TOPIC, partitions: 2, configs: {} });
+  await meta.acquirePartition(TOPIC, 0, 0);
+  await meta.acquirePartition(TOPIC, 1, 0);
+  for (const o of ops.slice(3)) {
+    if (o.op === 'wal') await meta.commitWal(o.commit);
+    else if (o.op === 'replace') await meta.replaceRanges(o.replacement);
+  }
+  await meta.close();
+  const r = await audit({ storage: 'memory://', store: mem, metadata: { kind: 'objects' } });
+  expect(auditFailures(r), formatAudit(r)).toEqual([]);
+  expect(r).toMatchObject({ partitions: 2, walRanges: 3, segmentRanges: 1, orphans: 0 });
+  expect(mem.objects.has(wal1)).toBe(true);
+});

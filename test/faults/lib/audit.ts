@@ -30,6 +30,7 @@ import { crc32c } from '@node-rs/crc32';
 import { Etcd3 } from 'etcd3';
 import { apply, type MetadataState, type Operation } from '../../../src/coordination/manifest-state.js';
 import { decodeJournal, type JournalRecord } from '../../../src/coordination/journal.js';
+import { ObjectPersistence } from '../../../src/coordination/object-persistence.js';
 import type { EpochStart, LogRange } from '../../../src/coordination/metadata-store.js';
 import { readBatchHeader } from '../../../src/protocol/records/batch.js';
 import { FsObjectStore } from '../../../src/storage/fs-object-store.js';
@@ -168,21 +169,23 @@ export async function readMetadata(source: MetadataSource, store: ObjectStore, r
       return partitionsOf(replay(snapshot, records));
     }
     case 'objects': {
-      const snaps = await store.list('meta/snapshot/');
-      const snapshot = snaps.length ? (JSON.parse((await store.get(snaps[snaps.length - 1]!.key)).toString('utf8')) as { seq: number; state: MetadataState }) : null;
-      const records: JournalRecord<Operation>[] = [];
-      for (const o of await store.list('meta/journal/')) {
-        if (snapshot && Number(o.key.slice(o.key.lastIndexOf('/') + 1)) <= snapshot.seq) continue;
-        const body = await store.get(o.key);
-        const d = decodeJournal<Operation>(body);
-        // A journal object is written whole by one PUT: a short decode is damage, not a crash.
-        if (d.validLength !== body.length) {
-          result.metadataErrors++;
-          note('metadataErrors', `${o.key}: ${body.length - d.validLength} bytes after the last valid record`);
-        }
-        records.push(...d.records);
+      // Read as the broker reads it (snapshot checksum, incarnations, damaged reads), through a store that deletes nothing.
+      const readOnly: ObjectStore = {
+        description: store.description,
+        put: () => Promise.reject(new Error('audit: read-only')),
+        get: (k, r) => store.get(k, r),
+        delete: () => Promise.resolve(),
+        list: (prefix) => store.list(prefix),
+        close: () => Promise.resolve(),
+      };
+      try {
+        const { snapshot, records } = await new ObjectPersistence<MetadataState, Operation>(readOnly).load();
+        return partitionsOf(replay(snapshot, records));
+      } catch (err) {
+        result.metadataErrors++;
+        note('metadataErrors', (err as Error).message);
+        return [];
       }
-      return partitionsOf(replay(snapshot, records));
     }
     case 'etcd': {
       // The manifests of a long run exceed gRPC's default 4 MiB message.

@@ -124,7 +124,7 @@ if [ "$QUICK" -eq 0 ]; then
     "$PY" -m venv "$C/venv"
     "$C/venv/bin/pip" install -q --disable-pip-version-check -r "$REQ"
     echo "$VH" > "$C/venv/.hash"
-    log "created: venv ($("$C/venv/bin/python" -c 'import confluent_kafka, aiokafka; print("confluent-kafka", confluent_kafka.version()[0], "librdkafka", confluent_kafka.libversion()[0], "aiokafka", aiokafka.__version__)')) in $(( $(date +%s) - t0 ))s"
+    log "created: venv ($("$C/venv/bin/python" -c 'import confluent_kafka, aiokafka; print("confluent-kafka", getattr(confluent_kafka, "__version__", None) or confluent_kafka.version()[0], "librdkafka", confluent_kafka.libversion()[0], "aiokafka", aiokafka.__version__)')) in $(( $(date +%s) - t0 ))s"
   fi
 fi
 

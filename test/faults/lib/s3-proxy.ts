@@ -67,8 +67,8 @@ export class S3FaultProxy {
     });
   }
 
-  async listen(host = '127.0.0.1'): Promise<void> {
-    this.port = await freePort(host);
+  async listen(host = '127.0.0.1', port?: number): Promise<void> {
+    this.port = port ?? (await freePort(host));
     await new Promise<void>((resolve) => this.server.listen(this.port, host, resolve));
     registerCleanup(
       () => this.close(),

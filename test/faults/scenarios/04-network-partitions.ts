@@ -94,10 +94,17 @@ class NetnsCluster {
   async startS3(): Promise<void> {
     const d = makeTempDir('streamhouse-netns-s3-');
     this.dirs.push(d);
+    // s3rver on the namespace's loopback behind lib/s3-proxy.ts (no faults) on its address: the proxy
+    // forwards a PUT only once its whole body is there. s3rver itself keeps the part of an upload cut
+    // short (a cut makes the broker give up mid-body) and then fails LIST with InternalError.
     const script = `import S3rver from 's3rver';
-const s = new S3rver({ address: '${this.lab.ip('s3')}', port: ${S3_PORT}, directory: ${JSON.stringify(d.dir)}, silent: true, configureBuckets: [{ name: '${BUCKET}' }], vhostBuckets: false });
-const a = await s.run(); console.log('S3RVER_LISTENING ' + JSON.stringify(a));`;
-    const { cmd, args } = this.lab.exec('s3', process.execPath, ['--input-type=module', '-e', script]);
+import { S3FaultProxy } from ${JSON.stringify(path.join(REPO_ROOT, 'test/faults/lib/s3-proxy.ts'))};
+const s = new S3rver({ address: '127.0.0.1', port: ${S3_PORT + 1}, directory: ${JSON.stringify(d.dir)}, silent: true, configureBuckets: [{ name: '${BUCKET}' }], vhostBuckets: false });
+await s.run();
+const proxy = new S3FaultProxy(${S3_PORT + 1});
+await proxy.listen('${this.lab.ip('s3')}', ${S3_PORT});
+console.log('S3RVER_LISTENING');`;
+    const { cmd, args } = this.lab.exec('s3', process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);
     this.s3 = new ManagedProcess(cmd, args, { name: 's3rver-netns', cwd: REPO_ROOT, maxLines: 2000 });
     await this.s3.waitForLine((l) => l.startsWith('S3RVER_LISTENING'), 30_000, 's3rver listening');
   }

@@ -104,7 +104,8 @@ await s.run();
 const proxy = new S3FaultProxy(${S3_PORT + 1});
 await proxy.listen('${this.lab.ip('s3')}', ${S3_PORT});
 console.log('S3RVER_LISTENING');`;
-    const { cmd, args } = this.lab.exec('s3', process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);
+    // --openssl-legacy-provider: s3rver 3.7 makes LIST continuation tokens with DES (past 1000 keys).
+    const { cmd, args } = this.lab.exec('s3', process.execPath, ['--openssl-legacy-provider', '--import', 'tsx', '--input-type=module', '-e', script]);
     this.s3 = new ManagedProcess(cmd, args, { name: 's3rver-netns', cwd: REPO_ROOT, maxLines: 2000 });
     await this.s3.waitForLine((l) => l.startsWith('S3RVER_LISTENING'), 30_000, 's3rver listening');
   }

@@ -61,7 +61,14 @@ const scenario: Scenario = {
     const bucketDir = path.join(ctx.runDir, 's3rver');
     fs.rmSync(bucketDir, { recursive: true, force: true });
     fs.mkdirSync(bucketDir, { recursive: true });
-    const s3 = await startS3rver({ directory: bucketDir });
+    // s3rver 3.7 makes LIST continuation tokens with DES, which Node 20's OpenSSL 3 refuses without the
+    // legacy provider: any listing past 1000 keys (the metadata journal, wal/) failed with InternalError.
+    const nodeOptions = process.env.NODE_OPTIONS;
+    process.env.NODE_OPTIONS = `${nodeOptions ?? ''} --openssl-legacy-provider`.trim();
+    const s3 = await startS3rver({ directory: bucketDir }).finally(() => {
+      if (nodeOptions === undefined) delete process.env.NODE_OPTIONS;
+      else process.env.NODE_OPTIONS = nodeOptions;
+    });
     const proxy = new S3FaultProxy(s3.port, () => ctx.rng.next());
     await proxy.listen();
     const { AWS_ENDPOINT_URL_S3: _direct, ...awsEnv } = s3.awsEnv;

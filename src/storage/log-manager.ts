@@ -15,6 +15,8 @@ import { encodeSegment } from './segment.js';
 import { WalWriter } from './wal-writer.js';
 
 const GC_INTERVAL_MS = 60_000;
+/** WAL ranges a partition may hold before compaction runs whatever their size or age. */
+const MAX_WAL_RANGES = 1000;
 const GC_MIN_AGE_MS = 10 * 60_000;
 
 export interface StorageOptions {
@@ -289,7 +291,8 @@ export class LogManager {
         const walBytes = log.walBytes();
         backlog += walBytes;
         if (walBytes === 0) continue;
-        if (walBytes >= cfg.segmentBytes || Date.now() - log.oldestWalCommitAt >= cfg.segmentMs) {
+        // Many small flushes make many manifest entries: compact them early too, to bound the metadata.
+        if (walBytes >= cfg.segmentBytes || log.walRanges() >= MAX_WAL_RANGES || Date.now() - log.oldestWalCommitAt >= cfg.segmentMs) {
           try {
             await this.compact(log, cfg.segmentBytes);
           } catch (err) {

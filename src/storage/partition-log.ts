@@ -294,6 +294,14 @@ export class PartitionLog {
     for (const r of this.ranges) if (r.kind === 'wal') n += r.length;
     return n;
   }
+
+  /** WAL ranges not yet compacted: each is a manifest entry (an etcd key in a cluster). */
+  walRanges(): number {
+    let n = 0;
+    for (const r of this.ranges) if (r.kind === 'wal') n++;
+    return n;
+  }
+
 }
 
 /** Index of the batch holding offset in a contiguous, sorted batch list, or -1. */

@@ -22,6 +22,7 @@ export interface BrokerConfig {
   messageMaxBytes: number;
   walFlushMs: number;
   walFlushBytes: number;
+  writeBufferBytes: number;
   tailCacheBytes: number;
   blockCacheBytes: number;
   logLevel: string;
@@ -74,6 +75,7 @@ export const OPTIONS: OptionDef[] = [
   { flag: 'message-max-bytes', key: 'messageMaxBytes', type: 'int', default: String(DEFAULT_MESSAGE_MAX_BYTES), help: 'message.max.bytes: the default of max.message.bytes' },
   { flag: 'wal-flush-ms', key: 'walFlushMs', type: 'int', default: '0', help: 'longest a produce waits for others to join its WAL object (0: flush whenever the writer is free)' },
   { flag: 'wal-flush-bytes', key: 'walFlushBytes', type: 'int', default: String(8 * 1024 * 1024), help: 'a WAL object is written once this many bytes are pending' },
+  { flag: 'write-buffer-bytes', key: 'writeBufferBytes', type: 'int', default: String(128 * 1024 * 1024), help: 'bytes accepted and not yet committed before produce waits (back-pressure while the store is slow)' },
   { flag: 'tail-cache-bytes', key: 'tailCacheBytes', type: 'int', default: String(32 * 1024 * 1024), help: 'recent bytes kept in memory per partition' },
   { flag: 'block-cache-bytes', key: 'blockCacheBytes', type: 'int', default: String(256 * 1024 * 1024), help: 'bytes of object data cached for reads' },
   { flag: 'metrics-listen', key: 'metricsListen', type: 'string', help: 'HOST:PORT to serve Prometheus metrics on (/metrics); off by default' },
@@ -163,6 +165,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     messageMaxBytes: values.messageMaxBytes as number,
     walFlushMs: values.walFlushMs as number,
     walFlushBytes: values.walFlushBytes as number,
+    writeBufferBytes: values.writeBufferBytes as number,
     tailCacheBytes: values.tailCacheBytes as number,
     blockCacheBytes: values.blockCacheBytes as number,
     logLevel: values.logLevel as string,

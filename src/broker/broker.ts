@@ -81,6 +81,7 @@ export class Broker {
         brokerId: cfg.brokerId,
         walFlushMs: cfg.walFlushMs,
         walFlushBytes: cfg.walFlushBytes,
+        walMaxBufferedBytes: cfg.writeBufferBytes,
         tailMaxBytes: cfg.tailCacheBytes,
         blockCacheBytes: cfg.blockCacheBytes,
       },

@@ -123,6 +123,9 @@ export const produce = defineHandler({
       if (!(await ctx.broker.logs.writer.admit(Date.now() + Math.max(req.timeoutMs, 1)))) {
         return timedOut(req);
       }
+      // A client that left while its request waited for room gets no answer: writing
+      // its data would only delay everyone else (its fate was unknown to it anyway).
+      if (ctx.conn.isClosed?.()) return timedOut(req);
       pending = await appendAll(req, ctx);
     } finally {
       release();

@@ -11,6 +11,8 @@ export interface ConnectionContext {
   readonly id: number;
   readonly remoteAddress: string;
   readonly log: Logger;
+  /** True once the client has gone: work that only an answer would justify can be skipped. */
+  readonly isClosed?: () => boolean;
 }
 
 /** Thrown by a handler when the frame is malformed: the connection is closed, nothing else is affected. */

@@ -22,7 +22,7 @@ export class KafkaServer {
   private accept(socket: net.Socket): void {
     const id = this.nextId++;
     const remoteAddress = `${socket.remoteAddress}:${socket.remotePort}`;
-    const conn: Connection = new Connection(socket, this.handler, { id, remoteAddress, log: this.log }, this.limits, () =>
+    const conn: Connection = new Connection(socket, this.handler, { id, remoteAddress, log: this.log, isClosed: () => socket.destroyed }, this.limits, () =>
       this.connections.delete(conn),
     );
     this.connections.add(conn);

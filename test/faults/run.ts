@@ -7,7 +7,8 @@
 // (default 1; --seed N for another schedule). Each scenario's history goes to
 // test/faults/runs/<name>.jsonl (broker logs beside it); the runner checks it
 // (lib/checker.ts), adds the storage audit (lib/audit.ts, when present),
-// prints the table and writes it to test/faults/RESULTS.md (rows of
+// prints the table and writes it to test/faults/RESULTS.md and the README
+// (short runs: test/faults/RESULTS.short.md only) (rows of
 // scenarios not run now are kept). Exits non-zero when a count that must be
 // zero is not, or a scenario failed to run.
 
@@ -22,6 +23,12 @@ import { cleanupAll } from '../helpers/process.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const RESULTS = path.join(HERE, 'RESULTS.md');
+/** Short runs (CI) go to their own file: they never replace the committed figures. */
+const RESULTS_SHORT = path.join(HERE, 'RESULTS.short.md');
+/** The README carries the table of the committed results between these markers. */
+const README = path.join(HERE, '..', '..', 'README.md');
+const README_BEGIN = '<!-- faults-table: written by npm run faults -->';
+const README_END = '<!-- /faults-table -->';
 const RUNS = path.join(HERE, 'runs');
 
 interface Row {
@@ -159,11 +166,11 @@ function rowOf(s: Scenario, mode: Mode, seed: number, secs: number, r: CheckResu
   return { scenario: s.name, cells, ok, details: lines.join('\n') };
 }
 
-function writeResults(rows: Row[]): string {
+function writeResults(rows: Row[], file: string): string {
   // Keep the rows of scenarios not run this time.
   const kept = new Map<string, { cells: string[]; details: string }>();
-  if (fs.existsSync(RESULTS)) {
-    const text = fs.readFileSync(RESULTS, 'utf8');
+  if (fs.existsSync(file)) {
+    const text = fs.readFileSync(file, 'utf8');
     for (const line of text.split('\n')) {
       const m = /^\| ([^|]+?) \|/.exec(line);
       if (!m || m[1] === 'scenario' || /^-+$/.test(m[1]!)) continue;
@@ -191,8 +198,18 @@ function writeResults(rows: Row[]): string {
     '',
     ...names.map((n) => kept.get(n)!.details + '\n'),
   ].join('\n');
-  fs.writeFileSync(RESULTS, md);
+  fs.writeFileSync(file, md);
+  if (file === RESULTS) writeReadmeTable(table);
   return table;
+}
+
+function writeReadmeTable(table: string): void {
+  if (!fs.existsSync(README)) return;
+  const text = fs.readFileSync(README, 'utf8');
+  const begin = text.indexOf(README_BEGIN);
+  const end = text.indexOf(README_END);
+  if (begin < 0 || end < begin) return;
+  fs.writeFileSync(README, text.slice(0, begin + README_BEGIN.length) + '\n' + table + '\n' + text.slice(end));
 }
 
 async function main(): Promise<number> {
@@ -228,7 +245,7 @@ async function main(): Promise<number> {
     if (r) for (const [k, ex] of Object.entries(r.examples)) if (ex.length && k !== 'recovery') log(`  ${k}: ${ex.join('; ')}`);
     if (result) log(`  figures: ${JSON.stringify(result.figures)}`);
   }
-  const table = writeResults(rows);
+  const table = writeResults(rows, mode === 'short' ? RESULTS_SHORT : RESULTS);
   console.log('\n' + table + '\n');
   const failed = rows.filter((r) => !r.ok);
   console.log(failed.length ? `FAILED: ${failed.map((r) => r.scenario).join(', ')}` : `all ${rows.length} scenario(s) ok`);

@@ -4,6 +4,7 @@
 import { CreatePartitionsApi } from '../protocol/generated/create-partitions.js';
 import { ErrorCode, KafkaError } from '../protocol/kafka-error.js';
 import { defineHandler } from './handler.js';
+import { MAX_PARTITIONS_PER_REQUEST, TOO_MANY_PARTITIONS_MESSAGE } from './topics.js';
 
 export const createPartitions = defineHandler({
   api: CreatePartitionsApi,
@@ -14,9 +15,13 @@ export const createPartitions = defineHandler({
     const results = [];
     const counts = new Map<string, number>();
     for (const t of req.topics) counts.set(t.name, (counts.get(t.name) ?? 0) + 1);
+    let added = 0;
+    for (const t of req.topics) added += Math.max(0, t.count - (topics.byName(t.name)?.partitions ?? t.count));
     for (const t of req.topics) {
       const topic = topics.byName(t.name);
-      if (counts.get(t.name)! > 1) {
+      if (added > MAX_PARTITIONS_PER_REQUEST) {
+        results.push({ name: t.name, errorCode: ErrorCode.POLICY_VIOLATION, errorMessage: TOO_MANY_PARTITIONS_MESSAGE });
+      } else if (counts.get(t.name)! > 1) {
         results.push({ name: t.name, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'Duplicate topic in request.' });
       } else if (!topic) {
         results.push({ name: t.name, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: 'This server does not host this topic-partition.' });

@@ -8,6 +8,7 @@ import { ZERO_UUID } from '../protocol/generated/types.js';
 import { ErrorCode, KafkaError } from '../protocol/kafka-error.js';
 import { describeTopicConfigs } from './describe-configs.js';
 import { defineHandler } from './handler.js';
+import { MAX_PARTITIONS_PER_REQUEST, TOO_MANY_PARTITIONS_MESSAGE } from './topics.js';
 
 export const createTopics = defineHandler({
   api: CreateTopicsApi,
@@ -18,6 +19,12 @@ export const createTopics = defineHandler({
     const seen = new Map<string, number>();
     for (const t of req.topics) seen.set(t.name, (seen.get(t.name) ?? 0) + 1);
     const results: CreateTopicsResponseCreatableTopicResult[] = [];
+    // As Kafka's controller: a request that would add too many partitions is refused whole, before anything else.
+    let requested = 0;
+    for (const t of req.topics) {
+      requested += t.assignments.length ? t.assignments.length : t.numPartitions === -1 ? ctx.broker.config.numPartitions : Math.max(0, t.numPartitions);
+    }
+    const tooMany = requested > MAX_PARTITIONS_PER_REQUEST;
     for (const t of req.topics) {
       const fail = (code: number, message: string): CreateTopicsResponseCreatableTopicResult => ({
         name: t.name,
@@ -29,6 +36,10 @@ export const createTopics = defineHandler({
         replicationFactor: -1,
         configs: null,
       });
+      if (tooMany) {
+        results.push(fail(ErrorCode.POLICY_VIOLATION, TOO_MANY_PARTITIONS_MESSAGE));
+        continue;
+      }
       if (seen.get(t.name)! > 1) {
         results.push(fail(ErrorCode.INVALID_REQUEST, `Create topics request from client contains duplicate topic ${t.name}`));
         continue;

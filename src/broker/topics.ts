@@ -13,6 +13,9 @@ const LEGAL_TOPIC = /^[a-zA-Z0-9._-]+$/;
 const MAX_TOPIC_LENGTH = 249;
 /** Far above any real topic, low enough that a typo cannot exhaust memory. */
 export const MAX_PARTITIONS = 100_000;
+/** Kafka's MAX_PARTITIONS_PER_BATCH: one CreateTopics (or CreatePartitions) may add at most this many partitions. */
+export const MAX_PARTITIONS_PER_REQUEST = 10_000;
+export const TOO_MANY_PARTITIONS_MESSAGE = 'Excessively large number of partitions per request.';
 /** Partitions of a new topic opened at once. */
 const OPEN_CONCURRENCY = 64;
 

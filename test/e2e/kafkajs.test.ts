@@ -219,6 +219,10 @@ describe('admin', () => {
     expect(errorTypes(await caught(admin.createTopics({ topics: [{ topic: uniqueTopic('kjs-zero'), numPartitions: 0 }] })))).toContain(
       'INVALID_PARTITIONS',
     );
+    // as Kafka's controller: more than 10,000 partitions in one request is refused whole
+    const many = [uniqueTopic('kjs-many-a'), uniqueTopic('kjs-many-b')];
+    expect(errorTypes(await caught(admin.createTopics({ topics: many.map((topic) => ({ topic, numPartitions: 6000 })) })))).toContain('POLICY_VIOLATION');
+    expect(await admin.listTopics()).not.toEqual(expect.arrayContaining([many[0]]));
   });
 
   test('fetchTopicOffsets before and after producing', async () => {
@@ -254,6 +258,7 @@ describe('admin', () => {
     const md = await admin.fetchTopicMetadata({ topics: [t] });
     expect(md.topics[0]!.partitions.map((p) => p.partitionId).sort()).toEqual([0, 1, 2, 3, 4]);
     expect(errorTypes(await caught(admin.createPartitions({ topicPartitions: [{ topic: t, count: 2 }] })))).toContain('INVALID_PARTITIONS');
+    expect(errorTypes(await caught(admin.createPartitions({ topicPartitions: [{ topic: t, count: 10_006 }] })))).toContain('POLICY_VIOLATION');
     const producer = kafka.producer();
     await producer.connect();
     await producer.send({ topic: t, messages: [{ partition: 4, key: 'k', value: 'on-new-partition' }] });

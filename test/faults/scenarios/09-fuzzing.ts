@@ -53,7 +53,7 @@ const scenario: Scenario = {
     await w.waitForAcks(200);
     const broker = cluster.broker(1);
     const logStart = broker.logs().length;
-    const probe = { probes: 0, failures: 0, maxMs: 0 };
+    const probe = { probes: 0, failures: 0, maxMs: 0, errors: [] as string[] };
     let probing = true;
     const prober = (async () => {
       while (probing) {
@@ -62,9 +62,13 @@ const scenario: Scenario = {
           await cluster.metadata('fa', 1);
           const ms = Date.now() - t;
           probe.maxMs = Math.max(probe.maxMs, ms);
-          if (ms > 5000) probe.failures++;
-        } catch {
+          if (ms > 5000) {
+            probe.failures++;
+            probe.errors.push(`answered after ${ms} ms`);
+          }
+        } catch (err) {
           probe.failures++;
+          probe.errors.push(`after ${Date.now() - t} ms: ${(err as Error).message}`);
         }
         probe.probes++;
         await ctx.sleep(1000);

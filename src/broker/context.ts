@@ -32,6 +32,12 @@ export interface ConnectionState {
    * each waits for the previous one's offset assignment, not its commit.
    */
   produceGate: Promise<void>;
+  /**
+   * Partitions (topicId:partition) this connection recently answered with
+   * NOT_LEADER_OR_FOLLOWER, and when: a sequence gap right behind such an
+   * answer is ours, not the producer's (see broker/produce.ts).
+   */
+  notLeaderAt: Map<string, number>;
 }
 
 export interface RequestContext {

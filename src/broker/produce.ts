@@ -24,24 +24,58 @@ import { defineHandler } from './handler.js';
 
 type Outcome = { result: AppendResult } | { error: number; message: string | null };
 
+/**
+ * How long a NOT_LEADER_OR_FOLLOWER answer explains a later sequence gap.
+ * A producer pipelines requests: when this broker refuses batch n (the
+ * partition is still opening, or was fenced and reopened) and takes the
+ * partition again before batch n+1 arrives, n+1 finds a gap. Kafka would
+ * answer OUT_OF_ORDER_SEQUENCE_NUMBER, which librdkafka takes for a fatal
+ * desynchronization (its producer is then unusable), while the gap is only
+ * the refused batch. Within this window the gap gets NOT_LEADER_OR_FOLLOWER
+ * as well: the client refreshes and resends from batch n, in order. Past it,
+ * a gap is a gap.
+ */
+const NOT_LEADER_EXPLAINS_GAP_MS = 10_000;
+
+function partitionKey(topicId: string, partition: number): string {
+  return `${topicId}:${partition}`;
+}
+
+/** Records a NOT_LEADER_OR_FOLLOWER answer, and turns a sequence gap that such an answer explains into one. */
+function explainGap(ctx: RequestContext, key: string, o: Outcome): Outcome {
+  if ('result' in o) {
+    ctx.connState.notLeaderAt.delete(key);
+    return o;
+  }
+  const seen = ctx.connState.notLeaderAt;
+  if (o.error === ErrorCode.NOT_LEADER_OR_FOLLOWER) {
+    seen.set(key, Date.now());
+  } else if (o.error === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER) {
+    const at = seen.get(key);
+    if (at !== undefined && Date.now() - at < NOT_LEADER_EXPLAINS_GAP_MS) {
+      return { error: ErrorCode.NOT_LEADER_OR_FOLLOWER, message: `an earlier batch was refused (not leader): ${o.message ?? ''}` };
+    }
+  }
+  return o;
+}
+
 function failure(err: unknown): { error: number; message: string | null } {
   if (err instanceof RecordsError || err instanceof KafkaError) return { error: err.code, message: err.message };
   return { error: errorCodeOf(err), message: null };
 }
 
-function withTimeout(p: Promise<AppendResult>, ms: number): Promise<Outcome> {
+/** The append's outcome, or REQUEST_TIMED_OUT once `ms` pass; `seen` sees the outcome when it settles. */
+function settle(p: Promise<AppendResult>, ms: number, seen: (o: Outcome) => Outcome): Promise<Outcome> {
+  const outcome = p.then(
+    (result) => seen({ result }),
+    (err: unknown) => seen(failure(err)),
+  );
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve({ error: ErrorCode.REQUEST_TIMED_OUT, message: `not committed within ${ms} ms` }), Math.max(ms, 1));
-    p.then(
-      (result) => {
-        clearTimeout(timer);
-        resolve({ result });
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        resolve(failure(err));
-      },
-    );
+    void outcome.then((o) => {
+      clearTimeout(timer);
+      resolve(o);
+    });
   });
 }
 
@@ -49,11 +83,11 @@ function withTimeout(p: Promise<AppendResult>, ms: number): Promise<Outcome> {
 async function appendAll(
   req: ProduceRequest,
   ctx: RequestContext,
-): Promise<Array<Array<Promise<AppendResult> | Outcome>>> {
+): Promise<Array<Array<Promise<Outcome> | Outcome>>> {
   const { topics, logs } = ctx.broker;
-  const out: Array<Array<Promise<AppendResult> | Outcome>> = [];
+  const out: Array<Array<Promise<Outcome> | Outcome>> = [];
   for (const td of req.topicData) {
-    const row: Array<Promise<AppendResult> | Outcome> = [];
+    const row: Array<Promise<Outcome> | Outcome> = [];
     out.push(row);
     let topic;
     try {
@@ -72,9 +106,10 @@ async function appendAll(
         row.push({ error: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, message: null });
         continue;
       }
+      const key = partitionKey(topic.topicId, pd.index);
       const log = logs.get(topic.topicId, pd.index);
       if (!log || log.fenced) {
-        row.push({ error: ErrorCode.NOT_LEADER_OR_FOLLOWER, message: null });
+        row.push(explainGap(ctx, key, { error: ErrorCode.NOT_LEADER_OR_FOLLOWER, message: null }));
         continue;
       }
       try {
@@ -88,10 +123,10 @@ async function appendAll(
           continue;
         }
         const p = log.append(batches);
-        p.catch(() => {});
-        row.push(p);
+        // Settled outcomes pass explainGap as they happen (a refusal must be on record before the next request's check).
+        row.push(settle(p, req.timeoutMs, (o) => explainGap(ctx, key, o)));
       } catch (err) {
-        row.push(failure(err));
+        row.push(explainGap(ctx, key, failure(err)));
       }
     }
   }
@@ -137,7 +172,7 @@ export const produce = defineHandler({
     const responses: ProduceResponseTopicProduceResponse[] = [];
     for (let i = 0; i < req.topicData.length; i++) {
       const td = req.topicData[i]!;
-      const outcomes = await Promise.all(pending[i]!.map((x) => (x instanceof Promise ? withTimeout(x, req.timeoutMs) : x)));
+      const outcomes = await Promise.all(pending[i]!);
       responses.push({
         name: td.name,
         partitionResponses: td.partitionData.map((pd, j) => partitionResponse(pd.index, outcomes[j]!)),

@@ -16,6 +16,7 @@ import {
   type MetadataStore,
   type PartitionState,
   type RangeReplacement,
+  RangesNotReplaced,
   type StoredGroup,
   type TopicRecord,
   type WalCommit,
@@ -186,7 +187,14 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
   }
 
   replaceRanges(replacement: RangeReplacement): Promise<void> {
-    return this.run({ op: 'replace', replacement });
+    const o: Operation = { op: 'replace', replacement };
+    try {
+      validate(this.state, o);
+    } catch (err) {
+      return Promise.reject(new RangesNotReplaced((err as Error).message));
+    }
+    // Applied in memory from here on: a journal failure leaves the outcome unknown.
+    return this.run(o);
   }
 
   setLogStartOffset(topicId: string, partition: number, leaderEpoch: number, offset: number): Promise<void> {

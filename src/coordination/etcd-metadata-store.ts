@@ -34,6 +34,7 @@ import {
   type PartitionState,
   type ProducerStateEntry,
   type RangeReplacement,
+  RangesNotReplaced,
   type StoredGroup,
   type TopicRecord,
   type WalCommit,
@@ -580,7 +581,18 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
     }
     // Step 2: the log as committed, now that it can no longer change under us.
     const rangesRes = await this.ns.getAll().prefix(`ranges/${topicId}/${partition}/`).exec();
-    const values = rangesRes.kvs.map((kv) => JSON.parse(kv.value.toString()) as RangeValue).sort((a, b) => a.baseOffset - b.baseOffset);
+    const { kept: values, covered } = dropCoveredRanges(
+      rangesRes.kvs.map((kv) => JSON.parse(kv.value.toString()) as RangeValue).sort((a, b) => a.baseOffset - b.baseOffset),
+    );
+    if (covered.length) {
+      // Left by a replacement that was cut short; ours to clean now that the epoch is ours.
+      const prefix = `ranges/${topicId}/${partition}/`;
+      for (let i = 0; i < covered.length; i += this.opts.maxTxnOps) {
+        const ops = covered.slice(i, i + this.opts.maxTxnOps).map((v) => this.ns.delete().key(`${prefix}${pad(v.baseOffset)}`));
+        await this.ns.if(key, 'Mod', '==', rev).then(...ops).commit();
+      }
+      this.log.warn({ topicId, partition, ranges: covered.length }, 'dropped ranges covered by a segment (a compaction was cut short)');
+    }
     const producers = new Map<number, ProducerStateEntry>();
     for (const v of values) for (const p of v.producers) producers.set(p.producerId, p);
     const hw = values.length ? values[values.length - 1]!.nextOffset : bumped.logStartOffset;
@@ -663,7 +675,12 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
       const ops = chunk.filter((b) => b !== r.range.baseOffset).map((b) => this.ns.delete().key(`${prefix}${pad(b)}`));
       if (first) ops.push(this.ns.put(`${prefix}${pad(r.range.baseOffset)}`).value(JSON.stringify({ ...r.range, producers: [...producers.values()] } satisfies RangeValue)) as never);
       const res = await this.ns.if(`state/${r.topicId}/${r.partition}`, 'Mod', '==', rev).then(...ops).commit();
-      if (!res.succeeded) throw new Error(`partition ${pk} was taken over during compaction`);
+      if (!res.succeeded) {
+        // The first transaction puts the new range: refused, nothing references it. A later one leaves
+        // the new range next to some of the old ones it covers (dropped at the next takeover).
+        if (first) throw new RangesNotReplaced(`partition ${pk} was taken over during compaction`);
+        throw new Error(`partition ${pk} was taken over during compaction (replacement partly applied)`);
+      }
     }
   }
 
@@ -772,3 +789,24 @@ export function refOf(key: string): PartitionRef {
 }
 
 export { refKey };
+
+/**
+ * Ranges wholly inside an earlier one (sorted by base offset): a replacement
+ * cut short between its transactions leaves the new segment's range next to
+ * some of the ranges it replaced. Their records, producer state included,
+ * are in the segment.
+ */
+export function dropCoveredRanges<T extends { baseOffset: number; nextOffset: number }>(sorted: T[]): { kept: T[]; covered: T[] } {
+  const kept: T[] = [];
+  const covered: T[] = [];
+  let end = -Infinity;
+  for (const v of sorted) {
+    if (v.nextOffset <= end) {
+      covered.push(v);
+      continue;
+    }
+    kept.push(v);
+    end = Math.max(end, v.nextOffset);
+  }
+  return { kept, covered };
+}

@@ -132,6 +132,19 @@ export class FencedError extends Error {
   }
 }
 
+/**
+ * replaceRanges refused the replacement before any of it took effect (the
+ * partition's leadership moved on): the new object is referenced by nothing.
+ * Any other error leaves the outcome unknown: the new range may be in the
+ * manifest (wholly or, in etcd, its first part), so its object must stay.
+ */
+export class RangesNotReplaced extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RangesNotReplaced';
+  }
+}
+
 export class TopicExistsError extends Error {
   constructor(name: string) {
     super(`topic ${name} already exists`);
@@ -186,6 +199,7 @@ export interface MetadataStore extends EventEmitter {
    * means the outcome is unknown for every partition of the commit.
    */
   commitWal(commit: WalCommit): Promise<{ fenced: PartitionKey[] }>;
+  /** Swaps ranges for one covering them. RangesNotReplaced: nothing was applied; any other throw: unknown. */
   replaceRanges(replacement: RangeReplacement): Promise<void>;
   setLogStartOffset(topicId: string, partition: number, leaderEpoch: number, offset: number): Promise<void>;
 

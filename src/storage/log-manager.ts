@@ -5,7 +5,7 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { partitionKey, type LogRange, type MetadataStore, type PartitionKey, type TopicRecord } from '../coordination/metadata-store.js';
+import { partitionKey, RangesNotReplaced, type LogRange, type MetadataStore, type PartitionKey, type TopicRecord } from '../coordination/metadata-store.js';
 import { failpoint } from '../failpoints.js';
 import { BlockCache } from './block-cache.js';
 import type { ObjectStore } from './object-store.js';
@@ -350,7 +350,10 @@ export class LogManager {
         range,
       });
     } catch (err) {
-      await this.deleteObject(key);
+      // Only a refused replacement frees the segment: after any other failure the manifest may
+      // reference it (the WAL ranges it replaced would then be gone), so it stays, at worst an orphan.
+      if (err instanceof RangesNotReplaced) await this.deleteObject(key);
+      else this.log.warn({ err, key, topicId: log.topicId, partition: log.partition }, 'segment swap outcome unknown: segment kept');
       throw err;
     }
     failpoint('compaction.after-metadata-swap');

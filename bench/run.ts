@@ -1,14 +1,17 @@
 /**
  * Side-by-side benchmark: StreamHouse and Apache Kafka 3.9 on this machine, in
  * the same run, measured with the same clients (Kafka's own perf tools and
- * librdkafka), next to the raw speed of the disk and the loopback.
+ * librdkafka), next to the raw speed of the disk and the loopback. StreamHouse
+ * runs twice: with its defaults (local object store) and on S3 (MinIO started
+ * by the bench, bench/lib/brokers.ts).
  *
- *   npm run bench -- [--quick] [--only streamhouse|kafka] [--records N] [--duration S]
+ *   npm run bench -- [--quick] [--only streamhouse|streamhouse-s3|kafka] [--records N] [--duration S]
  *                    [--ref REV | --worktree [--build|--no-build]] [--profile|--no-profile] [--out FILE]
  *
  * Run by hand, not in the test suite. It prints a table and writes
  * bench/RESULTS.md (date, machine, settings, results, ratios, targets).
- * Full run: under ~10 minutes; --quick: about 2 minutes. Every broker is
+ * Full run: under ~10 minutes for the three local brokers, StreamHouse on S3
+ * adds a few more; --quick: about 2 minutes. Every broker is
  * started fresh and stopped at the end (also on Ctrl-C).
  *
  * Method (see RESULTS.md for the exact settings of a run):
@@ -39,6 +42,9 @@ import {
   BROKER_LABEL,
   BROKER_SHORT,
   KAFKA_FSYNC_PROPS,
+  S3_BENCH_BUCKET,
+  S3_BENCH_PREFIX,
+  s3ServerNote,
   setStreamHouseCli,
   createTopics,
   highWatermark,
@@ -68,7 +74,7 @@ const REPO_ROOT = path.resolve(BENCH_DIR, '..');
 
 interface Options {
   quick: boolean;
-  only: 'all' | 'streamhouse' | 'kafka';
+  only: 'all' | 'streamhouse' | 'streamhouse-s3' | 'kafka';
   records: number;
   duration: number;
   /** Commit whose src/ is built (into bench/out/build-<sha>/) and measured; null: the working tree's dist/. */
@@ -82,7 +88,8 @@ const USAGE = `usage: npm run bench -- [options]
   --quick               short run (about 2 minutes): 1,000,000 records, 5 s bounds, no warm-up, 100 B and
                         1 MiB only, no Java-defaults run, no ConsumerPerformance (librdkafka consume only),
                         latency at 100 B only, at 50% of each broker's own maximum without a restart
-  --only WHICH          streamhouse | kafka (both Kafka runs); default: all three
+  --only WHICH          streamhouse | streamhouse-s3 (StreamHouse on MinIO) | kafka (both Kafka runs);
+                        default: all four
   --records N           records per 100 B produce run (1 KiB: N/5, 1 MiB: N/2500); default 5,000,000 (quick 1,000,000)
   --duration S          time bound of each produce/consume measurement, seconds (produce: rounded up to
                         ProducerPerformance's 5 s windows); default 10 (quick 5)
@@ -109,7 +116,7 @@ function parseOptions(argv: string[]): Options {
     if (a === '--quick') o.quick = true;
     else if (a === '--only') {
       const v = val();
-      if (v !== 'streamhouse' && v !== 'kafka') throw new Error(`--only streamhouse|kafka, got ${v}`);
+      if (v !== 'streamhouse' && v !== 'streamhouse-s3' && v !== 'kafka') throw new Error(`--only streamhouse|streamhouse-s3|kafka, got ${v}`);
       o.only = v;
     } else if (a === '--records') o.records = Number(val().replace(/[_,]/g, ''));
     else if (a === '--duration') o.duration = Number(val());
@@ -132,6 +139,9 @@ function parseOptions(argv: string[]): Options {
 }
 
 // ------------------------------------------------------------------ settings
+
+/** Every broker of a full run, in run order (the table puts StreamHouse on S3 after the Kafka columns). */
+const ALL_BROKERS: readonly BrokerId[] = ['streamhouse', 'streamhouse-s3', 'kafka', 'kafka-fsync'];
 
 const SIZES = [100, 1024, MiB] as const;
 type Size = (typeof SIZES)[number];
@@ -629,7 +639,7 @@ function buildRows(report: Report): Row[] {
   const by = (id: BrokerId) => report.brokers.find((b) => b.id === id);
   const each = <T>(get: (r: BrokerResults) => Cell<T> | undefined, f: (v: T) => number, mark?: (v: T) => string | undefined) => {
     const out: Row['values'] = {};
-    for (const id of ['streamhouse', 'kafka', 'kafka-fsync'] as BrokerId[]) {
+    for (const id of ALL_BROKERS) {
       const r = by(id);
       if (!r) continue;
       const v = val(get(r), f, mark);
@@ -689,7 +699,7 @@ function buildRows(report: Report): Row[] {
     if (!report.brokers.some((b) => b.latency[size])) continue;
     const at = report.options.quick || !rate ? "50% of each broker's max" : `${fmtInt(rate)} rec/s`;
     const n = SIZE_LABEL[size];
-    const mark = (p: ProduceFigure) => (p.sustained ? undefined : '!');
+    const mark = (p: ProduceFigure) => `${p.sustained ? '' : '!'}${!report.options.quick && rate && p.rate !== undefined && p.rate < rate ? '†' : ''}` || undefined;
     rows.push({
       figure: `produce latency ${n} p50 @ ${at}`,
       unit: 'ms',
@@ -772,6 +782,7 @@ function buildTable(report: Report): Table {
   if (present('streamhouse')) header.push('StreamHouse');
   if (present('kafka')) header.push('Kafka default');
   if (present('kafka-fsync')) header.push('Kafka fsync');
+  if (present('streamhouse-s3')) header.push(BROKER_SHORT['streamhouse-s3']);
   const both = present('streamhouse');
   if (both && present('kafka')) header.push('SH/Kafka default');
   if (both && present('kafka-fsync')) header.push('SH/Kafka fsync');
@@ -784,6 +795,7 @@ function buildTable(report: Report): Table {
     if (present('streamhouse')) r.push(cellText(row.values.streamhouse, d));
     if (present('kafka')) r.push(cellText(row.values.kafka, d));
     if (present('kafka-fsync')) r.push(cellText(row.values['kafka-fsync'], d));
+    if (present('streamhouse-s3')) r.push(cellText(row.values['streamhouse-s3'], d));
     if (both && present('kafka')) r.push(ratioText(row, 'kafka'));
     if (both && present('kafka-fsync')) r.push(ratioText(row, 'kafka-fsync'));
     if (both) r.push(targetText(row));
@@ -838,6 +850,13 @@ function footnotes(report: Report): string[] {
     '"*" = the run hit its time bound and the figure comes from ProducerPerformance\'s 5 s windows (or librdkafka\'s partial count); "!" = the latency run did not reach 90% of its fixed rate (client or broker saturated: the latency includes queueing).',
     '"ok"/"MISS" after a SH/Kafka default ratio: the target ">= Kafka\'s own throughput with its defaults".',
   ];
+  if (report.brokers.some((b) => b.id === 'streamhouse-s3')) {
+    notes.push(
+      `${BROKER_SHORT['streamhouse-s3']}: StreamHouse with its partition logs and metadata journal in S3 (${s3ServerNote()}); ` +
+        'the ratios and targets are those of the local-store StreamHouse column; "cores" counts the broker only, not the S3 server.',
+    );
+    if (!report.options.quick) notes.push('"†" = StreamHouse on S3 could not take the common latency rate: it ran at 50% of its own maximum (see the raw figures).');
+  }
   if (report.options.quick) {
     notes.push("latency rows (quick): each broker at 50% of its own 100 B maximum, right after the throughput runs (ProducerPerformance --throughput).");
   } else if (Object.keys(report.latencyRates).length) {
@@ -938,6 +957,12 @@ function settingsText(report: Report): string[] {
       `group.initial.rebalance.delay.ms=3000) on a fresh data dir; Kafka 3.9.0 single-node KRaft (scripts/kafka-ref.ts: -Xmx1G -Xms1G G1, ` +
       `group.initial.rebalance.delay.ms=0) with its defaults, and again with ${kv(KAFKA_FSYNC_PROPS)} (fsync after every append: durable like StreamHouse); ` +
       `one broker at a time, each started fresh for each phase and stopped after it`,
+    ...(report.brokers.some((b) => b.id === 'streamhouse-s3')
+      ? [
+          `StreamHouse on S3: the same, with --storage s3://${S3_BENCH_BUCKET}/${S3_BENCH_PREFIX} --s3-endpoint <server> --s3-force-path-style (embedded metadata, ` +
+            `its journal in the bucket too; the data dir is only a cache) on ${s3ServerNote()}, a fresh server and bucket with each broker start, stopped with it`,
+        ]
+      : []),
     `topics: 1 partition, replication factor 1, ${kv(TOPIC_CONFIGS)} (created with kafkajs before the runs)`,
     `ProducerPerformance (org.apache.kafka.tools 3.9.0, ${PERF_JVM.slice(0, 1).join(' ')} G1) for every broker: ${PRODUCER_PROPS_NOTE}; ` +
       `maxima with --throughput -1: the run stops at --records or after ${windowsFor(o.duration) * 5} s of its 5 s progress windows ` +
@@ -1106,7 +1131,7 @@ async function main(): Promise<void> {
     startedAt: T0,
     buildNote,
   };
-  const ids: BrokerId[] = o.only === 'streamhouse' ? ['streamhouse'] : o.only === 'kafka' ? ['kafka', 'kafka-fsync'] : ['streamhouse', 'kafka', 'kafka-fsync'];
+  const ids: BrokerId[] = o.only === 'kafka' ? ['kafka', 'kafka-fsync'] : o.only === 'all' ? [...ALL_BROKERS] : [o.only];
   log(`${o.quick ? 'quick' : 'full'} run: ${ids.join(', ')}; records ${fmtInt(o.records)}, bound ${o.duration} s; ${buildNote}`);
 
   log(`disk: ${os.tmpdir()}`);
@@ -1131,15 +1156,30 @@ async function main(): Promise<void> {
 
   // Phase B: the same fixed rate on every broker
   const latSizes: readonly Size[] = SIZES;
+  // StreamHouse on S3 does not set the common rate (it would change the other
+  // brokers' figures); it runs at that rate, or at half its own maximum when lower.
+  const maximum = (b: BrokerResults, size: Size) => {
+    const c = b.produce[size];
+    return c?.ok && c.v.recordsPerSec > 0 ? [c.v.recordsPerSec] : [];
+  };
+  const local = report.brokers.some((b) => b.id !== 'streamhouse-s3') ? report.brokers.filter((b) => b.id !== 'streamhouse-s3') : report.brokers;
   for (const size of latSizes) {
-    const maxima = report.brokers.map((b) => b.produce[size]).flatMap((c) => (c?.ok && c.v.recordsPerSec > 0 ? [c.v.recordsPerSec] : []));
+    const maxima = local.flatMap((b) => maximum(b, size));
     if (maxima.length) {
         report.latencyRates[size] = halfRate(Math.min(...maxima));
     }
   }
   for (const res of o.quick ? [] : report.brokers) {
+    const rates: Partial<Record<Size, number>> = { ...report.latencyRates };
+    if (res.id === 'streamhouse-s3') {
+      for (const size of latSizes) {
+        const own = maximum(res, size).map(halfRate);
+        const common = report.latencyRates[size];
+        rates[size] = common === undefined ? own[0] : Math.min(common, ...own);
+      }
+    }
     try {
-      await phaseB(res.id, o, res, report.latencyRates, latSizes);
+      await phaseB(res.id, o, res, rates, latSizes);
     } catch (err) {
       res.notes.push(`phase B aborted: ${errMsg(err)}`);
       log(`phase B ${res.id} aborted: ${errMsg(err)}`);

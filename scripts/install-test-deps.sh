@@ -5,6 +5,7 @@
 #   scripts/install-test-deps.sh              # everything
 #   scripts/install-test-deps.sh --apt-only   # Debian packages only
 #   scripts/install-test-deps.sh --jars-only  # Kafka 3.9.0 jars only
+#   scripts/install-test-deps.sh --minio-only # MinIO only
 #
 # Debian packages: etcd-server kcat python3-confluent-kafka python3-kafka buildah debootstrap nftables iproute2
 #   (plus a JDK and Maven when java/mvn are missing).
@@ -12,24 +13,37 @@
 #   brings kafka-clients and the slf4j-reload4j binding) from Maven Central into
 #   ${STREAMHOUSE_CACHE:-$HOME/.cache/streamhouse}/kafka-3.9.0/libs
 #   (outside git; a marker file .complete is written only after a full copy).
+# MinIO (the S3 server of the MinIO tests and the S3 benchmark), built from
+#   source with `go install github.com/minio/minio@$MINIO_VERSION` (Go module
+#   proxy) into ${STREAMHOUSE_CACHE:-$HOME/.cache/streamhouse}/minio/minio, only
+#   when that binary is missing. It takes a while (minutes, on 2 cores). If it
+#   cannot be built (no go, proxy unreachable, ...) the script warns, writes
+#   the reason to minio/BUILD-FAILED (the MinIO tests then skip, saying why)
+#   and goes on.
 #
-# Exits non-zero on any failure.
+# Exits non-zero on any other failure.
 set -euo pipefail
 
 KAFKA_VERSION=3.9.0
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c  # what @latest resolved to (MinIO tags are RELEASE.*, not semver)
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${STREAMHOUSE_CACHE:-$HOME/.cache/streamhouse}"
 KAFKA_HOME="$CACHE/kafka-$KAFKA_VERSION"
 LIBS="$KAFKA_HOME/libs"
 MARKER="$KAFKA_HOME/.complete"
+MINIO_DIR="$CACHE/minio"
+MINIO_BIN="$MINIO_DIR/minio"
+MINIO_FAILED="$MINIO_DIR/BUILD-FAILED"
 
 DO_APT=1
 DO_JARS=1
+DO_MINIO=1
 for a in "$@"; do
   case "$a" in
-    --apt-only) DO_JARS=0 ;;
-    --jars-only) DO_APT=0 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --apt-only) DO_JARS=0; DO_MINIO=0 ;;
+    --jars-only) DO_APT=0; DO_MINIO=0 ;;
+    --minio-only) DO_APT=0; DO_JARS=0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "install-test-deps: unknown argument: $a" >&2; exit 2 ;;
   esac
 done
@@ -114,6 +128,37 @@ if [ "$DO_JARS" -eq 1 ]; then
     rm -rf "$m2"
     date -u +%Y-%m-%dT%H:%M:%SZ > "$MARKER"
     log "installed: Kafka $KAFKA_VERSION jars in $LIBS ($(ls "$LIBS" | wc -l) files, $(du -sh "$LIBS" | cut -f1)) in $(( $(date +%s) - t0 ))s"
+  fi
+fi
+
+# ---------------------------------------------------------------- MinIO ----
+minio_failed() {
+  # $1: why. A warning, not an error: the MinIO tests skip with this reason.
+  mkdir -p "$MINIO_DIR"
+  echo "$1" > "$MINIO_FAILED"
+  echo "install-test-deps: WARNING: MinIO not built: $1 (recorded in $MINIO_FAILED)" >&2
+}
+if [ "$DO_MINIO" -eq 1 ]; then
+  if [ -x "$MINIO_BIN" ]; then
+    log "present: MinIO in $MINIO_BIN ($(go version -m "$MINIO_BIN" 2>/dev/null | awk '$1 == "mod" { print $3; exit }'))"
+  elif ! command -v go >/dev/null 2>&1; then
+    minio_failed "go not found on PATH (needed for go install github.com/minio/minio@$MINIO_VERSION)"
+  else
+    mkdir -p "$MINIO_DIR"
+    gobin="$(mktemp -d "$MINIO_DIR/.gobin.tmp.XXXXXX")"
+    build_log="$MINIO_DIR/build.log"
+    log "building MinIO: go install github.com/minio/minio@$MINIO_VERSION ($(go version | cut -d' ' -f3); several minutes; log in $build_log)"
+    t0=$(date +%s)
+    if nice -n 10 env GOBIN="$gobin" go install "github.com/minio/minio@$MINIO_VERSION" >"$build_log" 2>&1 \
+        && [ -x "$gobin/minio" ]; then
+      mv "$gobin/minio" "$MINIO_BIN"
+      rm -rf "$gobin" "$MINIO_FAILED"
+      log "installed: MinIO $MINIO_VERSION in $MINIO_BIN in $(( $(date +%s) - t0 ))s"
+    else
+      rm -rf "$gobin"
+      tail -n 20 "$build_log" >&2
+      minio_failed "go install github.com/minio/minio@$MINIO_VERSION failed after $(( $(date +%s) - t0 ))s with $(go version | cut -d' ' -f3): $(grep -v -e '^go: downloading' -e '^[[:space:]]*$' "$build_log" | head -n 2 | tr -s '\t\n ' '   ' | cut -c1-300)"
+    fi
   fi
 fi
 

@@ -1,6 +1,6 @@
 /**
  * Cheap tests of the test helpers themselves (test/helpers/): ports, the
- * broker process helper (against a fake broker script), etcd, s3rver, the
+ * broker process helper (against a fake broker script), etcd, s3rver, MinIO, the
  * Kafka jar cache and the third-party client tools. The slow validation of
  * the client programs against reference Kafka is in
  * test/helpers/reference-clients.test.ts (STREAMHOUSE_REF_TESTS=1).
@@ -15,6 +15,7 @@ import { freePort, freePorts, canConnect } from './helpers/ports.js';
 import { startBroker, REPO_ROOT } from './helpers/broker.js';
 import { startEtcd } from './helpers/etcd.js';
 import { startS3rver } from './helpers/s3rver.js';
+import { minioBinary, minioUnavailableReason, startMinio } from './helpers/minio.js';
 import { kafkaLibsDir, kafkaLibsPresent, KAFKA_VERSION } from './helpers/kafka-libs.js';
 import { runCommand, runKcat, runPython, lastJsonLine, parseKcatLines, CommandError } from './helpers/clients.js';
 
@@ -139,28 +140,37 @@ describe('etcd', () => {
   }, 60_000);
 });
 
-describe('s3rver', () => {
-  test('starts with buckets; objects survive kill + restart on the same port', async () => {
-    const s = await startS3rver({ buckets: ['alpha', 'beta'] });
-    expect(s.bucket).toBe('alpha');
-    expect(s.endpoint).toBe(`http://127.0.0.1:${s.port}`);
-    const c = s.client();
-    try {
-      await c.send(new PutObjectCommand({ Bucket: 'beta', Key: 'a/b', Body: Buffer.from('hello world') }));
-      const g = await c.send(new GetObjectCommand({ Bucket: 'beta', Key: 'a/b', Range: 'bytes=6-10' }));
-      expect(await g.Body!.transformToString()).toBe('world');
-      await s.kill();
-      await expect(c.send(new GetObjectCommand({ Bucket: 'beta', Key: 'a/b' }))).rejects.toThrow();
-      await s.restart();
-      const g2 = await c.send(new GetObjectCommand({ Bucket: 'beta', Key: 'a/b' }));
-      expect(await g2.Body!.transformToString()).toBe('hello world');
-    } finally {
-      c.destroy();
-      await s.cleanup();
-    }
-    expect(fs.existsSync(s.directory)).toBe(false);
-  }, 60_000);
-});
+// MinIO: skipped only when scripts/install-test-deps.sh recorded why it could not build it (minio.ts).
+const minioSkip = minioBinary() ? null : minioUnavailableReason();
+for (const [name, start] of [
+  ['s3rver', startS3rver],
+  ['MinIO', startMinio],
+] as const) {
+  const skip = name === 'MinIO' && minioSkip !== null;
+  describe.skipIf(skip)(skip ? `MinIO: not built by scripts/install-test-deps.sh: ${minioSkip}` : name, () => {
+    test('starts with buckets; objects survive kill + restart on the same port', async () => {
+      const s = await start({ buckets: ['alpha', 'beta'] });
+      expect(s.bucket).toBe('alpha');
+      expect(s.endpoint).toBe(`http://127.0.0.1:${s.port}`);
+      const c = s.client();
+      try {
+        await c.send(new PutObjectCommand({ Bucket: 'beta', Key: 'a/b', Body: Buffer.from('hello world') }));
+        const g = await c.send(new GetObjectCommand({ Bucket: 'beta', Key: 'a/b', Range: 'bytes=6-10' }));
+        expect(await g.Body!.transformToString()).toBe('world');
+        await s.kill();
+        await expect(c.send(new GetObjectCommand({ Bucket: 'beta', Key: 'a/b' }))).rejects.toThrow();
+        await s.restart();
+        const g2 = await c.send(new GetObjectCommand({ Bucket: 'beta', Key: 'a/b' }));
+        expect(await g2.Body!.transformToString()).toBe('hello world');
+        expect(s.running).toBe(true);
+      } finally {
+        c.destroy();
+        await s.cleanup();
+      }
+      expect(fs.existsSync(s.directory)).toBe(false);
+    }, 60_000);
+  });
+}
 
 describe('tools', () => {
   test(`Kafka ${KAFKA_VERSION} jars are in the cache (scripts/install-test-deps.sh)`, () => {

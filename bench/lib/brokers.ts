@@ -1,7 +1,9 @@
 /**
  * The brokers under test, each started fresh (new data directory) and stopped
- * by the bench: StreamHouse with its defaults, Apache Kafka 3.9 with its
- * defaults, and Kafka with an fsync after every append.
+ * by the bench: StreamHouse with its defaults, StreamHouse on S3 (a MinIO
+ * started fresh with it and stopped after it; s3rver when MinIO is not
+ * built), Apache Kafka 3.9 with its defaults, and Kafka with an fsync after
+ * every append.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,21 +11,40 @@ import path from 'node:path';
 import kafkajs from 'kafkajs';
 import { startReferenceKafka } from '../../scripts/kafka-ref.js';
 import { startBroker } from '../../test/helpers/broker.js';
+import { minioBinary, minioVersion, startMinio } from '../../test/helpers/minio.js';
 import { shellQuote } from '../../test/helpers/process.js';
+import type { S3ServerProcess } from '../../test/helpers/s3-server.js';
+import { startS3rver } from '../../test/helpers/s3rver.js';
 
-export type BrokerId = 'streamhouse' | 'kafka' | 'kafka-fsync';
+export type BrokerId = 'streamhouse' | 'streamhouse-s3' | 'kafka' | 'kafka-fsync';
+
+/** StreamHouse on S3 runs on MinIO when it is built (scripts/install-test-deps.sh), else on s3rver. */
+const S3_ON_MINIO = minioBinary() !== null;
+
+/** Which S3 server 'streamhouse-s3' runs on, for the report. */
+export function s3ServerNote(): string {
+  return S3_ON_MINIO
+    ? `MinIO ${minioVersion() ?? '(version unknown)'}, single drive in ${os.tmpdir()}`
+    : `s3rver (MinIO is not built: scripts/install-test-deps.sh)`;
+}
 
 export const BROKER_LABEL: Record<BrokerId, string> = {
   streamhouse: 'StreamHouse (defaults: fsync\'d WAL)',
+  'streamhouse-s3': S3_ON_MINIO ? 'StreamHouse on S3 (MinIO)' : 'StreamHouse on S3 (s3rver: MinIO not built)',
   kafka: 'Kafka 3.9 defaults (acks before fsync)',
   'kafka-fsync': 'Kafka 3.9 fsync each append',
 };
 
 export const BROKER_SHORT: Record<BrokerId, string> = {
   streamhouse: 'StreamHouse',
+  'streamhouse-s3': S3_ON_MINIO ? 'SH on S3 (MinIO)' : 'SH on S3 (s3rver)',
   kafka: 'Kafka default',
   'kafka-fsync': 'Kafka fsync',
 };
+
+/** The bucket and key prefix of 'streamhouse-s3'. */
+export const S3_BENCH_BUCKET = 'streamhouse-bench';
+export const S3_BENCH_PREFIX = 'bench';
 
 /** Broker properties of the durable Kafka run (set broker-wide, so they cover every topic). */
 export const KAFKA_FSYNC_PROPS: Record<string, string> = {
@@ -54,31 +75,18 @@ export interface RunningBroker {
 
 export async function startBrokerUnderTest(id: BrokerId, opts: { nodeArgs?: string[]; scratchDir?: string } = {}): Promise<RunningBroker> {
   const t0 = Date.now();
-  if (id === 'streamhouse') {
-    let node: string | undefined;
-    if (opts.nodeArgs?.length) {
-      // node flags such as --cpu-prof are not allowed in NODE_OPTIONS: exec node through a wrapper
-      const dir = opts.scratchDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'streamhouse-bench-node-'));
-      node = path.join(dir, 'node-wrapper.sh');
-      fs.writeFileSync(node, `#!/bin/sh\nexec ${[process.execPath, ...opts.nodeArgs].map(shellQuote).join(' ')} "$@"\n`, { mode: 0o755 });
+  if (id === 'streamhouse-s3') {
+    // A fresh, empty store for every start, like the data dir of the others;
+    // startupMs is the broker's own (from after the S3 server is up).
+    const s3 = await (S3_ON_MINIO ? startMinio : startS3rver)({ buckets: [S3_BENCH_BUCKET] });
+    try {
+      return await startStreamHouse(id, Date.now(), opts, s3);
+    } catch (err) {
+      await s3.cleanup();
+      throw err;
     }
-    const spawnedAt = Date.now();
-    const b = await startBroker({ node, cliPath: streamhouseCli, readyTimeoutMs: 30_000 });
-    return {
-      id,
-      bootstrap: b.bootstrap,
-      pid: b.pid,
-      startupMs: Date.now() - t0,
-      spawnedAt,
-      running: () => b.running,
-      stop: async () => {
-        // SIGTERM: the broker shuts down and exits by itself (which also writes a --cpu-prof profile)
-        await b.stop(30_000);
-        await b.cleanup();
-      },
-      tail: (n = 20) => b.logs().slice(-n).join('\n'),
-    };
   }
+  if (id === 'streamhouse') return startStreamHouse(id, t0, opts);
   const k = await startReferenceKafka({ extraProps: id === 'kafka-fsync' ? KAFKA_FSYNC_PROPS : {} });
   if (id === 'kafka-fsync') {
     // KafkaConfig logs its effective values at start-up: make sure the flush settings took
@@ -110,6 +118,52 @@ export async function startBrokerUnderTest(id: BrokerId, opts: { nodeArgs?: stri
       await k.stop();
     },
     tail: (n = 20) => k.logs().slice(-n).join('\n'),
+  };
+}
+
+/** StreamHouse (dist/src/cli.js serve) on a fresh data dir; on `s3` when given, which its stop() also stops. */
+async function startStreamHouse(
+  id: BrokerId,
+  t0: number,
+  opts: { nodeArgs?: string[]; scratchDir?: string },
+  s3?: S3ServerProcess,
+): Promise<RunningBroker> {
+  let node: string | undefined;
+  if (opts.nodeArgs?.length) {
+    // node flags such as --cpu-prof are not allowed in NODE_OPTIONS: exec node through a wrapper
+    const dir = opts.scratchDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'streamhouse-bench-node-'));
+    node = path.join(dir, 'node-wrapper.sh');
+    fs.writeFileSync(node, `#!/bin/sh\nexec ${[process.execPath, ...opts.nodeArgs].map(shellQuote).join(' ')} "$@"\n`, { mode: 0o755 });
+  }
+  const spawnedAt = Date.now();
+  const b = await startBroker({
+    node,
+    cliPath: streamhouseCli,
+    readyTimeoutMs: 30_000,
+    ...(s3
+      ? {
+          args: ['--storage', `s3://${s3.bucket}/${S3_BENCH_PREFIX}`, '--s3-endpoint', s3.endpoint, '--s3-force-path-style'],
+          env: { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region },
+        }
+      : {}),
+  });
+  return {
+    id,
+    bootstrap: b.bootstrap,
+    pid: b.pid,
+    startupMs: Date.now() - t0,
+    spawnedAt,
+    running: () => b.running && (s3?.running ?? true),
+    stop: async () => {
+      // SIGTERM: the broker shuts down and exits by itself (which also writes a --cpu-prof profile)
+      await b.stop(30_000);
+      await b.cleanup();
+      await s3?.cleanup();
+    },
+    tail: (n = 20) => {
+      const s3Note = s3 && !s3.running ? [`S3 server exited; its last lines: ${s3.logs().slice(-5).join(' | ')}`] : [];
+      return [...b.logs(), ...s3Note].slice(-n).join('\n');
+    },
   };
 }
 

@@ -15,21 +15,22 @@
  * for every client that talks to s3rver; the broker's S3 store should offer
  * the same settings. (The SDK also warns at load time that releases after
  * January 2027 need Node >= 22.)
+ *
+ * s3rver 3.7 makes ListObjects continuation tokens with DES, which Node 20's
+ * OpenSSL 3 refuses: without --openssl-legacy-provider (given to the child
+ * here) every listing past 1000 keys fails with a 500 InternalError.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HeadBucketCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { makeTempDir, ManagedProcess, registerCleanup, type ExitInfo } from './process.js';
-
-// Quiet the SDK's load-time notice that releases after Jan 2027 need Node >= 22.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+import { HeadBucketCommand, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { ManagedProcess } from './process.js';
+import { launchS3Server, s3TestClientConfig, S3_TEST_REGION, type S3ServerProcess } from './s3-server.js';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 's3rver-child.mjs');
 
 export const S3RVER_ACCESS_KEY_ID = 'S3RVER';
 export const S3RVER_SECRET_ACCESS_KEY = 'S3RVER';
-export const S3RVER_REGION = 'us-east-1';
+export const S3RVER_REGION = S3_TEST_REGION;
 
 export interface StartS3rverOptions {
   /** Buckets to create (default ['streamhouse-test']). */
@@ -41,147 +42,39 @@ export interface StartS3rverOptions {
   readyTimeoutMs?: number;
 }
 
-export interface S3rverProcess {
-  /** 'http://127.0.0.1:<port>' */
-  readonly endpoint: string;
-  readonly port: number;
-  /** The first bucket. */
-  readonly bucket: string;
-  readonly buckets: string[];
-  readonly accessKeyId: string;
-  readonly secretAccessKey: string;
-  readonly region: string;
-  /** Where s3rver keeps the objects (one folder per bucket). */
-  readonly directory: string;
-  /** Config for `new S3Client(...)` that works against this s3rver. */
-  readonly s3ClientConfig: S3ClientConfig;
-  /** Environment variables in the AWS SDK's standard names (plus AWS_ENDPOINT_URL_S3). */
-  readonly awsEnv: Record<string, string>;
-  readonly pid: number;
-  readonly running: boolean;
-  readonly exited: Promise<ExitInfo>;
-  logs(): string[];
-  /** A new S3Client for this server (caller destroys it). */
-  client(): S3Client;
-  /** SIGTERM then SIGKILL; keeps the objects (restart() works after it). */
-  stop(timeoutMs?: number): Promise<ExitInfo>;
-  /** Signal (default SIGKILL); resolves on exit (SIGSTOP/SIGCONT resolve at once). */
-  kill(signal?: NodeJS.Signals): Promise<ExitInfo | void>;
-  /** Stops if running, starts again on the same port and directory. */
-  restart(): Promise<void>;
-  /** Kills and removes the directory if made here. Idempotent; also run automatically at the end. */
-  cleanup(): Promise<void>;
-}
+/** The handle of test/helpers/s3-server.ts; `directory` holds one folder per bucket. */
+export type S3rverProcess = S3ServerProcess;
 
 export function s3ClientConfigFor(endpoint: string): S3ClientConfig {
-  return {
-    endpoint,
-    region: S3RVER_REGION,
-    forcePathStyle: true,
-    credentials: { accessKeyId: S3RVER_ACCESS_KEY_ID, secretAccessKey: S3RVER_SECRET_ACCESS_KEY },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: 1,
-  };
+  return s3TestClientConfig(endpoint, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY);
 }
 
 export async function startS3rver(opts: StartS3rverOptions = {}): Promise<S3rverProcess> {
   const buckets = opts.buckets && opts.buckets.length > 0 ? opts.buckets : ['streamhouse-test'];
-  const ownDir = opts.directory === undefined;
-  const tmp = ownDir ? makeTempDir('streamhouse-s3rver-') : undefined;
-  const directory = opts.directory ?? tmp!.dir;
-  fs.mkdirSync(directory, { recursive: true });
   const timeout = opts.readyTimeoutMs ?? 20_000;
-  let port = opts.port ?? 0;
-  let proc!: ManagedProcess;
-
-  const spawnOne = async () => {
-    const args = [CHILD, '--port', String(port), '--directory', directory];
-    for (const b of buckets) args.push('--bucket', b);
-    proc = new ManagedProcess(process.execPath, args, { name: `s3rver:${port || 'new'}` });
-    const p = proc;
-    let line: string;
-    try {
-      line = await p.waitForLine((l) => l.startsWith('S3RVER_LISTENING '), timeout, 'S3RVER_LISTENING line');
-    } catch (err) {
-      await p.kill('SIGKILL');
-      throw err;
-    }
-    port = (JSON.parse(line.slice('S3RVER_LISTENING '.length)) as { port: number }).port;
-  };
-
-  let cleaned = false;
-  const rmDir = () => tmp?.remove();
-  const cleanup = async () => {
-    if (cleaned) return;
-    cleaned = true;
-    unregister();
-    await proc.kill('SIGKILL');
-    rmDir();
-  };
-  const unregister = registerCleanup(cleanup, () => {
-    proc?.killSync('SIGKILL');
-    rmDir();
-  });
-
-  try {
-    await spawnOne();
-    const endpoint = `http://127.0.0.1:${port}`;
-    const c = new S3Client(s3ClientConfigFor(endpoint));
-    try {
-      for (const b of buckets) await c.send(new HeadBucketCommand({ Bucket: b }));
-    } finally {
-      c.destroy();
-    }
-  } catch (err) {
-    await cleanup();
-    throw err;
-  }
-
-  const endpoint = `http://127.0.0.1:${port}`;
-  const cfg = s3ClientConfigFor(endpoint);
-  return {
-    endpoint,
-    port,
-    bucket: buckets[0]!,
+  return launchS3Server({
+    tempPrefix: 'streamhouse-s3rver-',
+    directory: opts.directory,
+    port: opts.port,
     buckets,
     accessKeyId: S3RVER_ACCESS_KEY_ID,
     secretAccessKey: S3RVER_SECRET_ACCESS_KEY,
-    region: S3RVER_REGION,
-    directory,
-    s3ClientConfig: cfg,
-    awsEnv: {
-      AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY_ID,
-      AWS_SECRET_ACCESS_KEY: S3RVER_SECRET_ACCESS_KEY,
-      AWS_REGION: S3RVER_REGION,
-      AWS_ENDPOINT_URL_S3: endpoint,
-      AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-      AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
-    },
-    get pid() {
-      return proc.pid;
-    },
-    get running() {
-      return proc.running;
-    },
-    get exited() {
-      return proc.exited;
-    },
-    logs: () => [...proc.lines],
-    client: () => new S3Client(cfg),
-    stop: (t = 10_000) => proc.stop(t),
-    kill: async (signal: NodeJS.Signals = 'SIGKILL') => {
-      if (signal === 'SIGSTOP' || signal === 'SIGCONT' || signal === 'SIGTSTP') {
-        proc.signal(signal);
-        return;
+    spawn: async (port, directory) => {
+      const args = ['--openssl-legacy-provider', CHILD, '--port', String(port), '--directory', directory];
+      for (const b of buckets) args.push('--bucket', b);
+      const proc = new ManagedProcess(process.execPath, args, { name: `s3rver:${port || 'new'}` });
+      let line: string;
+      try {
+        line = await proc.waitForLine((l) => l.startsWith('S3RVER_LISTENING '), timeout, 'S3RVER_LISTENING line');
+      } catch (err) {
+        await proc.kill('SIGKILL');
+        throw err;
       }
-      return proc.kill(signal);
+      return { proc, port: (JSON.parse(line.slice('S3RVER_LISTENING '.length)) as { port: number }).port };
     },
-    restart: async () => {
-      if (cleaned) throw new Error('restart after cleanup');
-      if (proc.running) await proc.stop();
-      await spawnOne();
+    // s3rver made them at start (configureBuckets): check they answer.
+    prepare: async (c) => {
+      for (const b of buckets) await c.send(new HeadBucketCommand({ Bucket: b }));
     },
-    cleanup,
-  };
+  });
 }

@@ -1,21 +1,21 @@
 /**
  * Shared pieces of the object-storage tests (test/s3/): a broker on S3
- * (s3rver, directly or through a proxy), listing the bucket, reading a topic
+ * (s3rver or MinIO, directly or through a proxy), listing the bucket, reading a topic
  * back with kcat's JSON envelope, and scraping the Prometheus endpoint.
  */
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { BrokerProcess } from '../helpers/broker.js';
 import { runKcat } from '../helpers/clients.js';
-import type { S3rverProcess } from '../helpers/s3rver.js';
+import type { S3ServerProcess } from '../helpers/s3-server.js';
 import { startE2EBroker } from '../e2e/common.js';
 
 export { rssBytes, uniqueTopic, waitFor, createTopic } from '../e2e/common.js';
 
 export interface S3BrokerOptions {
-  s3: S3rverProcess;
+  s3: S3ServerProcess;
   /** Key prefix inside the bucket (s3://bucket/<prefix>). */
   prefix: string;
-  /** S3 endpoint the broker talks to (default the s3rver itself; a proxy in the fault tests). */
+  /** S3 endpoint the broker talks to (default the server itself; a proxy in the fault tests). */
   endpoint?: string;
   bucket?: string;
   dataDir?: string;
@@ -35,8 +35,8 @@ export function s3Args(o: S3BrokerOptions): string[] {
   ];
 }
 
-/** Credentials and region only: the endpoint is given by flag (AWS_ENDPOINT_URL_S3 would name s3rver itself). */
-export function s3Env(s3: S3rverProcess): Record<string, string> {
+/** Credentials and region only: the endpoint is given by flag (AWS_ENDPOINT_URL_S3 would name the server itself). */
+export function s3Env(s3: S3ServerProcess): Record<string, string> {
   return { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region };
 }
 
@@ -45,7 +45,7 @@ export function startS3Broker(o: S3BrokerOptions): Promise<BrokerProcess> {
 }
 
 /** Every key (relative to `prefix/`) and size under s3://bucket/prefix/<under>. */
-export async function listObjects(s3: S3rverProcess, prefix: string, under = ''): Promise<Array<{ key: string; size: number }>> {
+export async function listObjects(s3: S3ServerProcess, prefix: string, under = ''): Promise<Array<{ key: string; size: number }>> {
   const c = s3.client();
   try {
     const out: Array<{ key: string; size: number }> = [];

@@ -244,7 +244,7 @@ const scenario: Scenario = {
     const cluster = new NetnsCluster(lab, ctx.runDir);
     await cluster.start();
     ctx.log(`namespaces up: brokers ${cluster.bootstrap()}, etcd ${lab.ip('etcd')}, s3 ${lab.ip('s3')}, clients ${lab.ip('root')}`);
-    const spec = standardSpec();
+    const spec = standardSpec({ rate: 50 }); // 40/s per producer fell short of 20,000 acknowledged writes under the cuts
     await cluster.createTopics(spec.topics);
     const fc = cluster as unknown as FaultCluster;
     const w = new Workload(ctx, fc, spec);

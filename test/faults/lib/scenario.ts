@@ -143,6 +143,7 @@ export function makeContext(opts: {
       opts.log(`clients stopped (${Date.now() - started} ms); reading back`);
       await workload.readback();
       opts.log(`read back ${JSON.stringify(workload.readbackCounts)} (${Date.now() - started} ms)`);
+      for (const s of workload.readbackStuck) opts.log(`read-back stuck: ${s}`);
       let audit: { failures: Record<string, number>; info: Record<string, unknown> } | undefined;
       if (opts.audit) {
         await cluster.stopBrokers();
@@ -155,6 +156,12 @@ export function makeContext(opts: {
         }
       }
       await cluster.stop();
+      if (workload.readbackStuck.length) {
+        audit = {
+          failures: { ...(audit?.failures ?? {}), 'read-back stuck': workload.readbackStuck.length },
+          info: { ...(audit?.info ?? {}), readbackStuck: workload.readbackStuck.map((s) => s.slice(0, 400)) },
+        };
+      }
       return {
         history: opts.history.events,
         figures: { faultsByKind, ...workload.figures(), ...figures },

@@ -329,10 +329,21 @@ export class WalWriter implements AppendSink {
           this.log.warn({ partitions: fenced, key }, 'commit fenced: leadership lost');
         }
         this.onObjectCommitted(key, live.length);
+        let stale = false;
         for (const { run, append } of live) {
-          run.log.onCommitted(append.range, append.producers);
+          if (run.generation !== run.log.generation) {
+            // A later flush failed and rolled the log back while this commit was in
+            // flight (ordered commits issue it before the later one's outcome): the
+            // records are committed, but the log forgot them and may reuse their
+            // offsets. It is fenced and reopened from the manifest, which has them.
+            run.log.fence();
+            stale = true;
+          } else {
+            run.log.onCommitted(append.range, append.producers);
+          }
           for (const p of run.entries) p.resolve();
         }
+        if (stale) this.onFenced();
       },
       (err: unknown) => {
         // The commit may or may not have happened: only a reload from the

@@ -189,3 +189,31 @@ test('dropCoveredRanges: ranges inside an earlier one (a replacement cut short) 
     covered: [r(3, 5), r(5, 10), r(14, 15)],
   });
 });
+
+test('a later flush failing while an earlier commit is in flight never makes the log forget committed records', async () => {
+  const dir = await tempDir();
+  const store = new MemoryObjectStore();
+  const b = await openBroker(dir, store);
+  const put = store.put.bind(store);
+  let puts = 0;
+  store.put = async (key, body) => {
+    // The second WAL object fails at once, while the first one's journal commit is still being written.
+    if (key.startsWith('wal/') && ++puts === 2) throw new Error('disk on fire');
+    return put(key, body);
+  };
+  const first = b.p0.append([batch(['a'])]);
+  await new Promise((r) => setImmediate(r)); // the first flush starts alone
+  const big = 'x'.repeat(300 * 1024); // enough pending bytes for an overlapping second flush
+  const second = b.p0.append([batch([big])]);
+  const [r1, r2] = await Promise.allSettled([first, second]);
+  expect(r1.status).toBe('fulfilled');
+  expect(r2.status).toBe('rejected');
+  // Committed records stay: either the log still holds them, or it was fenced to be reloaded.
+  expect(b.p0.fenced || (b.p0.logEndOffset === b.p0.highWatermark && b.p0.highWatermark === 1)).toBe(true);
+  store.put = put;
+  await b.close();
+  const b2 = await openBroker(dir, store);
+  expect(await readAll(b2.p0)).toEqual([[0, 'a']]);
+  expect((await b2.p0.append([batch(['next'])])).baseOffset).toBe(1);
+  await b2.close();
+});

@@ -327,6 +327,17 @@ export class LogManager {
     const batches = [];
     for (const r of group) batches.push(...(await log.batchesOfRange(r)));
     if (batches.length === 0) return;
+    // A segment replaces its ranges for good: it must hold every record of them, with no hole.
+    let expected = group[0]!.baseOffset;
+    for (const b of batches) {
+      if (b.baseOffset !== expected) {
+        throw new Error(`compaction of ${log.topicName}/${log.partition}: batch at ${b.baseOffset}, expected ${expected}; ranges left as they are`);
+      }
+      expected = b.nextOffset;
+    }
+    if (expected !== group[group.length - 1]!.nextOffset) {
+      throw new Error(`compaction of ${log.topicName}/${log.partition}: batches end at ${expected}, ranges at ${group[group.length - 1]!.nextOffset}; ranges left as they are`);
+    }
     const { chunks, size } = await encodeSegment(batches);
     const base = group[0]!.baseOffset;
     const key = `segments/${log.topicId}/${log.partition}/${base.toString().padStart(20, '0')}-${randomBytes(4).toString('hex')}.seg`;

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { freePort } from './ports.js';
-import { makeTempDir, ManagedProcess, registerCleanup, sleep, type ExitInfo } from './process.js';
+import { childServerCleanup, makeTempDir, ManagedProcess, sleep, type ExitInfo } from './process.js';
 
 export const ETCD_BIN = process.env.STREAMHOUSE_ETCD_BIN ?? '/usr/bin/etcd';
 
@@ -98,19 +98,7 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdProces
     throw new Error(`etcd not healthy within ${timeout} ms\n${proc.describe()}`);
   };
 
-  let cleaned = false;
-  const rmDir = () => tmp?.remove();
-  const cleanup = async () => {
-    if (cleaned) return;
-    cleaned = true;
-    unregister();
-    await proc.kill('SIGKILL');
-    rmDir();
-  };
-  const unregister = registerCleanup(cleanup, () => {
-    proc?.killSync('SIGKILL');
-    rmDir();
-  });
+  const { cleanup, cleaned } = childServerCleanup(() => proc, tmp);
   try {
     await spawnOne();
   } catch (err) {
@@ -142,7 +130,7 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdProces
       return proc.kill(signal);
     },
     restart: async () => {
-      if (cleaned) throw new Error('restart after cleanup');
+      if (cleaned()) throw new Error('restart after cleanup');
       if (proc.running) await proc.stop();
       await spawnOne();
     },

@@ -120,6 +120,27 @@ export function registerCleanup(asyncFn: () => Promise<void>, syncFn: () => void
  * this process dies; `remove()` deletes it now (idempotent). Callers still
  * register their own cleanup for the normal path.
  */
+/**
+ * The cleanup of a child server (etcd, s3rver, MinIO): kill -9 and remove its
+ * temp dir, once, and also when the test process ends without it.
+ */
+export function childServerCleanup(proc: () => ManagedProcess | undefined, tmp?: { remove(): void }): { cleanup: () => Promise<void>; cleaned: () => boolean } {
+  let done = false;
+  const rmDir = () => tmp?.remove();
+  const unregister = registerCleanup(cleanup, () => {
+    proc()?.killSync('SIGKILL');
+    rmDir();
+  });
+  async function cleanup(): Promise<void> {
+    if (done) return;
+    done = true;
+    unregister();
+    await proc()?.kill('SIGKILL');
+    rmDir();
+  }
+  return { cleanup, cleaned: () => done };
+}
+
 export function makeTempDir(prefix: string): { dir: string; remove(): void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   watchDir(dir);

@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { makeTempDir, registerCleanup, type ExitInfo, type ManagedProcess } from './process.js';
+import { childServerCleanup, makeTempDir, type ExitInfo, type ManagedProcess } from './process.js';
 
 // Quiet the SDK's load-time notice that releases after Jan 2027 need Node >= 22.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -97,19 +97,7 @@ export async function launchS3Server(l: S3ServerLauncher): Promise<S3ServerProce
     port = r.port;
   };
 
-  let cleaned = false;
-  const rmDir = () => tmp?.remove();
-  const cleanup = async () => {
-    if (cleaned) return;
-    cleaned = true;
-    unregister();
-    await proc?.kill('SIGKILL');
-    rmDir();
-  };
-  const unregister = registerCleanup(cleanup, () => {
-    proc?.killSync('SIGKILL');
-    rmDir();
-  });
+  const { cleanup, cleaned } = childServerCleanup(() => proc, tmp);
 
   try {
     await spawnOne();
@@ -165,7 +153,7 @@ export async function launchS3Server(l: S3ServerLauncher): Promise<S3ServerProce
       return p().kill(signal);
     },
     restart: async () => {
-      if (cleaned) throw new Error('restart after cleanup');
+      if (cleaned()) throw new Error('restart after cleanup');
       if (p().running) await p().stop();
       await spawnOne();
     },

@@ -77,7 +77,11 @@ async function readOnce(
       if (budget > 0 || bytes === 0) batches = await log.read(offset, Math.max(budget, 1));
     } catch (err) {
       if (!(err instanceof KafkaError)) ctx.broker.log.error({ err, topic: log.topicName, partition: log.partition }, 'fetch read failed');
-      partitions.push(partitionError(t.req, err instanceof KafkaError ? err.code : ErrorCode.KAFKA_STORAGE_ERROR, log));
+      let code = err instanceof KafkaError ? err.code : ErrorCode.KAFKA_STORAGE_ERROR;
+      // Past our high watermark while the metadata names a newer leader: our log is the stale one, not the
+      // consumer's position. OFFSET_OUT_OF_RANGE would make the consumer reset (to earliest, say) and re-read.
+      if (code === ErrorCode.OFFSET_OUT_OF_RANGE && offset > log.highWatermark && deposed(ctx, log)) code = ErrorCode.NOT_LEADER_OR_FOLLOWER;
+      partitions.push(partitionError(t.req, code, log));
       errors = true;
       continue;
     }
@@ -169,3 +173,8 @@ function waitForChange(targets: Target[], ms: number, shuttingDown: AbortSignal)
   });
 }
 
+/** Whether the metadata store already names another leader, or a newer epoch, for this log's partition. */
+function deposed(ctx: RequestContext, log: PartitionLog): boolean {
+  const l = ctx.broker.meta.leaderOf(log.topicId, log.partition);
+  return !l || l.leaderId !== ctx.broker.config.brokerId || l.leaderEpoch > log.leaderEpoch;
+}

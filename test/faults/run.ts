@@ -244,6 +244,8 @@ async function main(): Promise<number> {
     log(`done: ${row.cells.slice(4).join(' | ')}`);
     if (r) for (const [k, ex] of Object.entries(r.examples)) if (ex.length && k !== 'recovery') log(`  ${k}: ${ex.join('; ')}`);
     if (result) log(`  figures: ${JSON.stringify(result.figures)}`);
+    // Written after every scenario: a run cut short (a crash, a time limit) keeps what it measured.
+    writeResults([row], mode === 'short' ? RESULTS_SHORT : RESULTS);
   }
   const table = writeResults(rows, mode === 'short' ? RESULTS_SHORT : RESULTS);
   console.log('\n' + table + '\n');

@@ -37,23 +37,32 @@ type Outcome = { result: AppendResult } | { error: number; message: string | nul
  */
 const NOT_LEADER_EXPLAINS_GAP_MS = 10_000;
 
+/**
+ * Retriable answers after which the batch is retried while later ones of the
+ * same producer may arrive first: a gap right behind them is ours. (librdkafka
+ * answers an OUT_OF_ORDER_SEQUENCE_NUMBER there with an epoch bump that sends
+ * again, under the new epoch, batches that may have been stored: duplicates,
+ * 774 of them in fault suite 05 before this.)
+ */
+const REFUSALS = new Set<number>([ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.REQUEST_TIMED_OUT, ErrorCode.KAFKA_STORAGE_ERROR]);
+
 function partitionKey(topicId: string, partition: number): string {
   return `${topicId}:${partition}`;
 }
 
-/** Records a NOT_LEADER_OR_FOLLOWER answer, and turns a sequence gap that such an answer explains into one. */
+/** Records a refusal (REFUSALS), and turns a sequence gap that such an answer explains into NOT_LEADER_OR_FOLLOWER. */
 function explainGap(ctx: RequestContext, key: string, o: Outcome): Outcome {
   if ('result' in o) {
     ctx.connState.notLeaderAt.delete(key);
     return o;
   }
   const seen = ctx.connState.notLeaderAt;
-  if (o.error === ErrorCode.NOT_LEADER_OR_FOLLOWER) {
+  if (REFUSALS.has(o.error)) {
     seen.set(key, Date.now());
   } else if (o.error === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER) {
     const at = seen.get(key);
     if (at !== undefined && Date.now() - at < NOT_LEADER_EXPLAINS_GAP_MS) {
-      return { error: ErrorCode.NOT_LEADER_OR_FOLLOWER, message: `an earlier batch was refused (not leader): ${o.message ?? ''}` };
+      return { error: ErrorCode.NOT_LEADER_OR_FOLLOWER, message: `an earlier batch was refused: ${o.message ?? ''}` };
     }
   }
   return o;
@@ -156,6 +165,11 @@ export const produce = defineHandler({
       await previous;
       // Back-pressure: wait (holding this connection's order) while the write path is full.
       if (!(await ctx.broker.logs.writer.admit(Date.now() + Math.max(req.timeoutMs, 1)))) {
+        // Refused whole: a later batch of these producers will find these missing.
+        for (const td of req.topicData) {
+          const topic = ctx.broker.topics.byName(td.name);
+          if (topic) for (const pd of td.partitionData) ctx.connState.notLeaderAt.set(partitionKey(topic.topicId, pd.index), Date.now());
+        }
         return timedOut(req);
       }
       // A client that left while its request waited for room gets no answer: writing

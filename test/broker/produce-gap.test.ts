@@ -16,7 +16,7 @@ import { buildBatch } from '../../src/protocol/records/records.js';
 import type { AppendResult } from '../../src/storage/partition-log.js';
 import { produceBody } from '../e2e/wire.js';
 
-type Behaviour = 'absent' | 'gap' | 'ok';
+type Behaviour = 'absent' | 'gap' | 'ok' | 'storage';
 
 function harness() {
   let behaviour: Behaviour = 'absent';
@@ -25,6 +25,7 @@ function harness() {
     logEndOffset: 0,
     logStartOffset: 0,
     async append(): Promise<AppendResult> {
+      if (behaviour === 'storage') throw new KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, 'WAL write failed');
       if (behaviour === 'gap') throw new KafkaError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, 'producer 7: sequence 5, expected 4');
       return { baseOffset: 4, logAppendTime: -1, logStartOffset: 0 };
     },
@@ -72,4 +73,12 @@ test('a gap with no refusal before it, or one older than the window, is OUT_OF_O
   expect(await h.send(5)).toBe(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER);
   h.connState.notLeaderAt.set('tid:0', Date.now() - 60_000);
   expect(await h.send(5)).toBe(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER);
+});
+
+test('a gap right behind a KAFKA_STORAGE_ERROR answer (a failed WAL write) is NOT_LEADER_OR_FOLLOWER too', async () => {
+  const h = harness();
+  h.set('storage');
+  expect(await h.send(4)).toBe(ErrorCode.KAFKA_STORAGE_ERROR);
+  h.set('gap');
+  expect(await h.send(5)).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER);
 });

@@ -33,11 +33,11 @@ export interface ConnectionState {
    */
   produceGate: Promise<void>;
   /**
-   * Partitions (topicId:partition) this connection recently answered with
-   * NOT_LEADER_OR_FOLLOWER, and when: a sequence gap right behind such an
-   * answer is ours, not the producer's (see broker/produce.ts).
+   * Partitions (topicId:partition) whose batch this connection recently
+   * refused with a retriable error, and when: a sequence gap right behind
+   * such an answer is ours, not the producer's (see broker/produce.ts).
    */
-  notLeaderAt: Map<string, number>;
+  refusedAt: Map<string, number>;
 }
 
 export interface RequestContext {

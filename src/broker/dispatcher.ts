@@ -35,7 +35,7 @@ export class Dispatcher implements FrameHandler {
   private stateOf(conn: ConnectionContext): ConnectionState {
     let s = this.connState.get(conn);
     if (!s) {
-      s = { produceGate: Promise.resolve(), notLeaderAt: new Map() };
+      s = { produceGate: Promise.resolve(), refusedAt: new Map() };
       this.connState.set(conn, s);
     }
     return s;

@@ -19,13 +19,14 @@ import { RecordsError } from '../protocol/records/errors.js';
 import { splitProducedRecords } from '../protocol/records/produce.js';
 import type { AppendResult } from '../storage/partition-log.js';
 import { CloseConnection } from '../server/connection.js';
+import { partitionKey } from '../coordination/metadata-store.js';
 import type { RequestContext } from './context.js';
 import { defineHandler } from './handler.js';
 
 type Outcome = { result: AppendResult } | { error: number; message: string | null };
 
 /**
- * How long a NOT_LEADER_OR_FOLLOWER answer explains a later sequence gap.
+ * How long a refusal (REFUSALS) explains a later sequence gap.
  * A producer pipelines requests: when this broker refuses batch n (the
  * partition is still opening, or was fenced and reopened) and takes the
  * partition again before batch n+1 arrives, n+1 finds a gap. Kafka would
@@ -35,7 +36,7 @@ type Outcome = { result: AppendResult } | { error: number; message: string | nul
  * as well: the client refreshes and resends from batch n, in order. Past it,
  * a gap is a gap.
  */
-const NOT_LEADER_EXPLAINS_GAP_MS = 10_000;
+const REFUSAL_EXPLAINS_GAP_MS = 10_000;
 
 /**
  * Retriable answers after which the batch is retried while later ones of the
@@ -46,26 +47,25 @@ const NOT_LEADER_EXPLAINS_GAP_MS = 10_000;
  */
 const REFUSALS = new Set<number>([ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.REQUEST_TIMED_OUT, ErrorCode.KAFKA_STORAGE_ERROR]);
 
-function partitionKey(topicId: string, partition: number): string {
-  return `${topicId}:${partition}`;
-}
-
 /** Records a refusal (REFUSALS), and turns a sequence gap that such an answer explains into NOT_LEADER_OR_FOLLOWER. */
 function explainGap(ctx: RequestContext, key: string, o: Outcome): Outcome {
   if ('result' in o) {
-    ctx.connState.notLeaderAt.delete(key);
+    ctx.connState.refusedAt.delete(key);
     return o;
   }
-  const seen = ctx.connState.notLeaderAt;
   if (REFUSALS.has(o.error)) {
-    seen.set(key, Date.now());
+    noteRefusal(ctx, key);
   } else if (o.error === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER) {
-    const at = seen.get(key);
-    if (at !== undefined && Date.now() - at < NOT_LEADER_EXPLAINS_GAP_MS) {
+    const at = ctx.connState.refusedAt.get(key);
+    if (at !== undefined && Date.now() - at < REFUSAL_EXPLAINS_GAP_MS) {
       return { error: ErrorCode.NOT_LEADER_OR_FOLLOWER, message: `an earlier batch was refused: ${o.message ?? ''}` };
     }
   }
   return o;
+}
+
+function noteRefusal(ctx: RequestContext, key: string): void {
+  ctx.connState.refusedAt.set(key, Date.now());
 }
 
 function failure(err: unknown): { error: number; message: string | null } {
@@ -73,12 +73,16 @@ function failure(err: unknown): { error: number; message: string | null } {
   return { error: errorCodeOf(err), message: null };
 }
 
-/** The append's outcome, or REQUEST_TIMED_OUT once `ms` pass; `seen` sees the outcome when it settles. */
-function settle(p: Promise<AppendResult>, ms: number, seen: (o: Outcome) => Outcome): Promise<Outcome> {
+/**
+ * The append's outcome, or REQUEST_TIMED_OUT once `ms` pass (no deadline when
+ * null: acks=0 waits for nobody); `seen` sees the outcome when it settles.
+ */
+function settle(p: Promise<AppendResult>, ms: number | null, seen: (o: Outcome) => Outcome): Promise<Outcome> {
   const outcome = p.then(
     (result) => seen({ result }),
     (err: unknown) => seen(failure(err)),
   );
+  if (ms === null) return outcome;
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve({ error: ErrorCode.REQUEST_TIMED_OUT, message: `not committed within ${ms} ms` }), Math.max(ms, 1));
     void outcome.then((o) => {
@@ -133,7 +137,7 @@ async function appendAll(
         }
         const p = log.append(batches);
         // Settled outcomes pass explainGap as they happen (a refusal must be on record before the next request's check).
-        row.push(settle(p, req.timeoutMs, (o) => explainGap(ctx, key, o)));
+        row.push(settle(p, req.acks === 0 ? null : req.timeoutMs, (o) => explainGap(ctx, key, o)));
       } catch (err) {
         row.push(explainGap(ctx, key, failure(err)));
       }
@@ -168,7 +172,7 @@ export const produce = defineHandler({
         // Refused whole: a later batch of these producers will find these missing.
         for (const td of req.topicData) {
           const topic = ctx.broker.topics.byName(td.name);
-          if (topic) for (const pd of td.partitionData) ctx.connState.notLeaderAt.set(partitionKey(topic.topicId, pd.index), Date.now());
+          if (topic) for (const pd of td.partitionData) noteRefusal(ctx, partitionKey(topic.topicId, pd.index));
         }
         return timedOut(req);
       }

@@ -31,7 +31,7 @@ function harness() {
     },
   };
   const topic = { topicId: 'tid', name: 't', partitions: 1 };
-  const connState: ConnectionState = { produceGate: Promise.resolve(), notLeaderAt: new Map() };
+  const connState: ConnectionState = { produceGate: Promise.resolve(), refusedAt: new Map() };
   const ctx = {
     apiKey: 0,
     apiVersion: 9,
@@ -71,7 +71,7 @@ test('a gap with no refusal before it, or one older than the window, is OUT_OF_O
   const h = harness();
   h.set('gap');
   expect(await h.send(5)).toBe(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER);
-  h.connState.notLeaderAt.set('tid:0', Date.now() - 60_000);
+  h.connState.refusedAt.set('tid:0', Date.now() - 60_000);
   expect(await h.send(5)).toBe(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER);
 });
 

@@ -160,6 +160,16 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
     return structuredClone(p);
   }
 
+  /** One journal record for them all: a 10,000-partition topic opens with one fsync, not 10,000. */
+  async acquirePartitions(topicId: string, partitions: number[], brokerId: number): Promise<PartitionState[]> {
+    await this.run({ op: 'acquireMany', topicId, partitions, brokerId });
+    return partitions.map((n) => {
+      const p = this.state.partitions[partitionKey(topicId, n)];
+      if (!p) throw new UnknownTopicError(`${topicId}/${n}`);
+      return structuredClone(p);
+    });
+  }
+
   leaderOf(topicId: string, partition: number): { leaderId: number; leaderEpoch: number } | undefined {
     const p = this.state.partitions[partitionKey(topicId, partition)];
     return p && p.leaderId >= 0 ? { leaderId: p.leaderId, leaderEpoch: p.leaderEpoch } : undefined;

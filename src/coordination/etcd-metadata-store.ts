@@ -556,6 +556,20 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
     return kv ? { value: JSON.parse(kv.value.toString()) as StateValue, modRevision: kv.mod_revision } : { value: null, modRevision: '0' };
   }
 
+  /** Each partition has its own keys and revision guard: one transaction per partition, a few at a time. */
+  async acquirePartitions(topicId: string, partitions: number[], brokerId: number): Promise<PartitionState[]> {
+    const out: PartitionState[] = new Array(partitions.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < partitions.length) {
+        const i = next++;
+        out[i] = await this.acquirePartition(topicId, partitions[i]!, brokerId);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(16, partitions.length) }, worker));
+    return out;
+  }
+
   async acquirePartition(topicId: string, partition: number, brokerId: number): Promise<PartitionState> {
     const key = `state/${topicId}/${partition}`;
     const assignKey = `assign/${topicId}/${partition}`;

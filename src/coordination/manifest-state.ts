@@ -43,6 +43,7 @@ export type Operation =
   | { op: 'setTopicConfigs'; name: string; configs: Record<string, string> }
   | { op: 'registerBroker'; broker: BrokerRecord }
   | { op: 'acquire'; topicId: string; partition: number; brokerId: number }
+  | { op: 'acquireMany'; topicId: string; partitions: number[]; brokerId: number }
   | { op: 'wal'; commit: WalCommit }
   | { op: 'replace'; replacement: RangeReplacement }
   | { op: 'logStart'; topicId: string; partition: number; leaderEpoch: number; offset: number }
@@ -81,16 +82,24 @@ function topicById(state: MetadataState, topicId: string): TopicRecord | undefin
   return undefined;
 }
 
-function partitionOf(state: MetadataState, topicId: string, partition: number): PartitionState {
+function partitionOf(state: MetadataState, topicId: string, partition: number, known?: TopicRecord): PartitionState {
   const key = partitionKey(topicId, partition);
   let p = state.partitions[key];
   if (!p) {
-    const topic = topicById(state, topicId);
+    const topic = known ?? topicById(state, topicId);
     if (!topic || partition < 0 || partition >= topic.partitions) throw new UnknownTopicError(`${topicId}/${partition}`);
     p = newPartitionState(topicId, partition);
     state.partitions[key] = p;
   }
   return p;
+}
+
+function acquire(p: PartitionState, brokerId: number): void {
+  p.leaderId = brokerId;
+  p.leaderEpoch += 1;
+  const last = p.epochHistory[p.epochHistory.length - 1];
+  if (last && last.startOffset === p.highWatermark) last.epoch = p.leaderEpoch;
+  else p.epochHistory.push({ epoch: p.leaderEpoch, startOffset: p.highWatermark });
 }
 
 /** The appends of a WAL commit whose epoch guard fails (they must be left out). */
@@ -126,6 +135,12 @@ export function validate(state: MetadataState, o: Operation): void {
     case 'acquire':
       if (!topicById(state, o.topicId)) throw new UnknownTopicError(o.topicId);
       return;
+    case 'acquireMany': {
+      const t = topicById(state, o.topicId);
+      if (!t) throw new UnknownTopicError(o.topicId);
+      for (const n of o.partitions) if (!Number.isInteger(n) || n < 0 || n >= t.partitions) throw new UnknownTopicError(`${o.topicId}/${n}`);
+      return;
+    }
     case 'wal':
       for (const a of o.commit.appends) {
         const key = partitionKey(a.topicId, a.partition);
@@ -184,13 +199,12 @@ export function apply(state: MetadataState, o: Operation): void {
     case 'registerBroker':
       state.brokers[String(o.broker.brokerId)] = o.broker;
       return;
-    case 'acquire': {
-      const p = partitionOf(state, o.topicId, o.partition);
-      p.leaderId = o.brokerId;
-      p.leaderEpoch += 1;
-      const last = p.epochHistory[p.epochHistory.length - 1];
-      if (last && last.startOffset === p.highWatermark) last.epoch = p.leaderEpoch;
-      else p.epochHistory.push({ epoch: p.leaderEpoch, startOffset: p.highWatermark });
+    case 'acquire':
+      acquire(partitionOf(state, o.topicId, o.partition), o.brokerId);
+      return;
+    case 'acquireMany': {
+      const t = topicById(state, o.topicId);
+      for (const n of o.partitions) acquire(partitionOf(state, o.topicId, n, t), o.brokerId);
       return;
     }
     case 'wal':

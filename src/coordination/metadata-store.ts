@@ -190,6 +190,11 @@ export interface MetadataStore extends EventEmitter {
 
   /** Make brokerId the leader of a partition with a new epoch; returns its manifest. */
   acquirePartition(topicId: string, partition: number, brokerId: number): Promise<PartitionState>;
+  /**
+   * acquirePartition for many partitions of one topic, in as few metadata
+   * writes as the store allows (a new topic's thousands of partitions).
+   */
+  acquirePartitions(topicId: string, partitions: number[], brokerId: number): Promise<PartitionState[]>;
   /** Current leader of each partition: brokerId and epoch. */
   leaderOf(topicId: string, partition: number): { leaderId: number; leaderEpoch: number } | undefined;
 

@@ -5,7 +5,7 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { partitionKey, RangesNotReplaced, type LogRange, type MetadataStore, type PartitionKey, type TopicRecord } from '../coordination/metadata-store.js';
+import { partitionKey, RangesNotReplaced, type LogRange, type MetadataStore, type PartitionKey, type PartitionState, type TopicRecord } from '../coordination/metadata-store.js';
 import { failpoint } from '../failpoints.js';
 import { BlockCache } from './block-cache.js';
 import type { ObjectStore } from './object-store.js';
@@ -170,17 +170,53 @@ export class LogManager {
     if (!p) {
       p = (async () => {
         const state = await this.meta.acquirePartition(topic.topicId, partition, this.opts.brokerId);
-        const log = new PartitionLog(topic.name, topic.topicId, partition, state, this.reader, this.writer, {
-          tailMaxBytes: () => Math.max(1 << 20, Math.min(this.opts.tailMaxBytes, this.opts.tailTotalBytes / Math.max(1, this.logs.size))),
-        });
-        if (this.meta.singleWriter) for (const r of state.ranges) if (r.kind === 'wal') this.walRefs.set(r.key, (this.walRefs.get(r.key) ?? 0) + 1);
-        this.logs.set(key, log);
+        const log = this.install(topic, partition, state);
         this.log.info({ topic: topic.name, partition, epoch: state.leaderEpoch, highWatermark: state.highWatermark, ranges: state.ranges.length }, 'partition opened');
         return log;
       })().finally(() => this.opening.delete(key));
       this.opening.set(key, p);
     }
     return p;
+  }
+
+  /**
+   * open() for partitions [from, to) of a topic, acquired together (one
+   * metadata write on the embedded store): how a new topic's partitions open.
+   */
+  async openRange(topic: TopicRecord, from: number, to: number): Promise<void> {
+    const todo: number[] = [];
+    const waits: Array<Promise<unknown>> = [];
+    for (let n = from; n < to; n++) {
+      const key = partitionKey(topic.topicId, n);
+      const existing = this.logs.get(key);
+      if (existing && !existing.fenced) continue;
+      const opening = this.opening.get(key);
+      if (opening) waits.push(opening);
+      else todo.push(n);
+    }
+    if (todo.length) {
+      const acquired = this.meta.acquirePartitions(topic.topicId, todo, this.opts.brokerId);
+      todo.forEach((n, i) => {
+        const key = partitionKey(topic.topicId, n);
+        const p = acquired.then((states) => this.install(topic, n, states[i]!)).finally(() => this.opening.delete(key));
+        // Its failure reaches the caller through `acquired`; other waiters see it too.
+        p.catch(() => {});
+        this.opening.set(key, p);
+        waits.push(p);
+      });
+      await acquired;
+      this.log.info({ topic: topic.name, from, to, opened: todo.length }, 'partitions opened');
+    }
+    await Promise.all(waits);
+  }
+
+  private install(topic: TopicRecord, partition: number, state: PartitionState): PartitionLog {
+    const log = new PartitionLog(topic.name, topic.topicId, partition, state, this.reader, this.writer, {
+      tailMaxBytes: () => Math.max(1 << 20, Math.min(this.opts.tailMaxBytes, this.opts.tailTotalBytes / Math.max(1, this.logs.size))),
+    });
+    if (this.meta.singleWriter) for (const r of state.ranges) if (r.kind === 'wal') this.walRefs.set(r.key, (this.walRefs.get(r.key) ?? 0) + 1);
+    this.logs.set(partitionKey(topic.topicId, partition), log);
+    return log;
   }
 
   /**

@@ -62,3 +62,26 @@ test('snapshots compact the journal and restore the same state', async () => {
   expect(again.ranges).toHaveLength(100);
   await s.close();
 });
+
+test('acquirePartitions takes many partitions in one journal record, and the epochs survive a restart', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sh-meta-'));
+  dirs.push(dir);
+  const big = { name: 'big', topicId: 'AAAAAAAAAAAAAAAAAAAAAg', partitions: 5000, configs: {} };
+  let s = new EmbeddedMetadataStore(new FilePersistence(dir), log);
+  await s.start();
+  await s.createTopic(big);
+  const all = Array.from({ length: 5000 }, (_, i) => i);
+  const states = await s.acquirePartitions(big.topicId, all, 0);
+  expect(states.map((p) => p.partition)).toEqual(all);
+  expect(states.every((p) => p.leaderEpoch === 0 && p.leaderId === 0)).toBe(true);
+  // A partition the topic does not have fails the whole batch and changes nothing.
+  await expect(s.acquirePartitions(big.topicId, [1, 5000], 0)).rejects.toThrow();
+  expect(s.leaderOf(big.topicId, 1)).toEqual({ leaderId: 0, leaderEpoch: 0 });
+  await s.close();
+
+  s = new EmbeddedMetadataStore(new FilePersistence(dir), log);
+  await s.start();
+  expect(s.leaderOf(big.topicId, 4999)).toEqual({ leaderId: 0, leaderEpoch: 0 });
+  expect((await s.acquirePartitions(big.topicId, [0, 4999], 0)).map((p) => p.leaderEpoch)).toEqual([1, 1]);
+  await s.close();
+});

@@ -248,7 +248,7 @@ export async function fuzzInProcess(o: InProcessFuzzOptions): Promise<InProcessF
     const deadline = o.deadlineMs ? started + o.deadlineMs : Infinity;
     let conn = newConn();
     let onConn = 0;
-    const inflight = new Map<Promise<unknown>, { t: number; api: string; frame: string; parked: boolean; hung: boolean }>();
+    const inflight = new Map<Promise<unknown>, { i: number; t: number; api: string; frame: string; parked: boolean; hung: boolean }>();
     let active = 0;
     let waiters: Array<() => void> = [];
     const release = () => {
@@ -266,7 +266,13 @@ export async function fuzzInProcess(o: InProcessFuzzOptions): Promise<InProcessF
         else {
           m.hung = true;
           res.hangs++;
-          note('hangs', `${m.api} unanswered for ${HANG_MS} ms [frame ${m.frame}]`);
+          // What else was waiting tells which shared resource the request waited on.
+          const others = [...inflight.values()]
+            .filter((o) => o !== m)
+            .map((o) => `${o.api}#${o.i} ${now - o.t} ms`)
+            .slice(0, 12)
+            .join(', ');
+          note('hangs', `${m.api} (case ${m.i}) unanswered for ${HANG_MS} ms [frame ${m.frame}]; also in flight: ${others || 'nothing'}`);
         }
         release();
       }
@@ -327,7 +333,7 @@ export async function fuzzInProcess(o: InProcessFuzzOptions): Promise<InProcessF
       } catch (err) {
         p = Promise.reject(err);
       }
-      const meta = { t: Date.now(), api: apiName, frame: lastFrame, parked: false, hung: false };
+      const meta = { i, t: Date.now(), api: apiName, frame: lastFrame, parked: false, hung: false };
       const thisConn = conn;
       const tracked: Promise<unknown> = p.then(
         (out) => {

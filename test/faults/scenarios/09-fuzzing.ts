@@ -8,8 +8,8 @@
 //    or a closed connection from the dispatcher, answers that decode, no
 //    handler failure, no request that never ends, no event loop blocked by
 //    one case, a guard topic intact afterwards.
-// 2. Over TCP (lib/fuzz-tcp.ts): 10^5 malformed frames (short: ~3 s) in 10
-//    bursts, 8 connections at a time, to a broker process (embedded
+// 2. Over TCP (lib/fuzz-tcp.ts): 10^5 malformed frames (short: ~3 s) in 12
+//    bursts 9 s apart (short: 0.1 s), 8 connections at a time, to a broker process (embedded
 //    metadata) while the standard workload (kafkajs and librdkafka producers,
 //    readers and group members) runs through it: nothing acknowledged may be
 //    lost, the broker may not crash, log an error or stop answering (a
@@ -25,7 +25,7 @@ import { standardSpec, Workload } from '../lib/workload.js';
 const scenario: Scenario = {
   name: '09-fuzzing',
   description:
-    'Request fuzzing: 10^6 generated/recorded/mutated frames in process through the decoders and a real dispatcher, then 10^5 malformed frames over TCP in 10 bursts next to the standard workload (short: ~4 s + ~3 s).',
+    'Request fuzzing: 10^6 generated/recorded/mutated frames in process through the decoders and a real dispatcher, then 10^5 malformed frames over TCP in 12 bursts 9 s apart next to the standard workload (short: ~4 s + ~3 s).',
   async run(ctx) {
     const short = ctx.mode === 'short';
     const long = ctx.mode === 'long';
@@ -46,7 +46,8 @@ const scenario: Scenario = {
 
     // ---- 2. over TCP, next to the workload
     const cluster = await FaultCluster.start({ brokers: 1, record: (e) => ctx.history.add(e), logDir: ctx.runDir });
-    const spec = standardSpec();
+    // Faster than the default 40/s: the TCP phase is two minutes of a run that spends the rest in process.
+    const spec = standardSpec({ rate: 60 });
     await cluster.createTopics(spec.topics);
     const w = new Workload(ctx, cluster, spec);
     await w.start();
@@ -75,17 +76,19 @@ const scenario: Scenario = {
       }
     })();
     const cases = new FuzzCases(ctx.seed + 1, seeds);
-    const bursts = 10;
+    // Spread over two minutes next to the workload, so that the run
+    // acknowledges as many writes as the other scenarios do.
+    const bursts = 12;
     const total = long ? 1_000_000 : 100_000;
     const tcp = { sent: 0, bytes: 0, connections: 0, closedByBroker: 0, badSizes: 0, connectErrors: 0, ms: 0 };
     let burst = 0;
     while (burst < bursts && (ctx.faulting() || !short)) {
       burst++;
       ctx.fault(`tcp fuzz burst: ${burst}`);
-      const r = await fuzzTcp({ host: '127.0.0.1', port: broker.port, cases, frames: total / bursts, deadlineMs: short ? 300 : undefined });
+      const r = await fuzzTcp({ host: '127.0.0.1', port: broker.port, cases, frames: Math.ceil(total / bursts), deadlineMs: short ? 300 : undefined });
       for (const k of Object.keys(tcp) as Array<keyof typeof tcp>) tcp[k] += r[k];
       ctx.heal(`tcp fuzz burst: ${burst}`, `${r.sent} frames, ${r.connections} connections, ${r.ms} ms`);
-      await ctx.sleep(short ? 100 : 1000);
+      await ctx.sleep(short ? 100 : 9000);
     }
     probing = false;
     await prober;

@@ -21,11 +21,16 @@ export type BrokerId = 'streamhouse' | 'streamhouse-s3' | 'kafka' | 'kafka-fsync
 /** StreamHouse on S3 runs on MinIO when it is built (scripts/install-test-deps.sh), else on s3rver. */
 const S3_ON_MINIO = minioBinary() !== null;
 
-/** Which S3 server 'streamhouse-s3' runs on, for the report. */
-export function s3ServerNote(): string {
-  return S3_ON_MINIO
-    ? `MinIO ${minioVersion() ?? '(version unknown)'}, single drive in ${os.tmpdir()}`
-    : `s3rver (MinIO is not built: scripts/install-test-deps.sh)`;
+/** An S3 server 'streamhouse-s3' can run on. */
+export type S3ServerKind = 'minio' | 's3rver';
+
+/** The S3 server 'streamhouse-s3' runs on unless a start asks for one (MinIO when built, else s3rver). */
+export const DEFAULT_S3_SERVER: S3ServerKind = S3_ON_MINIO ? 'minio' : 's3rver';
+
+/** Which S3 server 'streamhouse-s3' runs on (default: DEFAULT_S3_SERVER), for the report. */
+export function s3ServerNote(server: S3ServerKind = DEFAULT_S3_SERVER): string {
+  if (server === 'minio') return `MinIO ${minioVersion() ?? '(version unknown)'}, single drive in ${os.tmpdir()}`;
+  return S3_ON_MINIO ? `s3rver` : `s3rver (MinIO is not built: scripts/install-test-deps.sh)`;
 }
 
 export const BROKER_LABEL: Record<BrokerId, string> = {
@@ -71,14 +76,26 @@ export interface RunningBroker {
   stop(): Promise<void>;
   /** Last output lines, for error reports. */
   tail(n?: number): string;
+  /** 'streamhouse-s3': the S3 server it runs on (stopped by stop()). */
+  s3?: S3ServerProcess;
 }
 
-export async function startBrokerUnderTest(id: BrokerId, opts: { nodeArgs?: string[]; scratchDir?: string } = {}): Promise<RunningBroker> {
+export interface StartOptions {
+  /** Node flags for StreamHouse (e.g. --cpu-prof). */
+  nodeArgs?: string[];
+  scratchDir?: string;
+  /** StreamHouse only: CLI arguments appended after the standard ones (e.g. ['--metrics-listen', '127.0.0.1:9100']). */
+  extraArgs?: string[];
+  /** 'streamhouse-s3' only: the S3 server to start (default DEFAULT_S3_SERVER). */
+  s3Server?: S3ServerKind;
+}
+
+export async function startBrokerUnderTest(id: BrokerId, opts: StartOptions = {}): Promise<RunningBroker> {
   const t0 = Date.now();
   if (id === 'streamhouse-s3') {
     // A fresh, empty store for every start, like the data dir of the others;
     // startupMs is the broker's own (from after the S3 server is up).
-    const s3 = await (S3_ON_MINIO ? startMinio : startS3rver)({ buckets: [S3_BENCH_BUCKET] });
+    const s3 = await ((opts.s3Server ?? DEFAULT_S3_SERVER) === 'minio' ? startMinio : startS3rver)({ buckets: [S3_BENCH_BUCKET] });
     try {
       return await startStreamHouse(id, Date.now(), opts, s3);
     } catch (err) {
@@ -125,7 +142,7 @@ export async function startBrokerUnderTest(id: BrokerId, opts: { nodeArgs?: stri
 async function startStreamHouse(
   id: BrokerId,
   t0: number,
-  opts: { nodeArgs?: string[]; scratchDir?: string },
+  opts: StartOptions,
   s3?: S3ServerProcess,
 ): Promise<RunningBroker> {
   let node: string | undefined;
@@ -140,12 +157,11 @@ async function startStreamHouse(
     node,
     cliPath: streamhouseCli,
     readyTimeoutMs: 30_000,
-    ...(s3
-      ? {
-          args: ['--storage', `s3://${s3.bucket}/${S3_BENCH_PREFIX}`, '--s3-endpoint', s3.endpoint, '--s3-force-path-style'],
-          env: { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region },
-        }
-      : {}),
+    args: [
+      ...(s3 ? ['--storage', `s3://${s3.bucket}/${S3_BENCH_PREFIX}`, '--s3-endpoint', s3.endpoint, '--s3-force-path-style'] : []),
+      ...(opts.extraArgs ?? []),
+    ],
+    ...(s3 ? { env: { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region } } : {}),
   });
   return {
     id,
@@ -164,6 +180,7 @@ async function startStreamHouse(
       const s3Note = s3 && !s3.running ? [`S3 server exited; its last lines: ${s3.logs().slice(-5).join(' | ')}`] : [];
       return [...b.logs(), ...s3Note].slice(-n).join('\n');
     },
+    ...(s3 ? { s3 } : {}),
   };
 }
 
@@ -177,16 +194,22 @@ function admin(bootstrap: string) {
   return kafka.admin();
 }
 
-/** Creates single-partition topics with the given topic configs (same on every broker). */
-export async function createTopics(bootstrap: string, names: string[], configs: Record<string, string>): Promise<void> {
+/** Creates topics (default: one partition each) with the given topic configs (same on every broker). */
+export async function createTopics(
+  bootstrap: string,
+  names: string[],
+  configs: Record<string, string>,
+  opts: { numPartitions?: number; timeoutMs?: number } = {},
+): Promise<void> {
   const a = admin(bootstrap);
   await a.connect();
   try {
     await a.createTopics({
       waitForLeaders: true,
+      ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
       topics: names.map((topic) => ({
         topic,
-        numPartitions: 1,
+        numPartitions: opts.numPartitions ?? 1,
         replicationFactor: 1,
         configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })),
       })),
@@ -204,6 +227,18 @@ export async function highWatermark(bootstrap: string, topic: string): Promise<n
     const offs = await a.fetchTopicOffsets(topic);
     const p = offs.find((o) => o.partition === 0);
     return p ? Number(p.high) : 0;
+  } finally {
+    await a.disconnect();
+  }
+}
+
+/** High watermark of every partition of `topic`, by partition. */
+export async function highWatermarks(bootstrap: string, topic: string): Promise<Map<number, number>> {
+  const a = admin(bootstrap);
+  await a.connect();
+  try {
+    const offs = await a.fetchTopicOffsets(topic);
+    return new Map(offs.map((o) => [o.partition, Number(o.high)]));
   } finally {
     await a.disconnect();
   }

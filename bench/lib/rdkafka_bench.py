@@ -5,14 +5,26 @@
       produces RECORD_SIZE-byte values (null keys, partition 0) as fast as
       produce() is accepted for SECONDS, then flush()es; the rate counts
       records acknowledged from the first produce() to the end of flush().
+      Two k=v are the script's own, not librdkafka's: bench.partitions=N
+      spreads the records over partitions 0..N-1 in turn (explicitly, as
+      Kafka 3.9's RoundRobinPartitioner skips every other partition,
+      KAFKA-9965), bench.rate=R paces produce() to R records/s.
   rdkafka_bench.py consume BOOTSTRAP TOPIC COUNT IDLE_S MAX_S [k=v ...]
       assign()s partition 0 from the beginning (no consumer group protocol)
       and reads COUNT records with consume(num_messages=10000); gives up
       after IDLE_S without records, stops (complete=false) after MAX_S.
+  rdkafka_bench.py follow BOOTSTRAP TOPIC TARGET_FILE MAX_S [k=v ...]
+      assign()s partition 0 from the beginning and reads while a producer
+      writes; prints {"event": "ready"} once connected, a progress line a
+      second, and when TARGET_FILE appears (JSON {"target": N, "end_t": T},
+      T a Unix time in seconds) and N records have been read, a "done" line:
+      the wall time the Nth record was handed to the application, and the
+      records read by T. Stops (event "timeout") after MAX_S.
 
 Extra k=v are librdkafka properties. Prints one JSON line.
 """
 import json
+import os
 import sys
 import time
 
@@ -38,6 +50,8 @@ def produce(bootstrap, topic, size, seconds, extra):
             if state['first_error'] is None:
                 state['first_error'] = str(err)
 
+    partitions = int(conf.pop('bench.partitions', '1'))
+    rate = float(conf.pop('bench.rate', '0'))
     conf['on_delivery'] = on_error
     p = Producer(conf)
     # connect and fetch metadata before the clock starts
@@ -48,10 +62,16 @@ def produce(bootstrap, topic, size, seconds, extra):
     t0 = time.monotonic()
     deadline = t0 + seconds
     produce_ = p.produce
+    step = 1000 if rate <= 0 else max(1, int(rate / 100))
     while time.monotonic() < deadline:
-        for _ in range(1000):
+        if rate > 0:
+            ahead = t0 + sent / rate - time.monotonic()
+            if ahead > 0:
+                p.poll(ahead)
+                continue
+        for _ in range(step):
             try:
-                produce_(topic, payload, partition=0)
+                produce_(topic, payload, partition=sent % partitions)
                 sent += 1
             except BufferError:
                 full += 1
@@ -122,6 +142,78 @@ def consume(bootstrap, topic, count, timeout_s, max_s, extra):
     }))
 
 
+def follow(bootstrap, topic, target_file, max_s, extra):
+    conf = {
+        'bootstrap.servers': bootstrap,
+        'group.id': 'streamhouse-bench-rdkafka-follow',
+        'enable.auto.commit': False,
+        'enable.auto.offset.store': False,
+        'auto.offset.reset': 'earliest',
+    }
+    conf.update(extra)
+    c = Consumer(conf)
+    tp = TopicPartition(topic, 0, OFFSET_BEGINNING)
+    # a ListOffsets round trip: connected to the partition leader before "ready"
+    c.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)
+    c.assign([tp])
+    print(json.dumps({'event': 'ready', 't': time.time()}), flush=True)
+    got = 0
+    nbytes = 0
+    # (wall time a batch was handed over, records read including it)
+    hist = []
+    target = None
+    end_t = None
+    t0 = time.monotonic()
+    last_progress = time.time()
+    err = None
+    while True:
+        if target is None and os.path.exists(target_file):
+            with open(target_file) as f:
+                spec = json.load(f)
+            target = int(spec['target'])
+            end_t = float(spec['end_t'])
+        if target is not None and got >= target:
+            reached = next((t for t, g in hist if g >= target), None)
+            at_end = 0
+            for t, g in hist:
+                if t > end_t:
+                    break
+                at_end = g
+            print(json.dumps({
+                'event': 'done', 'records': got, 'target': target, 'bytes': nbytes,
+                'reached_t': reached if reached is not None else time.time(),
+                'records_at_end': at_end, 'end_t': end_t,
+            }), flush=True)
+            break
+        if time.monotonic() - t0 > max_s:
+            print(json.dumps({'event': 'timeout', 'records': got, 'target': target, 't': time.time()}), flush=True)
+            break
+        msgs = c.consume(num_messages=10000, timeout=0.1)
+        now = time.time()
+        n0 = got
+        for m in msgs:
+            e = m.error()
+            if e is not None:
+                if e.code() == KafkaError._PARTITION_EOF:
+                    continue
+                err = str(e)
+                break
+            got += 1
+            v = m.value()
+            if v is not None:
+                nbytes += len(v)
+        if err:
+            print(json.dumps({'event': 'error', 'error': err, 'records': got, 't': now}), flush=True)
+            break
+        if got > n0:
+            hist.append((now, got))
+        if now - last_progress >= 1:
+            last_progress = now
+            print(json.dumps({'event': 'progress', 't': now, 'records': got}), flush=True)
+    c.close()
+    return 1 if err else 0
+
+
 def main():
     if len(sys.argv) < 6:
         sys.stderr.write(__doc__)
@@ -131,6 +223,8 @@ def main():
         produce(bootstrap, topic, int(sys.argv[4]), float(sys.argv[5]), props(sys.argv[6:]))
     elif mode == 'consume':
         consume(bootstrap, topic, int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6]), props(sys.argv[7:]))
+    elif mode == 'follow':
+        return follow(bootstrap, topic, sys.argv[4], float(sys.argv[5]), props(sys.argv[6:]))
     else:
         sys.stderr.write(__doc__)
         return 2

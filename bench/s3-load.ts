@@ -1,0 +1,1118 @@
+/**
+ * StreamHouse on S3 under load: four scenarios, each on a fresh broker with
+ * a fresh S3 server and bucket (bench/lib/brokers.ts, 'streamhouse-s3'),
+ * measured with Kafka's own ProducerPerformance and librdkafka, and from the
+ * broker's own Prometheus metrics (--metrics-listen), scraped before and
+ * after each scenario and once a second during it (RSS).
+ *
+ *   npm run bench:s3 -- [--quick] [--duration S] [--only 1,2,3,4] [--rate N] [--s3 s3rver|minio] [--build] [--out FILE]
+ *
+ *  1. one producer at a fixed rate of 100 B records (--rate, default 1,000,000/s), 1 partition
+ *  2. 1,000 partitions at 10 records/s each (librdkafka, partitions in turn): objects written per WAL flush
+ *  3. 1 MB records at 100/s
+ *  4. consumer lag: produce 100 B records as fast as possible while a librdkafka
+ *     consumer reads the same partition from offset 0; time from the end of
+ *     production until the consumer has read every record
+ *
+ * and the machine's own limits in the same run (disk fsync write speed,
+ * loopback TCP, bench/lib/system.ts). Prints each scenario's figures, then a
+ * table, and writes bench/S3-LOAD.md (bench/S3-LOAD.partial.md for a run of
+ * some scenarios only, unless --out). Run by hand, not in the test suite.
+ * Every process it starts (brokers, S3 servers, Java and Python clients) is
+ * stopped at the end, also on an error or Ctrl-C.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { BROKER_CLI } from '../test/helpers/broker.js';
+import { startEtcd, type EtcdProcess } from '../test/helpers/etcd.js';
+import { freePort } from '../test/helpers/ports.js';
+import { cleanupAll, sleep } from '../test/helpers/process.js';
+import {
+  createTopics,
+  highWatermark,
+  highWatermarks,
+  S3_BENCH_BUCKET,
+  S3_BENCH_PREFIX,
+  s3ServerNote,
+  startBrokerUnderTest,
+  type RunningBroker,
+  type S3ServerKind,
+} from './lib/brokers.js';
+import { PERF_JVM, runProducerPerformance, type ProducePerfResult } from './lib/kafka-tools.js';
+import { histogramDelta, histogramQuantile, scrape, delta, value, type QuantileEstimate, type Scrape } from './lib/prometheus.js';
+import { rdkafkaFollow, rdkafkaProduce, type RdkProduceResult } from './lib/rdkafka.js';
+import { loadavg, machineFacts, measureDisk, measureLoopback, MiB, processCpuSeconds, type DiskResult, type LoopbackResult, type MachineFacts } from './lib/system.js';
+
+const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+const REPO_ROOT = path.resolve(BENCH_DIR, '..');
+
+// ------------------------------------------------------------------ options
+
+interface Options {
+  quick: boolean;
+  /** Seconds of load per scenario. */
+  duration: number;
+  /** Scenario 1's fixed rate, records/s. */
+  rate: number;
+  only: number[];
+  s3: S3ServerKind;
+  /** etcd: an etcd started for each scenario (the clustered deployment); embedded: the journal in the bucket. */
+  metadata: 'etcd' | 'embedded';
+  build: boolean;
+  out: string;
+}
+
+const USAGE = `usage: npm run bench:s3 -- [options]
+  --duration S        seconds of load in each scenario (default 30; scenario 4 produces for S
+                      rounded up to ProducerPerformance's 5 s windows)
+  --quick             --duration 10
+  --only LIST         scenarios to run, e.g. 1,3 (default 1,2,3,4)
+  --rate N            scenario 1's fixed rate of 100 B records/s (default 1,000,000)
+  --s3 SERVER         s3rver (default) or minio (built by scripts/install-test-deps.sh)
+  --metadata KIND     etcd (default: an etcd per scenario, as brokers sharing a bucket run) or
+                      embedded (the single-broker default: its metadata journal in the bucket,
+                      one more PUT per WAL flush)
+  --build             run 'npm run build' first (default: measure dist/ as it is)
+  --out FILE          report file (default bench/S3-LOAD.md; bench/S3-LOAD.partial.md with --only)
+`;
+
+function parseOptions(argv: string[]): Options {
+  const o: Options = { quick: false, duration: 0, rate: 1_000_000, only: [1, 2, 3, 4], s3: 's3rver', metadata: 'etcd', build: false, out: '' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const val = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--quick') o.quick = true;
+    else if (a === '--duration') o.duration = Number(val());
+    else if (a === '--rate') o.rate = Number(val().replace(/[_,]/g, ''));
+    else if (a === '--only') {
+      o.only = [...new Set(val().split(',').map((s) => Number(s.trim())))].sort();
+      if (!o.only.length || o.only.some((n) => ![1, 2, 3, 4].includes(n))) throw new Error('--only takes scenario numbers 1-4, e.g. --only 1,3');
+    } else if (a === '--s3') {
+      const v = val();
+      if (v !== 's3rver' && v !== 'minio') throw new Error(`--s3 s3rver|minio, got ${v}`);
+      o.s3 = v;
+    } else if (a === '--metadata') {
+      const v = val();
+      if (v !== 'etcd' && v !== 'embedded') throw new Error(`--metadata etcd|embedded, got ${v}`);
+      o.metadata = v;
+    } else if (a === '--build') o.build = true;
+    else if (a === '--out') o.out = path.resolve(val());
+    else if (a === '-h' || a === '--help') {
+      process.stdout.write(USAGE);
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a}\n${USAGE}`);
+  }
+  if (!o.duration) o.duration = o.quick ? 10 : 30;
+  if (!(o.duration > 0) || !(o.rate > 0)) throw new Error('--duration and --rate must be positive');
+  if (!o.out) o.out = path.join(BENCH_DIR, o.only.length === 4 ? 'S3-LOAD.md' : 'S3-LOAD.partial.md');
+  return o;
+}
+
+// ------------------------------------------------------------------ settings
+
+/** Scenario 1 and 4: the tuned producer of bench/run.ts. */
+const PROPS_100B: Record<string, string> = { acks: 'all', 'linger.ms': '5', 'batch.size': '262144' };
+/** Scenario 2: 1,000 partitions, the records spread over them in turn. */
+const PARTITIONS_2 = 1000;
+const RATE_2 = 10_000;
+/**
+ * librdkafka writing partition i % 1000 for record i, paced (bench.* are
+ * rdkafka_bench.py's own settings): Kafka 3.9's RoundRobinPartitioner skips
+ * every other partition when each record starts a new batch (KAFKA-9965).
+ */
+const PROPS_2: Record<string, string> = {
+  acks: 'all',
+  // librdkafka sends one partition per ProduceRequest; an idempotent
+  // producer keeps at most 5 of them in flight, which would pace 1,000
+  // partitions by round trips, not by the broker.
+  'enable.idempotence': 'false',
+  'linger.ms': '5',
+  'bench.partitions': String(PARTITIONS_2),
+  'bench.rate': String(RATE_2),
+};
+/** Scenario 3: 1 MB records. */
+const SIZE_3 = 1_000_000;
+const RATE_3 = 100;
+const PROPS_3: Record<string, string> = { acks: 'all', 'linger.ms': '5', 'batch.size': '262144', 'max.request.size': '2097152' };
+const TOPIC_CONFIGS_3: Record<string, string> = { 'max.message.bytes': '2097152' };
+
+const TARGET_RATE_1 = 1_000_000;
+const PLAN_RATE_1 = 100_000;
+const TARGET_PUT_P99_MS = 100;
+const PLAN_PUT_P99_MS = 500;
+const TARGET_RSS_MIB = 512;
+const PLAN_RSS_MIB = 2048;
+
+const METRIC = {
+  requests: 'streamhouse_object_store_requests_total',
+  latency: 'streamhouse_object_store_request_seconds',
+  bytes: 'streamhouse_object_store_bytes_total',
+  retries: 'streamhouse_object_store_retries_total',
+  flush: 'streamhouse_wal_flush_seconds',
+  flushBytes: 'streamhouse_wal_flush_bytes',
+  // prom-client's default metrics carry the registry's prefix (src/metrics.ts: 'streamhouse_')
+  rss: ['process_resident_memory_bytes', 'streamhouse_process_resident_memory_bytes'],
+};
+
+/** ProducerPerformance reports every 5 s: a time bound of S seconds is ceil(S/5) of its windows. */
+function windowsFor(seconds: number): number {
+  return Math.max(1, Math.ceil(seconds / 5));
+}
+
+// ------------------------------------------------------------------ logging
+
+const T0 = Date.now();
+function log(msg: string): void {
+  const s = ((Date.now() - T0) / 1000).toFixed(0).padStart(4);
+  process.stderr.write(`[bench:s3 ${s}s] ${msg}\n`);
+}
+
+function errMsg(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n').slice(0, 3).join(' ').slice(0, 400);
+}
+
+function fmtInt(x: number): string {
+  return Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '-';
+}
+function fmtNum(x: number, digits = 1): string {
+  return Number.isFinite(x) ? x.toFixed(digits) : '-';
+}
+
+// ------------------------------------------------------------------ measurements on the broker
+
+interface Estimate {
+  /** ms; NaN when there was no request. */
+  ms: number;
+  /** The quantile is in the +Inf bucket: the value is the last finite bound, the real one is above it. */
+  above: boolean;
+  /** Bucket bounds, ms. */
+  lowerMs: number;
+  upperMs: number;
+}
+
+function estimate(q: number, before: Scrape, after: Scrape, name: string, labels: Record<string, string>): Estimate {
+  const e: QuantileEstimate = histogramQuantile(q, histogramDelta(before, after, name, labels));
+  return { ms: e.value * 1000, above: e.aboveLastBucket, lowerMs: e.lower * 1000, upperMs: e.upper * 1000 };
+}
+
+interface ObjectCounts {
+  wal: number;
+  journal: number;
+  snapshot: number;
+  segments: number;
+  other: number;
+  bytes: number;
+}
+
+interface StoreFigures {
+  /** Between the scrape before and the scrape after the load. */
+  seconds: number;
+  putsOk: number;
+  putsError: number;
+  putBytes: number;
+  putP50: Estimate;
+  putP99: Estimate;
+  gets: number;
+  deletes: number;
+  retries: number;
+  flushes: number;
+  flushP50: Estimate;
+  flushP99: Estimate;
+  walBytes: number;
+  /** Largest of the once-a-second samples of the RSS gauge. */
+  rssMaxBytes: number;
+  rssSamples: number;
+  rssScrapeErrors: number;
+  /** VmHWM of the broker process (peak RSS since it started), read from /proc at the end. */
+  vmHwmBytes: number;
+  brokerCores: number;
+  /** Objects in the bucket at the start and at the end of the load (ListObjectsV2). */
+  objectsBefore?: ObjectCounts;
+  objectsAfter?: ObjectCounts;
+  objectsError?: string;
+}
+
+/** Samples the broker's RSS gauge once a second. */
+class RssSampler {
+  readonly values: number[] = [];
+  errors = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private inflight: Promise<void> | null = null;
+  constructor(private readonly url: string) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.tick(), 1000);
+    void this.tick();
+  }
+
+  private tick(): Promise<void> {
+    if (this.inflight) return this.inflight;
+    this.inflight = (async () => {
+      try {
+        const v = value(await scrape(this.url, 3000), METRIC.rss);
+        if (Number.isFinite(v)) this.values.push(v);
+        else this.errors++;
+      } catch {
+        this.errors++;
+      } finally {
+        this.inflight = null;
+      }
+    })();
+    return this.inflight;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.inflight;
+    await this.tick();
+  }
+}
+
+function vmHwmBytes(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+async function countObjects(b: RunningBroker): Promise<ObjectCounts> {
+  if (!b.s3) throw new Error('no S3 server handle');
+  const c = b.s3.client();
+  const prefix = `${S3_BENCH_PREFIX}/`;
+  const n: ObjectCounts = { wal: 0, journal: 0, snapshot: 0, segments: 0, other: 0, bytes: 0 };
+  try {
+    let token: string | undefined;
+    do {
+      const r = await c.send(new ListObjectsV2Command({ Bucket: b.s3.bucket, Prefix: prefix, ContinuationToken: token }));
+      for (const obj of r.Contents ?? []) {
+        const k = (obj.Key ?? '').slice(prefix.length);
+        n.bytes += obj.Size ?? 0;
+        if (k.startsWith('wal/')) n.wal++;
+        else if (k.startsWith('meta/journal/')) n.journal++;
+        else if (k.startsWith('meta/snapshot/')) n.snapshot++;
+        else if (k.startsWith('segments/')) n.segments++;
+        else n.other++;
+      }
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+  } finally {
+    c.destroy();
+  }
+  return n;
+}
+
+interface ScenarioBroker {
+  b: RunningBroker;
+  metricsUrl: string;
+  etcd?: EtcdProcess;
+}
+
+/** Runs `fn` as the measured load: metrics scraped before and after, RSS sampled once a second. */
+async function measured<T>(sb: ScenarioBroker, fn: () => Promise<T>, opts: { listObjects?: boolean } = {}): Promise<{ v: T; store: StoreFigures }> {
+  const { b, metricsUrl } = sb;
+  let objectsBefore: ObjectCounts | undefined;
+  let objectsError: string | undefined;
+  if (opts.listObjects) {
+    try {
+      objectsBefore = await countObjects(b);
+    } catch (err) {
+      objectsError = errMsg(err);
+    }
+  }
+  const before = await scrape(metricsUrl);
+  const cpu0 = processCpuSeconds(b.pid);
+  const sampler = new RssSampler(metricsUrl);
+  sampler.start();
+  let v: T;
+  try {
+    v = await fn();
+  } finally {
+    await sampler.stop();
+  }
+  const after = await scrape(metricsUrl);
+  const seconds = (after.at - before.at) / 1000;
+  const brokerCores = (processCpuSeconds(b.pid) - cpu0) / seconds;
+  let objectsAfter: ObjectCounts | undefined;
+  if (opts.listObjects && !objectsError) {
+    try {
+      objectsAfter = await countObjects(b);
+    } catch (err) {
+      objectsError = errMsg(err);
+    }
+  }
+  const put = { op: 'put' };
+  const store: StoreFigures = {
+    seconds,
+    putsOk: delta(before, after, METRIC.requests, { op: 'put', outcome: 'ok' }),
+    putsError: delta(before, after, METRIC.requests, { op: 'put', outcome: 'error' }),
+    putBytes: delta(before, after, METRIC.bytes, put),
+    putP50: estimate(0.5, before, after, METRIC.latency, put),
+    putP99: estimate(0.99, before, after, METRIC.latency, put),
+    gets: delta(before, after, METRIC.requests, { op: 'get' }),
+    deletes: delta(before, after, METRIC.requests, { op: 'delete' }),
+    retries: delta(before, after, METRIC.retries),
+    flushes: delta(before, after, `${METRIC.flush}_count`),
+    flushP50: estimate(0.5, before, after, METRIC.flush, {}),
+    flushP99: estimate(0.99, before, after, METRIC.flush, {}),
+    walBytes: delta(before, after, `${METRIC.flushBytes}_sum`),
+    rssMaxBytes: sampler.values.length ? Math.max(...sampler.values) : NaN,
+    rssSamples: sampler.values.length,
+    rssScrapeErrors: sampler.errors,
+    vmHwmBytes: vmHwmBytes(b.pid),
+    brokerCores,
+    ...(objectsBefore ? { objectsBefore } : {}),
+    ...(objectsAfter ? { objectsAfter } : {}),
+    ...(objectsError ? { objectsError } : {}),
+  };
+  return { v, store };
+}
+
+/** The larger of the sampled RSS maximum and VmHWM (both measure the broker's resident memory). */
+function maxRssMiB(s: StoreFigures): number {
+  const v = [s.rssMaxBytes, s.vmHwmBytes].filter(Number.isFinite);
+  return v.length ? Math.max(...v) / MiB : NaN;
+}
+
+function estText(e: Estimate): string {
+  if (!Number.isFinite(e.ms)) return '-';
+  return e.above ? `> ${fmtInt(e.ms)}` : e.ms < 10 ? fmtNum(e.ms, 1) : fmtInt(e.ms);
+}
+
+function describeStore(s: StoreFigures): string[] {
+  const out = [
+    `object store over ${fmtNum(s.seconds)} s: ${fmtInt(s.putsOk)} PUTs ok, ${fmtInt(s.putsError)} failed, ${fmtNum(s.putBytes / MiB)} MiB put; ` +
+      `PUT latency p50 ${estText(s.putP50)} ms, p99 ${estText(s.putP99)} ms (bucket estimates); ${fmtInt(s.gets)} GETs, ${fmtInt(s.deletes)} DELETEs, ${fmtInt(s.retries)} retries`,
+    `WAL: ${fmtInt(s.flushes)} flushes, ${fmtNum(s.walBytes / MiB)} MiB; flush (PUT + metadata commit) p50 ${estText(s.flushP50)} ms, p99 ${estText(s.flushP99)} ms (bucket estimates)`,
+    `broker: max RSS ${fmtNum(s.rssMaxBytes / MiB)} MiB (${s.rssSamples} samples of the gauge, one a second${s.rssScrapeErrors ? `, ${s.rssScrapeErrors} failed scrapes` : ''}), ` +
+      `VmHWM ${fmtNum(s.vmHwmBytes / MiB)} MiB; CPU ${fmtNum(s.brokerCores, 2)} cores`,
+  ];
+  if (s.objectsAfter) {
+    const a = s.objectsAfter;
+    const b = s.objectsBefore;
+    const d = (k: keyof ObjectCounts) => (b ? a[k] - b[k] : a[k]);
+    out.push(
+      `bucket (ListObjectsV2, end minus start): WAL objects ${fmtInt(d('wal'))}, journal objects ${fmtInt(d('journal'))}, snapshots ${fmtInt(d('snapshot'))}, ` +
+        `segments ${fmtInt(d('segments'))}, other ${fmtInt(d('other'))}; ${fmtInt(a.wal + a.journal + a.snapshot + a.segments + a.other)} objects at the end`,
+    );
+  } else if (s.objectsError) out.push(`bucket listing failed: ${s.objectsError}`);
+  return out;
+}
+
+// ------------------------------------------------------------------ scenarios
+
+type Cell<T> = { ok: true; v: T } | { ok: false; error: string };
+
+interface ScenarioBase {
+  startupMs?: number;
+  loadavg: string[];
+  notes: string[];
+}
+
+interface Produced {
+  perf: ProducePerfResult;
+  store: StoreFigures;
+}
+
+interface S1Result extends Produced {
+  rate: number;
+}
+interface S2Result extends Produced {
+  partitions: number;
+  partitionsWritten: number;
+  minPerPartition: number;
+  maxPerPartition: number;
+  records: number;
+}
+type S3Result = Produced;
+interface S4Result extends Produced {
+  /** Seconds the producer sent for (its progress windows). */
+  produceSeconds: number;
+  /** From spawning the producer (JVM start included) to stopping it. */
+  produceWallSeconds: number;
+  records: number;
+  /** null: the consumer did not get there within timeoutSeconds. */
+  catchupSeconds: number | null;
+  timeoutSeconds: number;
+  /** Records the consumer had read when production ended. */
+  recordsAtEnd: number;
+  /** Records read when it timed out (catchupSeconds null). */
+  recordsRead: number;
+  consumerCommand: string;
+}
+
+interface Scenario<T> extends ScenarioBase {
+  n: number;
+  result?: Cell<T>;
+}
+
+interface Report {
+  options: Options;
+  command: string;
+  facts: MachineFacts;
+  buildNote: string;
+  s3Note: string;
+  disk?: DiskResult | { error: string };
+  loopback?: LoopbackResult | { error: string };
+  s1?: Scenario<S1Result>;
+  s2?: Scenario<S2Result>;
+  s3?: Scenario<S3Result>;
+  s4?: Scenario<S4Result>;
+  startedAt: number;
+  finishedAt?: number;
+  loadavgEnd?: string;
+}
+
+async function startS3Broker(o: Options, sc: ScenarioBase): Promise<ScenarioBroker> {
+  const port = await freePort();
+  const etcd = o.metadata === 'etcd' ? await startEtcd() : undefined;
+  try {
+    const metadata = etcd ? ['--metadata', `etcd://127.0.0.1:${etcd.clientPort}`] : [];
+    const b = await startBrokerUnderTest('streamhouse-s3', { extraArgs: ['--metrics-listen', `127.0.0.1:${port}`, ...metadata], s3Server: o.s3 });
+    sc.startupMs = b.startupMs;
+    log(`  StreamHouse up at ${b.bootstrap} in ${b.startupMs} ms (pid ${b.pid}), S3 at ${b.s3?.endpoint ?? '?'}, metadata ${etcd ? etcd.endpoint : 'embedded'}, metrics at 127.0.0.1:${port}`);
+    return { b, metricsUrl: `http://127.0.0.1:${port}/metrics`, etcd };
+  } catch (err) {
+    await etcd?.cleanup();
+    throw err;
+  }
+}
+
+/** A fresh broker (and S3 server) for `body`, stopped after it whatever happens. */
+async function runScenario<T>(o: Options, sc: Scenario<T>, title: string, body: (sb: ScenarioBroker) => Promise<T>): Promise<void> {
+  log(`scenario ${sc.n}: ${title}`);
+  sc.loadavg.push(`start: ${loadavg()}`);
+  let sb: ScenarioBroker | undefined;
+  try {
+    sb = await startS3Broker(o, sc);
+    sc.result = { ok: true, v: await body(sb) };
+  } catch (err) {
+    sc.result = { ok: false, error: errMsg(err) };
+    log(`  scenario ${sc.n} FAILED: ${errMsg(err)}`);
+    if (sb && !sb.b.running()) sc.notes.push(`the broker or its S3 server exited; last output: ${sb.b.tail(8).replace(/\n/g, ' | ').slice(0, 800)}`);
+  } finally {
+    sc.loadavg.push(`end: ${loadavg()}`);
+    if (sb) {
+      log(`  stopping the broker and its S3 server`);
+      await sb.b.stop().catch((err: unknown) => sc.notes.push(`stop failed: ${errMsg(err)}`));
+      await sb.etcd?.cleanup();
+    }
+  }
+}
+
+async function produce(sb: ScenarioBroker, topic: string, size: number, numRecords: number, throughput: number, props: Record<string, string>, maxWindows: number): Promise<ProducePerfResult> {
+  const r = await runProducerPerformance({
+    bootstrap: sb.b.bootstrap,
+    topic,
+    recordSize: size,
+    numRecords,
+    throughput,
+    producerProps: props,
+    maxWindows,
+    warmupWindows: 0,
+    timeoutMs: maxWindows * 5000 + 30_000,
+  });
+  if (r.errorLines > 0 && r.records === 0) throw new Error(`no record acknowledged: ${r.firstError ?? ''}`);
+  return r;
+}
+
+/** librdkafka's figures in ProducerPerformance's shape (it measures no per-record latency). */
+function rdkAsPerf(r: RdkProduceResult & { command: string }): ProducePerfResult {
+  return {
+    records: r.acked,
+    recordsPerSec: r.records_per_sec,
+    MiBps: r.mib_per_sec,
+    avgLatencyMs: NaN,
+    maxLatencyMs: NaN,
+    complete: r.unflushed === 0,
+    windows: 0,
+    errorLines: r.errors,
+    firstError: r.first_error ?? undefined,
+    wallSeconds: r.seconds,
+    command: r.command,
+    output: '',
+  };
+}
+
+function describePerf(r: ProducePerfResult): string {
+  const lat = r.p99 !== undefined ? `; send-to-ack p50 ${r.p50} ms, p99 ${r.p99} ms` : '';
+  return (
+    `${fmtInt(r.recordsPerSec)} records/s, ${fmtNum(r.MiBps)} MiB/s (${fmtInt(r.records)} records` +
+    `${r.complete ? '' : `, stopped at the time bound: figures from ${r.windows} x 5 s windows`}${lat})` +
+    (r.errorLines ? ` [${r.errorLines} error lines: ${r.firstError}]` : '')
+  );
+}
+
+async function scenario1(o: Options, sc: Scenario<S1Result>): Promise<void> {
+  await runScenario(o, sc, `one producer at ${fmtInt(o.rate)} records/s of 100 B for ${o.duration} s, 1 partition`, async (sb) => {
+    const topic = 's3load-rate';
+    await createTopics(sb.b.bootstrap, [topic], {});
+    const n = Math.max(1, Math.round(o.rate * o.duration));
+    // one window more than the duration: a run that keeps the rate prints its summary before it
+    const { v: perf, store } = await measured(sb, () => produce(sb, topic, 100, n, o.rate, PROPS_100B, windowsFor(o.duration) + 1), { listObjects: true });
+    log(`  ${describePerf(perf)}`);
+    return { rate: o.rate, perf, store };
+  });
+}
+
+async function scenario2(o: Options, sc: Scenario<S2Result>): Promise<void> {
+  await runScenario(o, sc, `${fmtInt(PARTITIONS_2)} partitions at ${RATE_2 / PARTITIONS_2} records/s each for ${o.duration} s`, async (sb) => {
+    const topic = 's3load-1000p';
+    const t = Date.now();
+    await createTopics(sb.b.bootstrap, [topic], {}, { numPartitions: PARTITIONS_2, timeoutMs: 120_000 });
+    log(`  topic of ${PARTITIONS_2} partitions created in ${Date.now() - t} ms`);
+    const { v: perf, store } = await measured(
+      sb,
+      async () => rdkAsPerf(await rdkafkaProduce({ bootstrap: sb.b.bootstrap, topic, recordSize: 100, seconds: o.duration, props: PROPS_2 })),
+      { listObjects: true },
+    );
+    log(`  ${describePerf(perf)}`);
+    const hw = await highWatermarks(sb.b.bootstrap, topic);
+    const per = [...hw.values()];
+    return {
+      perf,
+      store,
+      partitions: hw.size,
+      partitionsWritten: per.filter((x) => x > 0).length,
+      minPerPartition: per.length ? Math.min(...per) : NaN,
+      maxPerPartition: per.length ? Math.max(...per) : NaN,
+      records: per.reduce((a, x) => a + x, 0),
+    };
+  });
+}
+
+async function scenario3(o: Options, sc: Scenario<S3Result>): Promise<void> {
+  await runScenario(o, sc, `1 MB records at ${RATE_3}/s for ${o.duration} s`, async (sb) => {
+    const topic = 's3load-1mb';
+    await createTopics(sb.b.bootstrap, [topic], TOPIC_CONFIGS_3);
+    const n = RATE_3 * o.duration;
+    const { v: perf, store } = await measured(sb, () => produce(sb, topic, SIZE_3, n, RATE_3, PROPS_3, windowsFor(o.duration) + 1), { listObjects: true });
+    log(`  ${describePerf(perf)}`);
+    return { perf, store };
+  });
+}
+
+/** The high watermark once it stops moving (produce requests in flight when the producer was killed may still commit). */
+async function settledHighWatermark(bootstrap: string, topic: string): Promise<number> {
+  let hw = await highWatermark(bootstrap, topic);
+  for (let i = 0; i < 20; i++) {
+    await sleep(250);
+    const next = await highWatermark(bootstrap, topic);
+    if (next === hw) return hw;
+    hw = next;
+  }
+  return hw;
+}
+
+async function scenario4(o: Options, sc: Scenario<S4Result>): Promise<void> {
+  const windows = windowsFor(o.duration);
+  await runScenario(o, sc, `consumer lag: produce 100 B as fast as possible for ${windows * 5} s while a consumer reads from offset 0`, async (sb) => {
+    const topic = 's3load-lag';
+    await createTopics(sb.b.bootstrap, [topic], {});
+    const maxProduce = windows * 5 + 30;
+    const limitCap = Math.max(60, 4 * maxProduce);
+    const follower = rdkafkaFollow({ bootstrap: sb.b.bootstrap, topic, maxSeconds: maxProduce + limitCap + 30 });
+    try {
+      const { v, store } = await measured(sb, async () => {
+        await follower.ready;
+        log(`  consumer ready (librdkafka, partition 0 from offset 0); producing`);
+        const spawned = Date.now();
+        const perf = await produce(sb, topic, 100, 1_000_000_000, -1, PROPS_100B, windows);
+        const endMs = Date.now();
+        const produceSeconds = perf.complete ? perf.wallSeconds : perf.recordsPerSec > 0 ? perf.records / perf.recordsPerSec : NaN;
+        const records = await settledHighWatermark(sb.b.bootstrap, topic);
+        follower.setTarget(records, endMs);
+        log(`  produced ${fmtInt(records)} records (${describePerf(perf)}); consumer at ${fmtInt(follower.progress())}; waiting for it to read them all`);
+        const limitMs = Math.max(60_000, 4 * (Number.isFinite(produceSeconds) ? produceSeconds : maxProduce) * 1000);
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<'timeout'>((r) => {
+          timer = setTimeout(() => r('timeout'), limitMs);
+        });
+        const d = await Promise.race([follower.done, timeout]);
+        clearTimeout(timer);
+        const base = {
+          perf,
+          produceSeconds,
+          produceWallSeconds: (endMs - spawned) / 1000,
+          records,
+          consumerCommand: follower.command,
+        };
+        if (d === 'timeout') {
+          return { ...base, catchupSeconds: null, timeoutSeconds: (Date.now() - endMs) / 1000, recordsAtEnd: NaN, recordsRead: follower.progress() };
+        }
+        return { ...base, catchupSeconds: (d.reachedAtMs - endMs) / 1000, timeoutSeconds: limitMs / 1000, recordsAtEnd: d.recordsAtEnd, recordsRead: d.records };
+      });
+      const r: S4Result = { ...v, store };
+      log(
+        r.catchupSeconds === null
+          ? `  consumer did not catch up within ${fmtNum(r.timeoutSeconds)} s (read ${fmtInt(r.recordsRead)} of ${fmtInt(r.records)})`
+          : `  caught up ${fmtNum(r.catchupSeconds, 2)} s after the end of production (${fmtNum(r.produceSeconds)} s of production)`,
+      );
+      return r;
+    } finally {
+      await follower.stop();
+    }
+  });
+}
+
+// ------------------------------------------------------------------ report
+
+interface Target {
+  text: string;
+  pass: (v: number) => boolean;
+}
+
+interface Row {
+  scenario: number;
+  figure: string;
+  unit: string;
+  /** undefined: the scenario failed or did not measure it. */
+  v?: number;
+  digits?: number;
+  /** Shown instead of the formatted number. */
+  shown?: string;
+  ours?: Target;
+  plan?: Target;
+}
+
+function verdict(r: Row, t: Target | undefined): string {
+  if (!t) return '';
+  if (r.v === undefined || !Number.isFinite(r.v)) return 'MISS (not measured)';
+  return t.pass(r.v) ? 'ok' : 'MISS';
+}
+
+function shown(r: Row): string {
+  if (r.shown !== undefined) return r.shown;
+  if (r.v === undefined) return 'FAILED';
+  const d = r.digits ?? 0;
+  return d === 0 ? fmtInt(r.v) : fmtNum(r.v, d);
+}
+
+const le = (x: number, text: string): Target => ({ text, pass: (v) => v <= x });
+const lt = (x: number, text: string): Target => ({ text, pass: (v) => v < x });
+const ge = (x: number, text: string): Target => ({ text, pass: (v) => v >= x });
+
+function estRow(scenario: number, figure: string, e: Estimate | undefined, ours?: Target, plan?: Target): Row {
+  return { scenario, figure, unit: 'ms', v: e ? (Number.isFinite(e.ms) ? e.ms : undefined) : undefined, shown: e ? estText(e) : undefined, digits: 1, ours, plan };
+}
+
+function rowsFor(report: Report, n: number): Row[] {
+  const rows: Row[] = [];
+  if (n === 1 && report.s1) {
+    const c = report.s1.result;
+    const r = c?.ok ? c.v : undefined;
+    const tb = r && !r.perf.complete ? '*' : '';
+    rows.push(
+      {
+        scenario: 1,
+        figure: `achieved rate (100 B, asked ${fmtInt(report.options.rate)}/s)`,
+        unit: 'msgs/s',
+        v: r?.perf.recordsPerSec,
+        shown: r ? `${fmtInt(r.perf.recordsPerSec)}${tb}` : undefined,
+        ours: ge(TARGET_RATE_1, `>= ${fmtInt(TARGET_RATE_1)}`),
+        plan: ge(PLAN_RATE_1, `>= ${fmtInt(PLAN_RATE_1)}`),
+      },
+      { scenario: 1, figure: 'achieved throughput', unit: 'MiB/s', v: r?.perf.MiBps, shown: r ? `${fmtNum(r.perf.MiBps)}${tb}` : undefined },
+      {
+        scenario: 1,
+        figure: 'max broker RSS',
+        unit: 'MiB',
+        v: r ? maxRssMiB(r.store) : undefined,
+        ours: lt(TARGET_RSS_MIB, `< ${TARGET_RSS_MIB}`),
+        plan: lt(PLAN_RSS_MIB, `< ${PLAN_RSS_MIB}`),
+      },
+      { scenario: 1, figure: 'S3 PUTs (all objects)', unit: 'count', v: r?.store.putsOk },
+      estRow(1, 'S3 PUT latency p50 (bucket estimate)', r?.store.putP50),
+      estRow(1, 'S3 PUT latency p99 (bucket estimate)', r?.store.putP99, lt(TARGET_PUT_P99_MS, `< ${TARGET_PUT_P99_MS}`), lt(PLAN_PUT_P99_MS, `< ${PLAN_PUT_P99_MS}`)),
+      { scenario: 1, figure: 'WAL flushes', unit: 'count', v: r?.store.flushes },
+    );
+  }
+  if (n === 2 && report.s2) {
+    const c = report.s2.result;
+    const r = c?.ok ? c.v : undefined;
+    const perMin = (x: number | undefined) => (r && x !== undefined && r.store.seconds > 0 ? (x / r.store.seconds) * 60 : undefined);
+    const put = r?.store.putsOk;
+    const fl = r?.store.flushes;
+    const wal = r?.store.objectsAfter ? r.store.objectsAfter.wal - (r.store.objectsBefore?.wal ?? 0) : undefined;
+    rows.push(
+      {
+        scenario: 2,
+        figure: `achieved rate (100 B, asked ${fmtInt(RATE_2)}/s over ${PARTITIONS_2} partitions)`,
+        unit: 'msgs/s',
+        v: r?.perf.recordsPerSec,
+        shown: r ? `${fmtInt(r.perf.recordsPerSec)}${r.perf.complete ? '' : '*'}` : undefined,
+      },
+      { scenario: 2, figure: `partitions written (of ${PARTITIONS_2})`, unit: 'count', v: r?.partitionsWritten },
+      { scenario: 2, figure: 'S3 PUTs per minute (all objects)', unit: 'PUTs/min', v: perMin(put) },
+      { scenario: 2, figure: 'WAL flushes per minute', unit: 'flushes/min', v: perMin(fl) },
+      {
+        scenario: 2,
+        figure: 'S3 PUTs per WAL flush (all objects: WAL, segments, embedded metadata if any)',
+        unit: 'PUTs/flush',
+        v: put !== undefined && fl ? put / fl : undefined,
+        digits: 2,
+        ours: le(1, '<= 1'),
+        plan: le(1, '<= 1'),
+      },
+      {
+        scenario: 2,
+        figure: 'WAL objects written per WAL flush (bucket listing)',
+        unit: 'objects/flush',
+        v: wal !== undefined && fl ? wal / fl : undefined,
+        digits: 2,
+        ours: le(1, '<= 1'),
+        plan: le(1, '<= 1'),
+      },
+    );
+  }
+  if (n === 3 && report.s3) {
+    const c = report.s3.result;
+    const r = c?.ok ? c.v : undefined;
+    const tb = r && !r.perf.complete ? '*' : '';
+    rows.push(
+      {
+        scenario: 3,
+        figure: `achieved rate (1 MB records, asked ${RATE_3}/s)`,
+        unit: 'msgs/s',
+        v: r?.perf.recordsPerSec,
+        digits: 1,
+        shown: r ? `${fmtNum(r.perf.recordsPerSec)}${tb}` : undefined,
+      },
+      { scenario: 3, figure: 'achieved throughput', unit: 'MiB/s', v: r?.perf.MiBps, shown: r ? `${fmtNum(r.perf.MiBps)}${tb}` : undefined },
+      estRow(3, 'S3 PUT latency p50 (bucket estimate)', r?.store.putP50),
+      estRow(3, 'S3 PUT latency p99 (bucket estimate)', r?.store.putP99),
+      { scenario: 3, figure: 'max broker RSS', unit: 'MiB', v: r ? maxRssMiB(r.store) : undefined },
+    );
+  }
+  if (n === 4 && report.s4) {
+    const c = report.s4.result;
+    const r = c?.ok ? c.v : undefined;
+    const catchup = r ? (r.catchupSeconds === null ? r.timeoutSeconds : Math.max(0, r.catchupSeconds)) : undefined;
+    const over = r?.catchupSeconds === null ? '> ' : '';
+    const ratio = r && catchup !== undefined && r.produceSeconds > 0 ? catchup / r.produceSeconds : undefined;
+    rows.push(
+      { scenario: 4, figure: 'produce time (100 B, as fast as possible)', unit: 's', v: r?.produceSeconds, digits: 1 },
+      { scenario: 4, figure: 'records produced', unit: 'count', v: r?.records },
+      { scenario: 4, figure: 'produce rate', unit: 'msgs/s', v: r && r.produceSeconds > 0 ? r.perf.recordsPerSec : undefined },
+      { scenario: 4, figure: 'consumer behind at the end of production', unit: 'records', v: r && Number.isFinite(r.recordsAtEnd) ? r.records - r.recordsAtEnd : undefined },
+      {
+        scenario: 4,
+        figure: 'catch-up time after the end of production',
+        unit: 's',
+        v: catchup,
+        shown: catchup !== undefined ? `${over}${fmtNum(catchup, 2)}` : undefined,
+        ours: r ? le(r.produceSeconds / 2, `<= produce/2 = ${fmtNum(r.produceSeconds / 2, 1)}`) : le(NaN, '<= produce time / 2'),
+        plan: r ? le(r.produceSeconds * 2, `<= 2 x produce = ${fmtNum(r.produceSeconds * 2, 1)}`) : le(NaN, '<= 2 x produce time'),
+      },
+      {
+        scenario: 4,
+        figure: 'catch-up / produce time',
+        unit: 'ratio',
+        v: ratio,
+        digits: 3,
+        shown: ratio !== undefined ? `${over}${fmtNum(ratio, 3)}` : undefined,
+        ours: le(0.5, '<= 0.5'),
+        plan: le(2, '<= 2'),
+      },
+    );
+  }
+  return rows;
+}
+
+interface Table {
+  header: string[];
+  rows: string[][];
+}
+
+function table(rows: Row[]): Table {
+  return {
+    header: ['#', 'figure', 'measured', 'unit', 'target (ours)', 'ours', "target (issue's plan)", 'plan'],
+    rows: rows.map((r) => [String(r.scenario), r.figure, shown(r), r.unit, r.ours?.text ?? '', verdict(r, r.ours), r.plan?.text ?? '', verdict(r, r.plan)]),
+  };
+}
+
+function textTable(t: Table): string {
+  const w = t.header.map((h, i) => Math.max(h.length, ...t.rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 2 ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join('  ').trimEnd();
+  return [line(t.header), w.map((n) => '-'.repeat(n)).join('  '), ...t.rows.map(line)].join('\n');
+}
+
+function mdTable(t: Table): string {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  const align = t.header.map((_, i) => (i === 2 ? '---:' : '---'));
+  return [`| ${t.header.map(esc).join(' | ')} |`, `| ${align.join(' | ')} |`, ...t.rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n');
+}
+
+function machineLines(report: Report): string[] {
+  const f = report.facts;
+  const lines = [
+    `date: ${f.date}   host: ${f.hostname}`,
+    `cpu: ${f.nproc} x ${f.cpuModel}   memory: ${fmtInt(f.memTotalMiB)} MiB (${fmtInt(f.memAvailableMiB)} MiB available)`,
+    `kernel: ${f.kernel}   node ${f.node}   ${f.java}   ${f.librdkafka}`,
+    `data dirs: ${f.tmpFs}`,
+    `StreamHouse measured: ${report.buildNote} (repo HEAD ${f.gitCommit}, ${f.gitDirty})`,
+    `S3 server: ${report.s3Note}, on this machine (loopback), a fresh server and bucket for each scenario`,
+    `load average (1/5/15 min) at start: ${f.loadavgStart}${report.loadavgEnd ? `, at end: ${report.loadavgEnd}` : ''} (the machine is shared; broker, S3 server and clients share these ${f.nproc} cores)`,
+  ];
+  const d = report.disk;
+  if (d && 'seqFsyncMiBps' in d) {
+    lines.push(
+      `disk limit: ${d.seqFsyncMiB} MiB in 1 MiB writes with fsync each: ${fmtNum(d.seqFsyncMiBps)} MiB/s; buffered + one fsync: ${fmtNum(d.bufferedThenFsyncMiBps)} MiB/s; ` +
+        `64 KiB write+fdatasync: p50 ${fmtNum(d.syncLatency.p50, 2)} ms, p99 ${fmtNum(d.syncLatency.p99, 2)} ms (n=${d.syncLatency.n}), in ${d.dir}`,
+    );
+  } else if (d) lines.push(`disk limit: FAILED: ${d.error}`);
+  const l = report.loopback;
+  if (l && 'MiBps' in l) lines.push(`loopback limit: one TCP connection, Node to Node: ${fmtNum(l.MiBps)} MiB/s (${fmtNum(l.MiBps / 1024, 2)} GiB/s)`);
+  else if (l) lines.push(`loopback limit: FAILED: ${l.error}`);
+  return lines;
+}
+
+function settingsLines(report: Report): string[] {
+  const o = report.options;
+  const kv = (r: Record<string, string>) =>
+    Object.entries(r)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ');
+  return [
+    `scenarios run: ${o.only.join(', ')}; load per scenario (--duration): ${o.duration} s${o.quick ? ' (--quick)' : ''}`,
+    `broker: \`node dist/src/cli.js serve --storage s3://${S3_BENCH_BUCKET}/${S3_BENCH_PREFIX} --s3-endpoint <server> --s3-force-path-style --metrics-listen 127.0.0.1:<free port>\` ` +
+      `${o.metadata === 'etcd' ? '--metadata etcd://<etcd> ' : ''}(bench/lib/brokers.ts), otherwise its defaults (${o.metadata === 'etcd' ? 'metadata in an etcd 3.4 started for the scenario (Debian etcd-server)' : 'embedded metadata with its journal in the bucket'}, --wal-flush-ms 0, --wal-flush-bytes 8 MiB, ` +
+      `--write-buffer-bytes 128 MiB); one broker, started fresh with a fresh S3 server and bucket for each scenario and stopped after it`,
+    `clients: Kafka 3.9 ProducerPerformance (${PERF_JVM.slice(0, 1).join(' ')} G1), null keys; figures as it prints them ` +
+      `(its summary when it finished, else its 5 s progress windows, marked *); ${report.facts.librdkafka} (Debian python3-confluent-kafka) for scenario 2's producer and the consumer`,
+    `1: topic of 1 partition; ProducerPerformance --record-size 100 --throughput ${o.rate} --num-records ${fmtInt(Math.round(o.rate * o.duration))} (the rate for ${o.duration} s), ` +
+      `${kv(PROPS_100B)}; stopped after ${windowsFor(o.duration) + 1} windows if it has not finished`,
+    `2: topic of ${PARTITIONS_2} partitions; librdkafka (bench/lib/rdkafka_bench.py produce) writing 100 B records for ${o.duration} s, record i to partition i % ${PARTITIONS_2}, paced to ${fmtInt(RATE_2)}/s, ${kv(PROPS_2)}; ` +
+      `per minute = count / seconds between the two scrapes x 60 (the span includes the producer's start); WAL objects from listing the bucket ` +
+      `(objects under wal/ at the end minus at the start: exact unless compaction deleted some, see the segments count)`,
+    `3: topic of 1 partition with ${kv(TOPIC_CONFIGS_3)}; ProducerPerformance --record-size ${SIZE_3} --throughput ${RATE_3} --num-records ${fmtInt(RATE_3 * o.duration)}, ${kv(PROPS_3)}`,
+    `4: topic of 1 partition; a librdkafka consumer (assign partition 0 at offset 0, no group, librdkafka defaults, consume(num_messages=10000)) is connected first; ` +
+      `then ProducerPerformance --record-size 100 --throughput -1, ${kv(PROPS_100B)}, stopped after ${windowsFor(o.duration)} of its 5 s windows ` +
+      `(produce time = the span of those windows); end of production = when it was stopped; records = the high watermark once settled; ` +
+      `catch-up = when the consumer was handed the last of them minus the end of production (run concurrently, not one after the other)`,
+    `broker figures from its /metrics: ${METRIC.requests}{op="put",outcome=ok|error}, ${METRIC.latency}{op="put"} and ${METRIC.flush} ` +
+      `(p50/p99 are bucket estimates: linear interpolation inside the Prometheus bucket holding the quantile, buckets 1, 2.5, 5, 10, 25, 50, 100, 250, 500 ms, 1, 2.5, 5, 10, 30 s), ` +
+      `all as the difference between a scrape just before and just after the load; PUTs count every object the broker writes: WAL objects, metadata journal objects ` +
+      `(the embedded metadata store keeps its journal in the bucket), snapshots and compacted segments`,
+    `RSS: the broker's process_resident_memory_bytes gauge (exposed as ${METRIC.rss[1]}), scraped once a second during the load; the reported maximum is the larger of ` +
+      `those samples and the process's VmHWM (/proc/PID/status, peak RSS since it started); 1 MB in the targets read as 1 MiB`,
+  ];
+}
+
+function scenarioTitle(n: number, o: Options): string {
+  switch (n) {
+    case 1:
+      return `Scenario 1: one producer at ${fmtInt(o.rate)} records/s of 100 B, 1 partition`;
+    case 2:
+      return `Scenario 2: ${fmtInt(PARTITIONS_2)} partitions at ${RATE_2 / PARTITIONS_2} records/s each`;
+    case 3:
+      return `Scenario 3: 1 MB records at ${RATE_3}/s`;
+    default:
+      return 'Scenario 4: consumer lag (produce as fast as possible while reading from offset 0)';
+  }
+}
+
+function scenarioOf(report: Report, n: number): Scenario<unknown> | undefined {
+  return (n === 1 ? report.s1 : n === 2 ? report.s2 : n === 3 ? report.s3 : report.s4) as Scenario<unknown> | undefined;
+}
+
+/** Details of one scenario: the client's own line, the broker's figures, notes. */
+function rawLines(report: Report, n: number): string[] {
+  const sc = scenarioOf(report, n);
+  if (!sc) return [];
+  const out: string[] = [`broker start-up ${sc.startupMs ?? '-'} ms; load average ${sc.loadavg.join(', ')}`];
+  const c = sc.result;
+  if (!c) out.push('not run');
+  else if (!c.ok) out.push(`FAILED: ${c.error}`);
+  else {
+    const v = c.v as Produced & Partial<S2Result> & Partial<S4Result>;
+    out.push(`${n === 2 ? 'librdkafka' : 'ProducerPerformance'}: ${describePerf(v.perf)}`);
+    const last = v.perf.output.split('\n').filter((l) => /records sent/.test(l)).slice(-1)[0];
+    if (last) out.push(`  last line: ${last.trim()}`);
+    if (n === 2 && v.partitions !== undefined) {
+      out.push(
+        `high watermarks: ${fmtInt(v.records ?? NaN)} records over ${v.partitions} partitions, ${v.partitionsWritten} written, ` +
+          `${fmtInt(v.minPerPartition ?? NaN)} to ${fmtInt(v.maxPerPartition ?? NaN)} records per partition`,
+      );
+    }
+    if (n === 4 && v.records !== undefined) {
+      out.push(
+        `production: ${fmtNum(v.produceSeconds ?? NaN)} s of windows (${fmtNum(v.produceWallSeconds ?? NaN)} s from spawning the JVM to stopping it), ${fmtInt(v.records)} records; ` +
+          (v.catchupSeconds === null
+            ? `the consumer read ${fmtInt(v.recordsRead ?? NaN)} of them in ${fmtNum(v.timeoutSeconds ?? NaN)} s after the end (gave up)`
+            : `the consumer had ${fmtInt(v.recordsAtEnd ?? NaN)} at the end of production and the last one ${fmtNum(v.catchupSeconds ?? NaN, 3)} s after it`),
+      );
+      out.push(`consumer: ${v.consumerCommand ?? ''}`);
+    }
+    out.push(...describeStore(v.store));
+  }
+  out.push(...sc.notes.map((x) => `note: ${x}`));
+  return out;
+}
+
+function footnotes(): string[] {
+  return [
+    '"*" = ProducerPerformance did not finish its records within the time bound: the figure comes from its 5 s progress windows (the asked rate was not kept).',
+    '"ours" = the targets of this work (1,000,000 msgs/s, PUT p99 < 100 ms, RSS < 512 MiB, catch-up within half the produce time); ' +
+      '"plan" = the issue\'s plan (100,000 msgs/s, p99 < 500 ms, < 2 GiB, catch-up within twice the produce time). ' +
+      'Scenario 2: "at most 1 PUT per flush, not one per partition" is checked twice: on every PUT the broker made (the WAL objects and compacted segments, and with ' +
+      '--metadata embedded also the journal objects and snapshots of the embedded metadata store, which then lives in the bucket: one more PUT per flush) and on the WAL objects alone.',
+    'PUT latency is measured by the broker around each S3 request (retries are separate requests); p50/p99 are estimates from the histogram buckets, not exact quantiles; ' +
+      '"> N" = above the last finite bucket.',
+  ];
+}
+
+function renderText(report: Report): string {
+  const rows = report.options.only.flatMap((n) => rowsFor(report, n));
+  return [
+    '',
+    `=== StreamHouse on S3 (${report.s3Note}) under load ===`,
+    ...machineLines(report),
+    '',
+    textTable(table(rows)),
+    '',
+    ...footnotes(),
+    '',
+    `total time ${fmtNum(((report.finishedAt ?? Date.now()) - report.startedAt) / 1000, 0)} s; report written to ${path.relative(process.cwd(), report.options.out) || report.options.out}`,
+  ].join('\n');
+}
+
+function renderMarkdown(report: Report): string {
+  const o = report.options;
+  const rows = o.only.flatMap((n) => rowsFor(report, n));
+  const parts = [
+    '# StreamHouse on S3 under load',
+    '',
+    `Generated by \`${report.command}\` (bench/s3-load.ts) on ${report.facts.date}, ${o.duration} s of load per scenario, scenarios ${o.only.join(', ')}, ` +
+      `${fmtNum(((report.finishedAt ?? Date.now()) - report.startedAt) / 1000, 0)} s in all. Re-run it to refresh this file; figures from a shared 2-core VM are noisy (see the load average).`,
+    '',
+    '## Machine',
+    '',
+    ...machineLines(report).map((l) => `- ${l}`),
+    '',
+    '## Settings',
+    '',
+    ...settingsLines(report).map((l) => `- ${l}`),
+    '',
+    '## Results',
+    '',
+    mdTable(table(rows)),
+    '',
+    ...footnotes().map((l) => `- ${l}`),
+    '',
+    '## Details',
+    '',
+  ];
+  for (const n of o.only) {
+    parts.push(`### ${scenarioTitle(n, o)}`, '', ...rawLines(report, n).map((l) => `- ${l.replace(/\n/g, ' ')}`), '');
+  }
+  return parts.join('\n');
+}
+
+function printScenario(report: Report, n: number): void {
+  const rows = rowsFor(report, n);
+  process.stdout.write(`\n${scenarioTitle(n, report.options)}\n${textTable(table(rows))}\n${rawLines(report, n).map((l) => `  ${l}`).join('\n')}\n`);
+}
+
+// ------------------------------------------------------------------ main
+
+function buildNote(o: Options): string {
+  if (o.build) {
+    log('building StreamHouse (npm run build)');
+    const r = spawnSync('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 300_000 });
+    if (r.status !== 0) {
+      const msg = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').slice(0, 8).join('\n');
+      throw new Error(`npm run build failed:\n${msg}`);
+    }
+  }
+  if (!fs.existsSync(BROKER_CLI)) throw new Error(`${path.relative(REPO_ROOT, BROKER_CLI)} is missing: run npm run build (or pass --build)`);
+  const built = fs.statSync(BROKER_CLI).mtimeMs;
+  const walk = (d: string): boolean =>
+    fs.readdirSync(d, { withFileTypes: true }).some((e) => {
+      const p = path.join(d, e.name);
+      return e.isDirectory() ? walk(p) : e.name.endsWith('.ts') && fs.statSync(p).mtimeMs > built;
+    });
+  const stale = walk(path.join(REPO_ROOT, 'src'));
+  return (
+    `the working tree's dist/ (${o.build ? 'rebuilt by this run' : 'as found'}, built ${new Date(built).toISOString()}` +
+    `${stale ? '; some src/ files are newer than it' : ''})`
+  );
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions(process.argv.slice(2));
+  const command = ['npm run bench:s3', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ');
+  const report: Report = {
+    options: o,
+    command,
+    facts: machineFacts(REPO_ROOT),
+    buildNote: buildNote(o),
+    s3Note: s3ServerNote(o.s3),
+    startedAt: T0,
+  };
+  log(`scenarios ${o.only.join(',')}, ${o.duration} s each, on ${report.s3Note}; ${report.buildNote}`);
+
+  log(`machine limits: disk (${os.tmpdir()}) and loopback`);
+  try {
+    const d = measureDisk({ dir: os.tmpdir(), totalMiB: 64, latencyWrites: o.quick ? 100 : 300 });
+    report.disk = d;
+    log(`  disk: ${fmtNum(d.seqFsyncMiBps)} MiB/s in 1 MiB writes with fsync each; 64 KiB fdatasync p50 ${fmtNum(d.syncLatency.p50, 2)} ms`);
+  } catch (err) {
+    report.disk = { error: errMsg(err) };
+  }
+  try {
+    report.loopback = await measureLoopback(o.quick ? 1 : 2);
+    log(`  loopback: ${fmtNum(report.loopback.MiBps / 1024, 2)} GiB/s`);
+  } catch (err) {
+    report.loopback = { error: errMsg(err) };
+  }
+  process.stdout.write(`\nMachine limits\n${machineLines(report).slice(-2).map((l) => `  ${l}`).join('\n')}\n`);
+
+  for (const n of o.only) {
+    if (n === 1) await scenario1(o, (report.s1 = { n, loadavg: [], notes: [] }));
+    if (n === 2) await scenario2(o, (report.s2 = { n, loadavg: [], notes: [] }));
+    if (n === 3) await scenario3(o, (report.s3 = { n, loadavg: [], notes: [] }));
+    if (n === 4) await scenario4(o, (report.s4 = { n, loadavg: [], notes: [] }));
+    printScenario(report, n);
+  }
+
+  report.finishedAt = Date.now();
+  report.loadavgEnd = loadavg();
+  fs.mkdirSync(path.dirname(o.out), { recursive: true });
+  fs.writeFileSync(o.out, renderMarkdown(report));
+  fs.mkdirSync(path.join(BENCH_DIR, 'out'), { recursive: true });
+  fs.writeFileSync(path.join(BENCH_DIR, 'out', 's3-load-last.json'), JSON.stringify(report, null, 2));
+  process.stdout.write(renderText(report) + '\n');
+}
+
+let interrupted = false;
+const onSignal = (sig: NodeJS.Signals) => {
+  if (interrupted) return;
+  interrupted = true;
+  log(`${sig}: stopping every broker, S3 server and client this run started`);
+  void cleanupAll().finally(() => process.exit(130));
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+process.on('SIGHUP', onSignal);
+
+main().then(
+  async () => {
+    await cleanupAll();
+    process.exit(0);
+  },
+  async (err: unknown) => {
+    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    await cleanupAll();
+    process.exit(1);
+  },
+);

@@ -128,11 +128,14 @@ export class WalWriter implements AppendSink {
   private refill(): Promise<void> {
     if (this.preparing || this.closed || !this.store.prepare) return this.preparing ?? Promise.resolve();
     const keys = Array.from({ length: PREPARED_KEYS }, () => this.newKey());
-    const issuedBefore = this.lastIssued;
     this.preparing = this.store.prepare(keys).then(
       () => {
         this.preparing = null;
-        if (this.lastIssued !== issuedBefore || this.closed) {
+        // Overtaken only by a fresh key issued meanwhile (it sorts after these);
+        // prepared keys of the previous refill issued meanwhile sort before them.
+        // (Comparing with the last key issued before the refill threw nearly every
+        // refill away under load: most WAL objects took the slower create+rename path.)
+        if (this.lastIssued > keys[0]! || this.closed) {
           for (const k of keys) void this.store.delete(k).catch(() => {});
           return;
         }

@@ -37,7 +37,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cleanupAll, sleep } from '../test/helpers/process.js';
+import { sleep } from '../test/helpers/process.js';
+import { errMsg, fmtInt, fmtNum, makeLog, mdTable, runBench, textTable, windowsFor, type Table } from './lib/report.js';
 import {
   BROKER_LABEL,
   BROKER_SHORT,
@@ -185,10 +186,6 @@ function warmupWindowsFor(size: Size): number {
   return size === MiB ? 0 : 1;
 }
 
-/** ProducerPerformance reports every 5 s: a time bound of S seconds is ceil(S/5) of its windows. */
-function windowsFor(seconds: number): number {
-  return Math.max(1, Math.ceil(seconds / 5));
-}
 
 function recordsFor(size: Size, n: number): number {
   if (size === 100) return n;
@@ -242,14 +239,7 @@ interface Report {
 // ------------------------------------------------------------------ logging
 
 const T0 = Date.now();
-function log(msg: string): void {
-  const s = ((Date.now() - T0) / 1000).toFixed(0).padStart(4);
-  process.stderr.write(`[bench ${s}s] ${msg}\n`);
-}
-
-function errMsg(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n').slice(0, 3).join(' ').slice(0, 400);
-}
+const log = makeLog('bench');
 
 async function cell<T>(what: string, fn: () => Promise<T>): Promise<Cell<T>> {
   try {
@@ -605,14 +595,6 @@ async function profileStreamHouse(o: Options, report: Report): Promise<void> {
 
 // ------------------------------------------------------------------ formatting
 
-function fmtInt(x: number): string {
-  if (!Number.isFinite(x)) return '-';
-  return Math.round(x).toLocaleString('en-US');
-}
-function fmtNum(x: number, digits = 1): string {
-  if (!Number.isFinite(x)) return '-';
-  return x.toFixed(digits);
-}
 
 type Dir = 'higher' | 'lower';
 interface Row {
@@ -771,10 +753,8 @@ function targetText(row: Row): string {
   return `${row.target}: ${sh.v >= row.min ? 'ok' : 'MISS'}`;
 }
 
-interface Table {
-  header: string[];
-  rows: string[][];
-}
+/** Figures right-aligned; the label, unit and target columns not. */
+const numericColumn = (t: Table) => (i: number) => i >= 2 && t.header[i] !== 'StreamHouse target';
 
 function buildTable(report: Report): Table {
   const present = (id: BrokerId) => report.brokers.some((b) => b.id === id);
@@ -804,18 +784,7 @@ function buildTable(report: Report): Table {
   return { header, rows };
 }
 
-function textTable(t: Table): string {
-  const w = t.header.map((h, i) => Math.max(h.length, ...t.rows.map((r) => (r[i] ?? '').length)));
-  const numeric = (i: number) => i >= 2 && t.header[i] !== 'StreamHouse target';
-  const line = (r: string[]) => r.map((c, i) => (numeric(i) ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join('  ').trimEnd();
-  return [line(t.header), w.map((n) => '-'.repeat(n)).join('  '), ...t.rows.map(line)].join('\n');
-}
 
-function mdTable(t: Table): string {
-  const esc = (s: string) => s.replace(/\|/g, '\\|');
-  const align = t.header.map((h, i) => (i >= 2 && h !== 'StreamHouse target' ? '---:' : '---'));
-  return [`| ${t.header.map(esc).join(' | ')} |`, `| ${align.join(' | ')} |`, ...t.rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n');
-}
 
 function machineText(report: Report): string {
   const f = report.facts;
@@ -992,7 +961,7 @@ function renderText(report: Report): string {
     '=== StreamHouse vs Apache Kafka 3.9, same machine, same run ===',
     machineText(report),
     '',
-    textTable(t),
+    textTable(t, numericColumn(t)),
     '',
     ...footnotes(report),
   ];
@@ -1079,7 +1048,7 @@ function renderMarkdown(report: Report): string {
     '',
     '## Results',
     '',
-    mdTable(t),
+    mdTable(t, numericColumn(t)),
     '',
     ...footnotes(report).map((l) => `- ${l}`),
     '',
@@ -1209,25 +1178,4 @@ async function main(): Promise<void> {
   process.stdout.write(renderText(report) + '\n');
 }
 
-let interrupted = false;
-const onSignal = (sig: NodeJS.Signals) => {
-  if (interrupted) return;
-  interrupted = true;
-  log(`${sig}: stopping every broker and client this run started`);
-  void cleanupAll().finally(() => process.exit(130));
-};
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
-process.on('SIGHUP', onSignal);
-
-main().then(
-  async () => {
-    await cleanupAll();
-    process.exit(0);
-  },
-  async (err: unknown) => {
-    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    await cleanupAll();
-    process.exit(1);
-  },
-);
+runBench(main, log, 'broker and client');

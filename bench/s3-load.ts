@@ -30,7 +30,8 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { BROKER_CLI } from '../test/helpers/broker.js';
 import { startEtcd, type EtcdProcess } from '../test/helpers/etcd.js';
 import { freePort } from '../test/helpers/ports.js';
-import { cleanupAll, sleep } from '../test/helpers/process.js';
+import { sleep } from '../test/helpers/process.js';
+import { errMsg, fmtInt, fmtNum, makeLog, mdTable, runBench, textTable, windowsFor, type Table } from './lib/report.js';
 import {
   createTopics,
   highWatermark,
@@ -162,29 +163,11 @@ const METRIC = {
   rss: ['process_resident_memory_bytes', 'streamhouse_process_resident_memory_bytes'],
 };
 
-/** ProducerPerformance reports every 5 s: a time bound of S seconds is ceil(S/5) of its windows. */
-function windowsFor(seconds: number): number {
-  return Math.max(1, Math.ceil(seconds / 5));
-}
 
 // ------------------------------------------------------------------ logging
 
 const T0 = Date.now();
-function log(msg: string): void {
-  const s = ((Date.now() - T0) / 1000).toFixed(0).padStart(4);
-  process.stderr.write(`[bench:s3 ${s}s] ${msg}\n`);
-}
-
-function errMsg(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n').slice(0, 3).join(' ').slice(0, 400);
-}
-
-function fmtInt(x: number): string {
-  return Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '-';
-}
-function fmtNum(x: number, digits = 1): string {
-  return Number.isFinite(x) ? x.toFixed(digits) : '-';
-}
+const log = makeLog('bench:s3');
 
 // ------------------------------------------------------------------ measurements on the broker
 
@@ -705,23 +688,26 @@ function estRow(scenario: number, figure: string, e: Estimate | undefined, ours?
   return { scenario, figure, unit: 'ms', v: e ? (Number.isFinite(e.ms) ? e.ms : undefined) : undefined, shown: e ? estText(e) : undefined, digits: 1, ours, plan };
 }
 
+/** "*": the producer stopped at its time bound without keeping the asked rate. */
+const bound = (perf: ProducePerfResult) => (perf.complete ? '' : '*');
+
+function rateRow(scenario: number, figure: string, perf: ProducePerfResult | undefined, digits: number, ours?: Target, plan?: Target): Row {
+  const v = perf?.recordsPerSec;
+  return { scenario, figure, unit: 'msgs/s', v, digits, shown: perf ? `${digits ? fmtNum(v!, digits) : fmtInt(v!)}${bound(perf)}` : undefined, ours, plan };
+}
+
+function throughputRow(scenario: number, perf: ProducePerfResult | undefined): Row {
+  return { scenario, figure: 'achieved throughput', unit: 'MiB/s', v: perf?.MiBps, shown: perf ? `${fmtNum(perf.MiBps)}${bound(perf)}` : undefined };
+}
+
 function rowsFor(report: Report, n: number): Row[] {
   const rows: Row[] = [];
   if (n === 1 && report.s1) {
     const c = report.s1.result;
     const r = c?.ok ? c.v : undefined;
-    const tb = r && !r.perf.complete ? '*' : '';
     rows.push(
-      {
-        scenario: 1,
-        figure: `achieved rate (100 B, asked ${fmtInt(report.options.rate)}/s)`,
-        unit: 'msgs/s',
-        v: r?.perf.recordsPerSec,
-        shown: r ? `${fmtInt(r.perf.recordsPerSec)}${tb}` : undefined,
-        ours: ge(TARGET_RATE_1, `>= ${fmtInt(TARGET_RATE_1)}`),
-        plan: ge(PLAN_RATE_1, `>= ${fmtInt(PLAN_RATE_1)}`),
-      },
-      { scenario: 1, figure: 'achieved throughput', unit: 'MiB/s', v: r?.perf.MiBps, shown: r ? `${fmtNum(r.perf.MiBps)}${tb}` : undefined },
+      rateRow(1, `achieved rate (100 B, asked ${fmtInt(report.options.rate)}/s)`, r?.perf, 0, ge(TARGET_RATE_1, `>= ${fmtInt(TARGET_RATE_1)}`), ge(PLAN_RATE_1, `>= ${fmtInt(PLAN_RATE_1)}`)),
+      throughputRow(1, r?.perf),
       {
         scenario: 1,
         figure: 'max broker RSS',
@@ -744,13 +730,7 @@ function rowsFor(report: Report, n: number): Row[] {
     const fl = r?.store.flushes;
     const wal = r?.store.objectsAfter ? r.store.objectsAfter.wal - (r.store.objectsBefore?.wal ?? 0) : undefined;
     rows.push(
-      {
-        scenario: 2,
-        figure: `achieved rate (100 B, asked ${fmtInt(RATE_2)}/s over ${PARTITIONS_2} partitions)`,
-        unit: 'msgs/s',
-        v: r?.perf.recordsPerSec,
-        shown: r ? `${fmtInt(r.perf.recordsPerSec)}${r.perf.complete ? '' : '*'}` : undefined,
-      },
+      rateRow(2, `achieved rate (100 B, asked ${fmtInt(RATE_2)}/s over ${PARTITIONS_2} partitions)`, r?.perf, 0),
       { scenario: 2, figure: `partitions written (of ${PARTITIONS_2})`, unit: 'count', v: r?.partitionsWritten },
       { scenario: 2, figure: 'S3 PUTs per minute (all objects)', unit: 'PUTs/min', v: perMin(put) },
       { scenario: 2, figure: 'WAL flushes per minute', unit: 'flushes/min', v: perMin(fl) },
@@ -777,17 +757,9 @@ function rowsFor(report: Report, n: number): Row[] {
   if (n === 3 && report.s3) {
     const c = report.s3.result;
     const r = c?.ok ? c.v : undefined;
-    const tb = r && !r.perf.complete ? '*' : '';
     rows.push(
-      {
-        scenario: 3,
-        figure: `achieved rate (1 MB records, asked ${RATE_3}/s)`,
-        unit: 'msgs/s',
-        v: r?.perf.recordsPerSec,
-        digits: 1,
-        shown: r ? `${fmtNum(r.perf.recordsPerSec)}${tb}` : undefined,
-      },
-      { scenario: 3, figure: 'achieved throughput', unit: 'MiB/s', v: r?.perf.MiBps, shown: r ? `${fmtNum(r.perf.MiBps)}${tb}` : undefined },
+      rateRow(3, `achieved rate (1 MB records, asked ${RATE_3}/s)`, r?.perf, 1),
+      throughputRow(3, r?.perf),
       estRow(3, 'S3 PUT latency p50 (bucket estimate)', r?.store.putP50),
       estRow(3, 'S3 PUT latency p99 (bucket estimate)', r?.store.putP99),
       { scenario: 3, figure: 'max broker RSS', unit: 'MiB', v: r ? maxRssMiB(r.store) : undefined },
@@ -828,10 +800,8 @@ function rowsFor(report: Report, n: number): Row[] {
   return rows;
 }
 
-interface Table {
-  header: string[];
-  rows: string[][];
-}
+/** The measured column is right-aligned. */
+const MEASURED = (i: number) => i === 2;
 
 function table(rows: Row[]): Table {
   return {
@@ -840,17 +810,7 @@ function table(rows: Row[]): Table {
   };
 }
 
-function textTable(t: Table): string {
-  const w = t.header.map((h, i) => Math.max(h.length, ...t.rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => r.map((c, i) => (i === 2 ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join('  ').trimEnd();
-  return [line(t.header), w.map((n) => '-'.repeat(n)).join('  '), ...t.rows.map(line)].join('\n');
-}
 
-function mdTable(t: Table): string {
-  const esc = (s: string) => s.replace(/\|/g, '\\|');
-  const align = t.header.map((_, i) => (i === 2 ? '---:' : '---'));
-  return [`| ${t.header.map(esc).join(' | ')} |`, `| ${align.join(' | ')} |`, ...t.rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n');
-}
 
 function machineLines(report: Report): string[] {
   const f = report.facts;
@@ -978,7 +938,7 @@ function renderText(report: Report): string {
     `=== StreamHouse on S3 (${report.s3Note}) under load ===`,
     ...machineLines(report),
     '',
-    textTable(table(rows)),
+    textTable(table(rows), MEASURED),
     '',
     ...footnotes(),
     '',
@@ -1005,7 +965,7 @@ function renderMarkdown(report: Report): string {
     '',
     '## Results',
     '',
-    mdTable(table(rows)),
+    mdTable(table(rows), MEASURED),
     '',
     ...footnotes().map((l) => `- ${l}`),
     '',
@@ -1020,7 +980,7 @@ function renderMarkdown(report: Report): string {
 
 function printScenario(report: Report, n: number): void {
   const rows = rowsFor(report, n);
-  process.stdout.write(`\n${scenarioTitle(n, report.options)}\n${textTable(table(rows))}\n${rawLines(report, n).map((l) => `  ${l}`).join('\n')}\n`);
+  process.stdout.write(`\n${scenarioTitle(n, report.options)}\n${textTable(table(rows), MEASURED)}\n${rawLines(report, n).map((l) => `  ${l}`).join('\n')}\n`);
 }
 
 // ------------------------------------------------------------------ main
@@ -1094,25 +1054,4 @@ async function main(): Promise<void> {
   process.stdout.write(renderText(report) + '\n');
 }
 
-let interrupted = false;
-const onSignal = (sig: NodeJS.Signals) => {
-  if (interrupted) return;
-  interrupted = true;
-  log(`${sig}: stopping every broker, S3 server and client this run started`);
-  void cleanupAll().finally(() => process.exit(130));
-};
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
-process.on('SIGHUP', onSignal);
-
-main().then(
-  async () => {
-    await cleanupAll();
-    process.exit(0);
-  },
-  async (err: unknown) => {
-    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    await cleanupAll();
-    process.exit(1);
-  },
-);
+runBench(main, log, 'broker, S3 server and client');

@@ -90,16 +90,38 @@ def produce(bootstrap, topic, size, seconds, extra):
     }))
 
 
-def consume(bootstrap, topic, count, timeout_s, max_s, extra):
+def assigned_consumer(bootstrap, topic, group, extra):
+    """A consumer of partition 0 from its beginning (assign: no group protocol)."""
     conf = {
         'bootstrap.servers': bootstrap,
-        'group.id': 'streamhouse-bench-rdkafka',
+        'group.id': group,
         'enable.auto.commit': False,
         'enable.auto.offset.store': False,
         'auto.offset.reset': 'earliest',
     }
     conf.update(extra)
-    c = Consumer(conf)
+    return Consumer(conf)
+
+
+def count_messages(msgs):
+    """(records, value bytes, first error) of a consume() batch; end-of-partition events are not errors."""
+    got = 0
+    nbytes = 0
+    for m in msgs:
+        e = m.error()
+        if e is not None:
+            if e.code() == KafkaError._PARTITION_EOF:
+                continue
+            return got, nbytes, str(e)
+        got += 1
+        v = m.value()
+        if v is not None:
+            nbytes += len(v)
+    return got, nbytes, None
+
+
+def consume(bootstrap, topic, count, timeout_s, max_s, extra):
+    c = assigned_consumer(bootstrap, topic, 'streamhouse-bench-rdkafka', extra)
     got = 0
     nbytes = 0
     err = None
@@ -119,17 +141,9 @@ def consume(bootstrap, topic, count, timeout_s, max_s, extra):
                 break
             continue
         last = now
-        for m in msgs:
-            e = m.error()
-            if e is not None:
-                if e.code() == KafkaError._PARTITION_EOF:
-                    continue
-                err = str(e)
-                break
-            got += 1
-            v = m.value()
-            if v is not None:
-                nbytes += len(v)
+        n, b, err = count_messages(msgs)
+        got += n
+        nbytes += b
         if err:
             break
     t1 = time.monotonic()
@@ -143,15 +157,7 @@ def consume(bootstrap, topic, count, timeout_s, max_s, extra):
 
 
 def follow(bootstrap, topic, target_file, max_s, extra):
-    conf = {
-        'bootstrap.servers': bootstrap,
-        'group.id': 'streamhouse-bench-rdkafka-follow',
-        'enable.auto.commit': False,
-        'enable.auto.offset.store': False,
-        'auto.offset.reset': 'earliest',
-    }
-    conf.update(extra)
-    c = Consumer(conf)
+    c = assigned_consumer(bootstrap, topic, 'streamhouse-bench-rdkafka-follow', extra)
     tp = TopicPartition(topic, 0, OFFSET_BEGINNING)
     # a ListOffsets round trip: connected to the partition leader before "ready"
     c.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)
@@ -191,17 +197,9 @@ def follow(bootstrap, topic, target_file, max_s, extra):
         msgs = c.consume(num_messages=10000, timeout=0.1)
         now = time.time()
         n0 = got
-        for m in msgs:
-            e = m.error()
-            if e is not None:
-                if e.code() == KafkaError._PARTITION_EOF:
-                    continue
-                err = str(e)
-                break
-            got += 1
-            v = m.value()
-            if v is not None:
-                nbytes += len(v)
+        n, b, err = count_messages(msgs)
+        got += n
+        nbytes += b
         if err:
             print(json.dumps({'event': 'error', 'error': err, 'records': got, 't': now}), flush=True)
             break

@@ -153,16 +153,13 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
   }
 
   async acquirePartition(topicId: string, partition: number, brokerId: number): Promise<PartitionState> {
-    await this.run({ op: 'acquire', topicId, partition, brokerId });
-    // The topic may have been deleted while the acquisition was being journaled.
-    const p = this.state.partitions[partitionKey(topicId, partition)];
-    if (!p) throw new UnknownTopicError(`${topicId}/${partition}`);
-    return structuredClone(p);
+    return (await this.acquirePartitions(topicId, [partition], brokerId))[0]!;
   }
 
   /** One journal record for them all: a 10,000-partition topic opens with one fsync, not 10,000. */
   async acquirePartitions(topicId: string, partitions: number[], brokerId: number): Promise<PartitionState[]> {
     await this.run({ op: 'acquireMany', topicId, partitions, brokerId });
+    // The topic may have been deleted while the acquisition was being journaled.
     return partitions.map((n) => {
       const p = this.state.partitions[partitionKey(topicId, n)];
       if (!p) throw new UnknownTopicError(`${topicId}/${n}`);

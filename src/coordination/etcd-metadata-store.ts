@@ -41,6 +41,7 @@ import {
 } from './metadata-store.js';
 import { computeAssignment, refKey, type PartitionRef } from './assignment.js';
 import { fromStoredOffset, toStoredOffset, type StoredOffset } from './manifest-state.js';
+import { Limiter } from '../storage/limiter.js';
 
 export interface EtcdOptions {
   endpoints: string[];
@@ -558,16 +559,8 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
 
   /** Each partition has its own keys and revision guard: one transaction per partition, a few at a time. */
   async acquirePartitions(topicId: string, partitions: number[], brokerId: number): Promise<PartitionState[]> {
-    const out: PartitionState[] = new Array(partitions.length);
-    let next = 0;
-    const worker = async () => {
-      while (next < partitions.length) {
-        const i = next++;
-        out[i] = await this.acquirePartition(topicId, partitions[i]!, brokerId);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(16, partitions.length) }, worker));
-    return out;
+    const limit = new Limiter(16);
+    return Promise.all(partitions.map((n) => limit.run(() => this.acquirePartition(topicId, n, brokerId))));
   }
 
   async acquirePartition(topicId: string, partition: number, brokerId: number): Promise<PartitionState> {

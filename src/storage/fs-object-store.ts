@@ -64,7 +64,7 @@ export class FsObjectStore implements ObjectStore {
       throw err;
     }
     try {
-      await writeSynced(fh, chunks, true);
+      await writeSynced(fh, chunks);
     } finally {
       await fh.close();
     }
@@ -78,7 +78,7 @@ export class FsObjectStore implements ObjectStore {
     const tmp = `${path}.${randomBytes(6).toString('hex')}${TMP_SUFFIX}`;
     const fh = await open(tmp, 'w');
     try {
-      await writeSynced(fh, Array.isArray(body) ? body : [body], false);
+      await writeSynced(fh, Array.isArray(body) ? body : [body]);
     } catch (err) {
       await fh.close().catch(() => {});
       await unlink(tmp).catch(() => {});
@@ -194,12 +194,12 @@ export class FsObjectStore implements ObjectStore {
 }
 
 /** Writes every chunk from the start of the file, then fdatasyncs; a large body is synced as it goes. */
-async function writeSynced(fh: FileHandle, chunks: Buffer[], positioned: boolean): Promise<void> {
+async function writeSynced(fh: FileHandle, chunks: Buffer[]): Promise<void> {
   const total = chunks.reduce((n, c) => n + c.length, 0);
   let off = 0;
   let unsynced = 0;
   while (off < total) {
-    const { bytesWritten } = await fh.writev(sliceChunks(chunks, off, SYNC_EVERY_BYTES), positioned ? off : undefined);
+    const { bytesWritten } = await fh.writev(sliceChunks(chunks, off, SYNC_EVERY_BYTES), off);
     off += bytesWritten;
     unsynced += bytesWritten;
     if (unsynced >= SYNC_EVERY_BYTES && off < total) {

@@ -1,19 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
 import { FsObjectStore } from '../../src/storage/fs-object-store.js';
+import { makeTempDir } from '../helpers/process.js';
 
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+const dirs: Array<{ remove(): void }> = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) d.remove();
 });
 
 async function store(): Promise<FsObjectStore> {
-  const dir = await mkdtemp(join(tmpdir(), 'sh-fs-store-'));
-  dirs.push(dir);
-  return new FsObjectStore(dir);
+  const d = makeTempDir('sh-fs-store-');
+  dirs.push(d);
+  return new FsObjectStore(d.dir);
 }
 
 // Odd-sized chunks that straddle the 1 MiB sync steps of a large put.

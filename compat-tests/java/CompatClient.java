@@ -448,7 +448,15 @@ public class CompatClient {
   static void settle(Admin admin, ConfigResource res, Object[][] exps) throws Exception {
     long deadline = System.currentTimeMillis() + 5000;
     for (;;) {
-      Config c = admin.describeConfigs(List.of(res)).all().get(30, TimeUnit.SECONDS).get(res);
+      Config c;
+      try {
+        c = admin.describeConfigs(List.of(res)).all().get(30, TimeUnit.SECONDS).get(res);
+      } catch (ExecutionException e) {
+        // Kafka answers UNKNOWN_TOPIC_OR_PARTITION until a just-created topic reaches the broker's metadata cache.
+        if (System.currentTimeMillis() > deadline) throw e;
+        Thread.sleep(250);
+        continue;
+      }
       List<String> bad = mismatches(c, exps);
       if (bad.isEmpty() || System.currentTimeMillis() > deadline) { configMismatches.addAll(bad); return; }
       Thread.sleep(250);

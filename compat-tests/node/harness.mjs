@@ -69,7 +69,15 @@ export function configMismatches(got, exps) {
 export async function settleConfigs(describe, exps, bad) {
   const deadline = Date.now() + 5000;
   for (;;) {
-    const miss = configMismatches(await describe(), exps);
+    let miss;
+    try {
+      miss = configMismatches(await describe(), exps);
+    } catch (e) {
+      // Kafka answers UNKNOWN_TOPIC_OR_PARTITION until a just-created topic reaches the broker's metadata cache.
+      if (Date.now() > deadline) throw e;
+      await sleep(250);
+      continue;
+    }
     if (miss.length === 0 || Date.now() > deadline) {
       bad.push(...miss);
       return;

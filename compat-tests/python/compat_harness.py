@@ -76,7 +76,15 @@ def settle_configs(describe, exps, bad, timeout=5):
     asynchronously, in Kafka too) or `timeout` s passed; adds the mismatches left."""
     deadline = time.time() + timeout
     while True:
-        miss = config_mismatches(describe(), exps)
+        try:
+            miss = config_mismatches(describe(), exps)
+        except Exception:  # noqa: BLE001
+            # Kafka answers UNKNOWN_TOPIC_OR_PARTITION until a just-created
+            # topic reaches the broker's metadata cache.
+            if time.time() > deadline:
+                raise
+            time.sleep(0.25)
+            continue
         if not miss or time.time() > deadline:
             bad.extend(miss)
             return
@@ -86,7 +94,13 @@ def settle_configs(describe, exps, bad, timeout=5):
 async def settle_configs_async(describe, exps, bad, timeout=5):
     deadline = time.time() + timeout
     while True:
-        miss = config_mismatches(await describe(), exps)
+        try:
+            miss = config_mismatches(await describe(), exps)
+        except Exception:  # noqa: BLE001
+            if time.time() > deadline:
+                raise
+            await asyncio.sleep(0.25)
+            continue
         if not miss or time.time() > deadline:
             bad.extend(miss)
             return

@@ -137,7 +137,13 @@ func SettleConfigs(describe func() (map[string][2]string, error), exps [][3]stri
 	for {
 		got, err := describe()
 		if err != nil {
-			return nil, err
+			// Kafka answers UNKNOWN_TOPIC_OR_PARTITION until a just-created
+			// topic reaches the broker's metadata cache.
+			if time.Now().After(deadline) {
+				return nil, err
+			}
+			time.Sleep(250 * time.Millisecond)
+			continue
 		}
 		bad := ConfigMismatches(got, exps)
 		if len(bad) == 0 || time.Now().After(deadline) {

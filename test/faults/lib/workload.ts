@@ -242,9 +242,9 @@ export class Workload {
   }
 
   /**
-   * After the last heal: waits until every partition has been acknowledged
-   * since now (or `timeoutMs` passed: the checker then counts the partitions
-   * that never were as unrecovered).
+   * After a heal: waits until every partition has been acknowledged since
+   * now (or `timeoutMs` passed; after the last heal the checker then counts
+   * the partitions that never were as unrecovered).
    */
   async waitForAllPartitions(timeoutMs = 60_000): Promise<void> {
     const since = Date.now();

@@ -141,7 +141,7 @@ export class LogManager {
     let deleted = 0;
     for (const o of await this.store.list(`wal/${this.opts.brokerId}/`)) {
       const ms = Number(/\/(\d+)-\d+\.wal$/.exec(o.key)?.[1] ?? NaN);
-      if (!Number.isFinite(ms) || Date.now() - ms < GC_MIN_AGE_MS || referenced.has(o.key) || this.writer.isPrepared(o.key)) continue;
+      if (!Number.isFinite(ms) || Date.now() - ms < GC_MIN_AGE_MS || referenced.has(o.key) || this.writer.isInUse(o.key)) continue;
       failpoint('compaction.before-wal-delete');
       await this.deleteObject(o.key);
       deleted++;

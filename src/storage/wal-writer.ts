@@ -63,6 +63,7 @@ export class WalWriter implements AppendSink {
   private preparedKeys: string[] = [];
   private preparing: Promise<void> | null = null;
   private lastIssued = '';
+  private issuedKeys = new Set<string>();
   private closed = false;
   readonly stats: FlushStats = { objects: 0, bytes: 0, lastFlushBytes: 0, lastFlushMs: 0 };
   /** Told how many committed ranges reference a new WAL object (for garbage collection). */
@@ -149,9 +150,14 @@ export class WalWriter implements AppendSink {
     return this.preparing;
   }
 
-  /** Whether a key is prepared and not yet written (collectors must leave it alone). */
-  isPrepared(key: string): boolean {
-    return this.preparedKeys.includes(key);
+  /**
+   * Whether a key is prepared, or issued and its commit not yet settled:
+   * collectors must leave it alone. (A prepared key is named for when it was
+   * prepared, which on a quiet broker can be long before it is written, so the
+   * collectors' age guard alone does not cover it.)
+   */
+  isInUse(key: string): boolean {
+    return this.issuedKeys.has(key) || this.preparedKeys.includes(key);
   }
 
   /** Prepares the first WAL objects before the broker takes writes. */
@@ -221,6 +227,7 @@ export class WalWriter implements AppendSink {
       return;
     }
     const key = this.nextKey();
+    this.issuedKeys.add(key);
     const encoded = encodeWalObject(
       [...runs.values()].map((r) => ({
         topicId: r.log.topicId,
@@ -244,6 +251,7 @@ export class WalWriter implements AppendSink {
       .then((s) => s.done)
       .catch((err: unknown) => this.log.error({ err, key }, 'WAL commit step failed'))
       .finally(() => {
+        this.issuedKeys.delete(key);
         this.inflight--;
         this.inflightBytes -= bytes;
         this.wakeAdmission();

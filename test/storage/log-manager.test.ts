@@ -217,3 +217,38 @@ test('a later flush failing while an earlier commit is in flight never makes the
   expect((await b2.p0.append([batch(['next'])])).baseOffset).toBe(1);
   await b2.close();
 });
+
+test('the WAL collector leaves alone a prepared WAL object that is being written, however old its name', async () => {
+  // A prepared key is named for when it was prepared; on a quiet broker that
+  // is long before it is written, so the collector's age guard does not cover
+  // the write and its commit.
+  const dir = await tempDir();
+  const store = new FsObjectStore(join(dir, 'objects'));
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const put = store.put.bind(store);
+  let held = 0;
+  store.put = async (key, body) => {
+    await put(key, body);
+    // written and synced, its commit not yet issued
+    if (key.startsWith('wal/') && held++ === 0) await gate;
+  };
+  const b = await openBroker(dir, store);
+  const acked = b.p0.append([batch(['kept'])]);
+  await new Promise((r) => setTimeout(r, 20));
+  const realNow = Date.now;
+  Date.now = () => realNow() + 3_600_000;
+  try {
+    await b.logs.collectOwnWal();
+  } finally {
+    Date.now = realNow;
+  }
+  release();
+  expect((await acked).baseOffset).toBe(0);
+  expect(await readAll(b.p0)).toEqual([[0, 'kept']]);
+  await b.close();
+  // and after a restart, from the store alone
+  const again = await openBroker(dir, new FsObjectStore(join(dir, 'objects')));
+  expect(await readAll(again.p0)).toEqual([[0, 'kept']]);
+  await again.close();
+});

@@ -49,11 +49,11 @@ export const DEFAULT_STORAGE_OPTIONS: Omit<StorageOptions, 'brokerId'> = {
   walFlushMs: 0,
   walFlushBytes: 8 * 1024 * 1024,
   walMaxInflight: 4,
-  walMaxBufferedBytes: 128 * 1024 * 1024,
+  walMaxBufferedBytes: 64 * 1024 * 1024,
   maxConcurrentGets: 32,
   tailMaxBytes: 32 * 1024 * 1024,
-  tailTotalBytes: 256 * 1024 * 1024,
-  blockCacheBytes: 256 * 1024 * 1024,
+  tailTotalBytes: 128 * 1024 * 1024,
+  blockCacheBytes: 128 * 1024 * 1024,
   compactionIntervalMs: 1000,
 };
 

@@ -4,6 +4,7 @@
 // are retried with backoff under a deadline (retry.ts). The SDK's own retries
 // are off so that one policy, with one deadline, governs every request.
 
+import { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -130,20 +131,24 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async put(key: string, body: Buffer | Buffer[]): Promise<void> {
-    const data = Array.isArray(body) ? Buffer.concat(body) : body;
+    const chunks = Array.isArray(body) ? body : [body];
+    const size = chunks.reduce((n, c) => n + c.length, 0);
     await withRetries(
       `PUT ${key}`,
       () =>
-        this.timed('put', () => data.length, async () => {
-          if (data.length > this.multipartThreshold) {
+        this.timed('put', () => size, async () => {
+          if (size > this.multipartThreshold) {
             await new Upload({
               client: this.client,
-              params: { Bucket: this.bucket, Key: this.key(key), Body: data },
-              partSize: Math.max(8 * 1024 * 1024, Math.ceil(data.length / 9000)),
+              params: { Bucket: this.bucket, Key: this.key(key), Body: Readable.from(chunks, { objectMode: false }) },
+              partSize: Math.max(8 * 1024 * 1024, Math.ceil(size / 9000)),
               queueSize: 4,
             }).done();
           } else {
-            await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(key), Body: data, ContentLength: data.length }));
+            // The chunks as a stream (a fresh one per attempt) with their length:
+            // no copy of the object in memory, and no SHA-256 of the body on the
+            // event loop (the payload is sent unsigned; batches carry their own CRCs).
+            await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(key), Body: Readable.from(chunks, { objectMode: false }), ContentLength: size }));
           }
         }),
       isRetriableS3Error,

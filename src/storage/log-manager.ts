@@ -11,7 +11,7 @@ import { BlockCache } from './block-cache.js';
 import type { ObjectStore } from './object-store.js';
 import { PartitionLog } from './partition-log.js';
 import { RangeReader } from './range-reader.js';
-import { encodeSegment } from './segment.js';
+import { SegmentEncoder } from './segment.js';
 import { WalWriter } from './wal-writer.js';
 
 const GC_INTERVAL_MS = 60_000;
@@ -360,21 +360,25 @@ export class LogManager {
       group.push(r);
       bytes += r.length;
     }
-    const batches = [];
-    for (const r of group) batches.push(...(await log.batchesOfRange(r)));
-    if (batches.length === 0) return;
     // A segment replaces its ranges for good: it must hold every record of them, with no hole.
+    // Read range by range into the encoder, bypassing the block cache (these WAL bytes are
+    // about to go): only one range's raw bytes are held at a time.
+    const enc = new SegmentEncoder();
     let expected = group[0]!.baseOffset;
-    for (const b of batches) {
-      if (b.baseOffset !== expected) {
-        throw new Error(`compaction of ${log.topicName}/${log.partition}: batch at ${b.baseOffset}, expected ${expected}; ranges left as they are`);
+    for (const r of group) {
+      for (const b of await log.batchesOfRange(r, false)) {
+        if (b.baseOffset !== expected) {
+          throw new Error(`compaction of ${log.topicName}/${log.partition}: batch at ${b.baseOffset}, expected ${expected}; ranges left as they are`);
+        }
+        expected = b.nextOffset;
+        await enc.add(b);
       }
-      expected = b.nextOffset;
     }
+    if (expected === group[0]!.baseOffset) return;
     if (expected !== group[group.length - 1]!.nextOffset) {
       throw new Error(`compaction of ${log.topicName}/${log.partition}: batches end at ${expected}, ranges at ${group[group.length - 1]!.nextOffset}; ranges left as they are`);
     }
-    const { chunks, size } = await encodeSegment(batches);
+    const { chunks, size } = await enc.finish();
     const base = group[0]!.baseOffset;
     const key = `segments/${log.topicId}/${log.partition}/${base.toString().padStart(20, '0')}-${randomBytes(4).toString('hex')}.seg`;
     await this.store.put(key, chunks);

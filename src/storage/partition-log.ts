@@ -204,8 +204,12 @@ export class PartitionLog {
     return undefined;
   }
 
-  /** The batches of a committed range, from memory when the tail still holds them. */
-  async batchesOfRange(r: LogRange): Promise<StoredBatch[]> {
+  /**
+   * The batches of a committed range, from memory when the tail still holds
+   * them. `fillCache` false: bytes read from the store are not kept in the
+   * block cache (compaction, which is about to replace the range).
+   */
+  async batchesOfRange(r: LogRange, fillCache = true): Promise<StoredBatch[]> {
     if (this.tail.length && this.tail[0]!.baseOffset <= r.baseOffset) {
       const i = findBatch(this.tail, r.baseOffset);
       const out: StoredBatch[] = [];
@@ -215,7 +219,7 @@ export class PartitionLog {
     const out: StoredBatch[] = [];
     let offset = r.baseOffset;
     while (offset < r.nextOffset) {
-      const some = await this.reader.batchesFrom(r, offset, this.epochAt(r.baseOffset));
+      const some = await this.reader.batchesFrom(r, offset, this.epochAt(r.baseOffset), fillCache);
       if (some.length === 0) break;
       for (const b of some) {
         if (b.baseOffset >= r.nextOffset) break;

@@ -110,17 +110,18 @@ export class RangeReader {
    * one, unless the range ends before it). `expectedEpoch`: the leader epoch
    * of a WAL range's batches, when the caller knows it.
    */
-  async batchesFrom(range: LogRange, fromOffset: number, expectedEpoch?: number): Promise<StoredBatch[]> {
+  async batchesFrom(range: LogRange, fromOffset: number, expectedEpoch?: number, fillCache = true): Promise<StoredBatch[]> {
     let batches: StoredBatch[];
     if (range.kind === 'wal') {
       const cacheKey = `${range.key}@${range.position}`;
-      const bytes = await this.cache.get(cacheKey, async () => {
+      const load = async () => {
         const b = await this.get(range.key, range.position, range.position + range.length);
         const parsed = splitStoredBatches(range.key, b);
         checkWalRun(range, parsed, expectedEpoch);
         this.parsed.set(b, parsed);
         return b;
-      });
+      };
+      const bytes = fillCache ? await this.cache.get(cacheKey, load) : (this.cache.peek(cacheKey) ?? (await load()));
       batches = this.batchesOf(range.key, bytes);
     } else {
       const footer = await this.footer(range);

@@ -40,46 +40,81 @@ export interface SegmentInputBatch {
   buf: Buffer;
 }
 
+/**
+ * Builds a segment batch by batch: each block is compressed as soon as it is
+ * full, so the raw batches of a compaction need not all be in memory at once
+ * (only the compressed blocks are kept until the object is written).
+ */
+export class SegmentEncoder {
+  private readonly chunks: Buffer[] = [SEG_MAGIC];
+  private readonly blocks: SegmentBlock[] = [];
+  private pos = SEG_MAGIC.length;
+  private runningMax = -1;
+  private group: Buffer[] = [];
+  private raw = 0;
+  private groupBase = 0;
+  private groupNext = 0;
+  private first = -1;
+  /** Reused for each block's raw bytes (compress does not keep its input). */
+  private scratch: Buffer | null = null;
+
+  constructor(private readonly blockBytes = DEFAULT_BLOCK_BYTES) {}
+
+  async add(b: SegmentInputBatch): Promise<void> {
+    if (this.group.length && this.raw + b.buf.length > this.blockBytes) await this.closeBlock();
+    if (this.first < 0) this.first = b.baseOffset;
+    if (this.group.length === 0) this.groupBase = b.baseOffset;
+    this.group.push(b.buf);
+    this.raw += b.buf.length;
+    this.groupNext = b.nextOffset;
+    this.runningMax = Math.max(this.runningMax, b.maxTimestamp);
+  }
+
+  private async closeBlock(): Promise<void> {
+    let input: Buffer;
+    if (this.group.length === 1) input = this.group[0]!;
+    else {
+      if (!this.scratch || this.scratch.length < this.raw) this.scratch = Buffer.allocUnsafeSlow(Math.max(this.raw, this.blockBytes));
+      input = this.scratch.subarray(0, this.raw);
+      let off = 0;
+      for (const g of this.group) off += g.copy(input, off);
+    }
+    const compressed = await compress(input);
+    this.blocks.push({ baseOffset: this.groupBase, nextOffset: this.groupNext, maxTimestamp: this.runningMax, position: this.pos, length: compressed.length, rawLength: this.raw, crc: crc32c(compressed) });
+    this.chunks.push(compressed);
+    this.pos += compressed.length;
+    this.group = [];
+    this.raw = 0;
+  }
+
+  async finish(): Promise<{ chunks: Buffer[]; size: number; footer: SegmentFooter }> {
+    if (this.group.length) await this.closeBlock();
+    if (this.blocks.length === 0) throw new Error('empty segment');
+    this.scratch = null;
+    const footer: SegmentFooter = {
+      version: 1,
+      codec: 'lz4',
+      baseOffset: this.first,
+      nextOffset: this.blocks[this.blocks.length - 1]!.nextOffset,
+      blocks: this.blocks,
+    };
+    const fbuf = Buffer.from(JSON.stringify(footer), 'utf8');
+    const trailer = Buffer.allocUnsafe(SEGMENT_TRAILER);
+    trailer.writeUInt32BE(fbuf.length, 0);
+    trailer.writeUInt32BE(crc32c(fbuf), 4);
+    SEG_END.copy(trailer, 8);
+    this.chunks.push(fbuf, trailer);
+    return { chunks: this.chunks, size: this.pos + fbuf.length + SEGMENT_TRAILER, footer };
+  }
+}
+
 export async function encodeSegment(
   batches: SegmentInputBatch[],
   blockBytes = DEFAULT_BLOCK_BYTES,
 ): Promise<{ chunks: Buffer[]; size: number; footer: SegmentFooter }> {
-  if (batches.length === 0) throw new Error('empty segment');
-  const chunks: Buffer[] = [SEG_MAGIC];
-  const blocks: SegmentBlock[] = [];
-  let pos = SEG_MAGIC.length;
-  let runningMax = -1;
-  for (let i = 0; i < batches.length; ) {
-    const group: Buffer[] = [];
-    let raw = 0;
-    const baseOffset = batches[i]!.baseOffset;
-    let nextOffset = baseOffset;
-    while (i < batches.length && (group.length === 0 || raw + batches[i]!.buf.length <= blockBytes)) {
-      const b = batches[i++]!;
-      group.push(b.buf);
-      raw += b.buf.length;
-      nextOffset = b.nextOffset;
-      runningMax = Math.max(runningMax, b.maxTimestamp);
-    }
-    const compressed = await compress(Buffer.concat(group, raw));
-    blocks.push({ baseOffset, nextOffset, maxTimestamp: runningMax, position: pos, length: compressed.length, rawLength: raw, crc: crc32c(compressed) });
-    chunks.push(compressed);
-    pos += compressed.length;
-  }
-  const footer: SegmentFooter = {
-    version: 1,
-    codec: 'lz4',
-    baseOffset: batches[0]!.baseOffset,
-    nextOffset: batches[batches.length - 1]!.nextOffset,
-    blocks,
-  };
-  const fbuf = Buffer.from(JSON.stringify(footer), 'utf8');
-  const trailer = Buffer.allocUnsafe(SEGMENT_TRAILER);
-  trailer.writeUInt32BE(fbuf.length, 0);
-  trailer.writeUInt32BE(crc32c(fbuf), 4);
-  SEG_END.copy(trailer, 8);
-  chunks.push(fbuf, trailer);
-  return { chunks, size: pos + fbuf.length + SEGMENT_TRAILER, footer };
+  const enc = new SegmentEncoder(blockBytes);
+  for (const b of batches) await enc.add(b);
+  return enc.finish();
 }
 
 /** Footer length from the trailer (the last SEGMENT_TRAILER bytes). */

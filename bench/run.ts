@@ -37,6 +37,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BROKER_NODE_FLAGS } from '../test/helpers/broker.js';
 import { sleep } from '../test/helpers/process.js';
 import { errMsg, fmtInt, fmtNum, makeLog, mdTable, runBench, textTable, windowsFor, type Table } from './lib/report.js';
 import {
@@ -922,7 +923,7 @@ function settingsText(report: Report): string[] {
     .join(', ');
   return [
     `mode: ${o.quick ? 'quick' : 'full'}; records per produce run (--records): ${sizes}; time bound (--duration) ${o.duration} s per measurement`,
-    `brokers: StreamHouse \`node dist/src/cli.js serve\` with its defaults (embedded metadata, local-directory storage, fsync'd WAL, wal.flush.ms=0, ` +
+    `brokers: StreamHouse \`node ${BROKER_NODE_FLAGS.join(' ')} dist/src/cli.js serve\` with its defaults (embedded metadata, local-directory storage, fsync'd WAL, wal.flush.ms=0, ` +
       `group.initial.rebalance.delay.ms=3000) on a fresh data dir; Kafka 3.9.0 single-node KRaft (scripts/kafka-ref.ts: -Xmx1G -Xms1G G1, ` +
       `group.initial.rebalance.delay.ms=0) with its defaults, and again with ${kv(KAFKA_FSYNC_PROPS)} (fsync after every append: durable like StreamHouse); ` +
       `one broker at a time, each started fresh for each phase and stopped after it`,

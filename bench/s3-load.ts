@@ -27,7 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { BROKER_CLI } from '../test/helpers/broker.js';
+import { BROKER_CLI, BROKER_NODE_FLAGS } from '../test/helpers/broker.js';
 import { startEtcd, type EtcdProcess } from '../test/helpers/etcd.js';
 import { freePort } from '../test/helpers/ports.js';
 import { sleep } from '../test/helpers/process.js';
@@ -844,7 +844,7 @@ function settingsLines(report: Report): string[] {
       .join(', ');
   return [
     `scenarios run: ${o.only.join(', ')}; load per scenario (--duration): ${o.duration} s${o.quick ? ' (--quick)' : ''}`,
-    `broker: \`node dist/src/cli.js serve --storage s3://${S3_BENCH_BUCKET}/${S3_BENCH_PREFIX} --s3-endpoint <server> --s3-force-path-style --metrics-listen 127.0.0.1:<free port>\` ` +
+    `broker: \`node ${BROKER_NODE_FLAGS.join(' ')} dist/src/cli.js serve --storage s3://${S3_BENCH_BUCKET}/${S3_BENCH_PREFIX} --s3-endpoint <server> --s3-force-path-style --metrics-listen 127.0.0.1:<free port>\` ` +
       `${o.metadata === 'etcd' ? '--metadata etcd://<etcd> ' : ''}(bench/lib/brokers.ts), otherwise its defaults (${o.metadata === 'etcd' ? 'metadata in an etcd 3.4 started for the scenario (Debian etcd-server)' : 'embedded metadata with its journal in the bucket'}, --wal-flush-ms 0, --wal-flush-bytes 8 MiB, ` +
       `--write-buffer-bytes 128 MiB); one broker, started fresh with a fresh S3 server and bucket for each scenario and stopped after it`,
     `clients: Kafka 3.9 ProducerPerformance (${PERF_JVM.slice(0, 1).join(' ')} G1), null keys; figures as it prints them ` +

@@ -33,7 +33,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { KafkaClient } from '../../../src/client/kafka-client.js';
 import { MetadataApi } from '../../../src/protocol/generated/metadata.js';
 import { ZERO_UUID } from '../../../src/protocol/generated/types.js';
-import { BROKER_CLI, REPO_ROOT } from '../../helpers/broker.js';
+import { BROKER_CLI, BROKER_NODE_FLAGS, REPO_ROOT } from '../../helpers/broker.js';
 import { ETCD_BIN } from '../../helpers/etcd.js';
 import { makeTempDir, ManagedProcess, registerCleanup } from '../../helpers/process.js';
 import { S3RVER_ACCESS_KEY_ID, S3RVER_REGION, S3RVER_SECRET_ACCESS_KEY } from '../../helpers/s3rver.js';
@@ -135,7 +135,7 @@ console.log('S3RVER_LISTENING');`;
     }
     const ip = this.brokerIp(id);
     const { cmd, args } = this.lab.exec(`b${id}`, process.execPath, [
-      BROKER_CLI, 'serve',
+      ...BROKER_NODE_FLAGS, BROKER_CLI, 'serve',
       '--listen', `${ip}:${KAFKA_PORT}`, '--advertise', `${ip}:${KAFKA_PORT}`,
       '--data-dir', dir, '--broker-id', String(id),
       '--storage', `s3://${BUCKET}/faults`, '--s3-endpoint', `http://${this.lab.ip('s3')}:${S3_PORT}`,

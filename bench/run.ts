@@ -36,8 +36,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { BROKER_NODE_FLAGS } from '../test/helpers/broker.js';
+import { BROKER_NODE_FLAGS, REPO_ROOT } from '../test/helpers/broker.js';
 import { sleep } from '../test/helpers/process.js';
 import { errMsg, fmtInt, fmtNum, makeLog, mdTable, runBench, textTable, windowsFor, type Table } from './lib/report.js';
 import {
@@ -69,8 +68,7 @@ import {
   type MachineFacts,
 } from './lib/system.js';
 
-const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
-const REPO_ROOT = path.resolve(BENCH_DIR, '..');
+const BENCH_DIR = path.join(REPO_ROOT, 'bench');
 
 // ------------------------------------------------------------------ options
 

@@ -25,9 +25,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { BROKER_CLI, BROKER_NODE_FLAGS } from '../test/helpers/broker.js';
+import { BROKER_CLI, BROKER_NODE_FLAGS, REPO_ROOT } from '../test/helpers/broker.js';
 import { startEtcd, type EtcdProcess } from '../test/helpers/etcd.js';
 import { freePort } from '../test/helpers/ports.js';
 import { sleep } from '../test/helpers/process.js';
@@ -48,8 +47,7 @@ import { histogramDelta, histogramQuantile, scrape, delta, value, type QuantileE
 import { rdkafkaFollow, rdkafkaProduce, type RdkProduceResult } from './lib/rdkafka.js';
 import { loadavg, machineFacts, measureDisk, measureLoopback, MiB, processCpuSeconds, type DiskResult, type LoopbackResult, type MachineFacts } from './lib/system.js';
 
-const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
-const REPO_ROOT = path.resolve(BENCH_DIR, '..');
+const BENCH_DIR = path.join(REPO_ROOT, 'bench');
 
 // ------------------------------------------------------------------ options
 

@@ -75,10 +75,11 @@ export class FsObjectStore implements ObjectStore {
   }
 
   async put(key: string, body: Buffer | Buffer[]): Promise<void> {
+    const chunks = Array.isArray(body) ? body : [body];
     const prepared = this.prepared.get(key);
     if (prepared) {
       this.prepared.delete(key);
-      return this.putPrepared(prepared, Array.isArray(body) ? body : [body]);
+      return this.putPrepared(prepared, chunks);
     }
     const path = this.pathOf(key);
     const dir = dirname(path);
@@ -86,7 +87,7 @@ export class FsObjectStore implements ObjectStore {
     const tmp = `${path}.${randomBytes(6).toString('hex')}${TMP_SUFFIX}`;
     const fh = await open(tmp, 'w');
     try {
-      await writeSynced(fh, Array.isArray(body) ? body : [body]);
+      await writeSynced(fh, chunks);
     } catch (err) {
       await fh.close().catch(() => {});
       await unlink(tmp).catch(() => {});
@@ -205,10 +206,10 @@ export class FsObjectStore implements ObjectStore {
   }
 
   async close(): Promise<void> {
-    const handles = [...this.readers.values(), ...[...this.prepared.values()].map((fh) => Promise.resolve(fh))];
+    const handles = [...this.readers.values(), ...this.prepared.values()];
     this.readers.clear();
     this.prepared.clear();
-    await Promise.all(handles.map((p) => p.then((h) => h.close()).catch(() => {})));
+    await Promise.all(handles.map((h) => Promise.resolve(h).then((fh) => fh.close()).catch(() => {})));
   }
 }
 

@@ -162,21 +162,9 @@ export class LogManager {
   }
 
   /** Takes leadership of a partition (new epoch) and loads it from its manifest. */
-  open(topic: TopicRecord, partition: number): Promise<PartitionLog> {
-    const key = partitionKey(topic.topicId, partition);
-    const existing = this.logs.get(key);
-    if (existing && !existing.fenced) return Promise.resolve(existing);
-    let p = this.opening.get(key);
-    if (!p) {
-      p = (async () => {
-        const state = await this.meta.acquirePartition(topic.topicId, partition, this.opts.brokerId);
-        const log = this.install(topic, partition, state);
-        this.log.info({ topic: topic.name, partition, epoch: state.leaderEpoch, highWatermark: state.highWatermark, ranges: state.ranges.length }, 'partition opened');
-        return log;
-      })().finally(() => this.opening.delete(key));
-      this.opening.set(key, p);
-    }
-    return p;
+  async open(topic: TopicRecord, partition: number): Promise<PartitionLog> {
+    await this.openRange(topic, partition, partition + 1);
+    return this.logs.get(partitionKey(topic.topicId, partition))!;
   }
 
   /**
@@ -204,8 +192,9 @@ export class LogManager {
         this.opening.set(key, p);
         waits.push(p);
       });
-      await acquired;
-      this.log.info({ topic: topic.name, from, to, opened: todo.length }, 'partitions opened');
+      const states = await acquired;
+      const one = states.length === 1 ? { partition: todo[0], epoch: states[0]!.leaderEpoch, highWatermark: states[0]!.highWatermark, ranges: states[0]!.ranges.length } : { from, to, opened: todo.length };
+      this.log.info({ topic: topic.name, ...one }, todo.length === 1 ? 'partition opened' : 'partitions opened');
     }
     await Promise.all(waits);
   }

@@ -54,7 +54,6 @@ export class SegmentEncoder {
   private raw = 0;
   private groupBase = 0;
   private groupNext = 0;
-  private first = -1;
   /** Reused for each block's raw bytes (compress does not keep its input). */
   private scratch: Buffer | null = null;
 
@@ -62,7 +61,6 @@ export class SegmentEncoder {
 
   async add(b: SegmentInputBatch): Promise<void> {
     if (this.group.length && this.raw + b.buf.length > this.blockBytes) await this.closeBlock();
-    if (this.first < 0) this.first = b.baseOffset;
     if (this.group.length === 0) this.groupBase = b.baseOffset;
     this.group.push(b.buf);
     this.raw += b.buf.length;
@@ -94,7 +92,7 @@ export class SegmentEncoder {
     const footer: SegmentFooter = {
       version: 1,
       codec: 'lz4',
-      baseOffset: this.first,
+      baseOffset: this.blocks[0]!.baseOffset,
       nextOffset: this.blocks[this.blocks.length - 1]!.nextOffset,
       blocks: this.blocks,
     };

@@ -3,11 +3,19 @@
 // Record: u32 length | u32 crc32c(payload) | payload (JSON). Replay stops at
 // the first torn or corrupt record, which is where a crash cut the file.
 
+import { constants } from 'node:fs';
 import { open, readFile, rename, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
-import { fsyncDir } from '../storage/fs-object-store.js';
+import { fsyncDir, SYNC_WRITE_MAX_BYTES, totalBytes, writeAll, writeAllSync } from '../storage/fs-object-store.js';
+
+/**
+ * O_DSYNC: an append is durable when its write returns; a small one (every
+ * commit record) is written synchronously, as small WAL objects are (see
+ * SYNC_WRITE_MAX_BYTES): the flush path has no thread-pool round trip.
+ */
+const JOURNAL_FLAGS = constants.O_RDWR | constants.O_CREAT | constants.O_DSYNC;
 
 const HEADER = 8;
 
@@ -71,7 +79,7 @@ export class Journal {
       buf = Buffer.alloc(0);
     }
     const { records, validLength } = decodeJournal<T>(buf);
-    this.fh = await open(this.path, buf.length === 0 ? 'w' : 'r+');
+    this.fh = await open(this.path, JOURNAL_FLAGS | (buf.length === 0 ? constants.O_TRUNC : 0));
     if (validLength < buf.length) {
       await this.fh.truncate(validLength);
       await this.fh.sync();
@@ -97,13 +105,9 @@ export class Journal {
         this.queue = [];
         try {
           const bufs = batch.map((p) => p.buf);
-          const total = bufs.reduce((n, b) => n + b.length, 0);
-          let written = 0;
-          while (written < total) {
-            const { bytesWritten } = await this.fh!.writev(skip(bufs, written), this.size + written);
-            written += bytesWritten;
-          }
-          await this.fh!.datasync();
+          const total = totalBytes(bufs);
+          if (total <= SYNC_WRITE_MAX_BYTES) writeAllSync(this.fh!.fd, bufs, this.size);
+          else await writeAll(this.fh!, bufs, this.size);
           this.size += total;
           for (const p of batch) p.resolve();
         } catch (err) {
@@ -132,20 +136,6 @@ export class Journal {
     await this.fh?.close();
     this.fh = null;
   }
-}
-
-function skip(bufs: Buffer[], n: number): Buffer[] {
-  if (n === 0) return bufs;
-  const out: Buffer[] = [];
-  for (const b of bufs) {
-    if (n >= b.length) {
-      n -= b.length;
-      continue;
-    }
-    out.push(n > 0 ? b.subarray(n) : b);
-    n = 0;
-  }
-  return out;
 }
 
 /** Writes a file atomically and durably: temp, fsync, rename, fsync dir. */

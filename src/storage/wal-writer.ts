@@ -25,7 +25,7 @@ export interface WalWriterOptions {
 }
 
 /** Below this, a flush waits for one in flight to finish instead of overlapping it. */
-const MIN_OVERLAPPING_FLUSH_BYTES = 256 * 1024;
+const MIN_OVERLAPPING_FLUSH_BYTES = Number(process.env.SH_MINOV ?? 256 * 1024);
 /** WAL objects a store that can prepare them keeps ready. */
 const PREPARED_KEYS = 32;
 
@@ -62,7 +62,6 @@ export class WalWriter implements AppendSink {
   private seq = 0;
   private preparedKeys: string[] = [];
   private preparing: Promise<void> | null = null;
-  private lastIssued = '';
   private issuedKeys = new Set<string>();
   private closed = false;
   readonly stats: FlushStats = { objects: 0, bytes: 0, lastFlushBytes: 0, lastFlushMs: 0 };
@@ -116,13 +115,15 @@ export class WalWriter implements AppendSink {
 
   /**
    * A prepared key when the store prepares them (and some are ready), else a
-   * fresh one. Keys are issued in increasing order (names sort in write
-   * order): a refill that a fresh key overtook is thrown away.
+   * fresh one (the slower create+rename path). Names need not sort in write
+   * order: the manifest, not the name, orders a partition's ranges. (Throwing
+   * away a refill that a fresh key overtook, as this once did, spiralled under
+   * fast small flushes: every refill was overtaken and every put took the slow
+   * path.)
    */
   private nextKey(): string {
     const key = this.preparedKeys.shift() ?? this.newKey();
-    this.lastIssued = key;
-    if (this.store.prepare && this.preparedKeys.length < PREPARED_KEYS / 2) this.refill();
+    if (this.store.prepare && this.preparedKeys.length < PREPARED_KEYS / 2) void this.refill();
     return key;
   }
 
@@ -132,11 +133,7 @@ export class WalWriter implements AppendSink {
     this.preparing = this.store.prepare(keys).then(
       () => {
         this.preparing = null;
-        // Overtaken only by a fresh key issued meanwhile (it sorts after these);
-        // prepared keys of the previous refill issued meanwhile sort before them.
-        // (Comparing with the last key issued before the refill threw nearly every
-        // refill away under load: most WAL objects took the slower create+rename path.)
-        if (this.lastIssued > keys[0]! || this.closed) {
+        if (this.closed) {
           for (const k of keys) void this.store.delete(k).catch(() => {});
           return;
         }

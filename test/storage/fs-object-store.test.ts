@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, expect, test } from 'vitest';
-import { FsObjectStore } from '../../src/storage/fs-object-store.js';
+import { FsObjectStore, SYNC_WRITE_MAX_BYTES } from '../../src/storage/fs-object-store.js';
 import { makeTempDir } from '../helpers/process.js';
 
 const dirs: Array<{ remove(): void }> = [];
@@ -34,5 +34,17 @@ test('a prepared object is written in place the same way', async () => {
   expect((await s.get('wal/0/1')).equals(whole)).toBe(true);
   await s.put('wal/0/2', whole.subarray(0, 10));
   expect((await s.get('wal/0/2')).equals(whole.subarray(0, 10))).toBe(true);
+  await s.close();
+});
+
+test('prepared objects below and above the synchronous-write bound read back byte for byte', async () => {
+  const s = await store();
+  const small = [randomBytes(1000), randomBytes(SYNC_WRITE_MAX_BYTES - 1000)];
+  const large = [randomBytes(SYNC_WRITE_MAX_BYTES), randomBytes(1)];
+  await s.prepare(['wal/0/a', 'wal/0/b']);
+  await s.put('wal/0/a', small);
+  await s.put('wal/0/b', large);
+  expect((await s.get('wal/0/a')).equals(Buffer.concat(small))).toBe(true);
+  expect((await s.get('wal/0/b')).equals(Buffer.concat(large))).toBe(true);
   await s.close();
 });

@@ -1,15 +1,16 @@
 // WAL object keys: prepared ahead (created empty and synced, so a flush only
-// writes and syncs data) and issued in increasing order. A refill used to be
-// thrown away whenever any key was issued while it was being prepared, which
-// under load was nearly always: most flushes then created, renamed and synced
-// a fresh file (produce p50 18 ms instead of 7 ms at 1,000 records/s here).
+// writes and syncs data). A refill used to be thrown away whenever any key was
+// issued while it was being prepared (to keep names in write order, which
+// nothing needs), which under load was nearly always: most flushes then
+// created, renamed and synced a fresh file (produce p50 18 ms instead of 7 ms
+// at 1,000 records/s here), and fast small flushes spiralled into that path.
 import pino from 'pino';
 import { expect, test } from 'vitest';
 import type { MetadataStore } from '../../src/coordination/metadata-store.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { WalWriter } from '../../src/storage/wal-writer.js';
 
-test('prepared WAL keys are used under steady flushing, and keys are issued in increasing order', async () => {
+test('prepared WAL keys are used under steady flushing, and no refill is thrown away', async () => {
   const prepared = new Set<string>();
   const deleted: string[] = [];
   const store = {
@@ -30,9 +31,9 @@ test('prepared WAL keys are used under steady flushing, and keys are issued in i
     // a flush every millisecond
     await new Promise((r) => setTimeout(r, 1));
   }
-  expect([...issued].sort()).toEqual(issued);
+  expect(new Set(issued).size).toBe(issued.length);
   const fromPrepared = issued.filter((k) => prepared.has(k)).length;
   expect(fromPrepared).toBeGreaterThan(450);
-  expect(deleted.length).toBeLessThan(64);
+  expect(deleted).toEqual([]);
   await w.close();
 });

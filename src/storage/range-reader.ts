@@ -91,7 +91,8 @@ export class RangeReader {
       } catch (err) {
         throw new CorruptObjectError(range.key, (err as Error).message);
       }
-      splitStoredBatches(range.key, bytes);
+      // Checked once, before it is cached; batchesOf() then finds the split.
+      this.parsed.set(bytes, splitStoredBatches(range.key, bytes));
       return bytes;
     });
   }

@@ -12,6 +12,19 @@ export const SEG_MAGIC = Buffer.from('SHSEG001');
 export const SEG_END = Buffer.from('SHSEGEND');
 export const SEGMENT_TRAILER = 16;
 export const DEFAULT_BLOCK_BYTES = 256 * 1024;
+/**
+ * A block is kept LZ4-compressed only when that saves at least this fraction
+ * of it. Batches a client already compressed, or random payloads, do not
+ * shrink (ratio 1.004 for ProducerPerformance's random letters) and would
+ * cost every fetch a decompression (about 1 ms per MiB here) for nothing.
+ */
+export const MIN_LZ4_SAVING = 1 / 8;
+/** Blocks larger than this are first tried on their first SAMPLE_BYTES: an incompressible sample skips the whole compression. */
+const SAMPLE_BYTES = 32 * 1024;
+
+function pays(compressedLength: number, rawLength: number): boolean {
+  return compressedLength <= rawLength * (1 - MIN_LZ4_SAVING);
+}
 
 export interface SegmentBlock {
   baseOffset: number;
@@ -21,8 +34,10 @@ export interface SegmentBlock {
   position: number;
   length: number;
   rawLength: number;
-  /** crc32c of the compressed bytes: a damaged GET is never decompressed or served. */
+  /** crc32c of the stored bytes: a damaged GET is never decompressed or served. */
   crc: number;
+  /** Stored as they are, not LZ4: compression would not have paid (see MIN_LZ4_SAVING). */
+  raw?: true;
 }
 
 export interface SegmentFooter {
@@ -77,10 +92,24 @@ export class SegmentEncoder {
       let off = 0;
       for (const g of this.group) off += g.copy(input, off);
     }
-    const compressed = await compress(input);
-    this.blocks.push({ baseOffset: this.groupBase, nextOffset: this.groupNext, maxTimestamp: this.runningMax, position: this.pos, length: compressed.length, rawLength: this.raw, crc: crc32c(compressed) });
-    this.chunks.push(compressed);
-    this.pos += compressed.length;
+    const sampled = input.length > 2 * SAMPLE_BYTES && !pays((await compress(input.subarray(0, SAMPLE_BYTES))).length, SAMPLE_BYTES);
+    const compressed = sampled ? null : await compress(input);
+    const raw = !compressed || !pays(compressed.length, input.length);
+    // A copy: the scratch buffer is reused for the next block, and a lone batch
+    // is a view that would pin the whole WAL read it came from.
+    const stored = raw ? Buffer.from(input) : compressed!;
+    this.blocks.push({
+      baseOffset: this.groupBase,
+      nextOffset: this.groupNext,
+      maxTimestamp: this.runningMax,
+      position: this.pos,
+      length: stored.length,
+      rawLength: this.raw,
+      crc: crc32c(stored),
+      ...(raw ? { raw: true as const } : {}),
+    });
+    this.chunks.push(stored);
+    this.pos += stored.length;
     this.group = [];
     this.raw = 0;
   }
@@ -131,6 +160,10 @@ export function decodeSegmentFooter(footerAndTrailer: Buffer): SegmentFooter {
 
 export async function decodeBlock(block: SegmentBlock, bytes: Buffer): Promise<Buffer> {
   if (bytes.length !== block.length || crc32c(bytes) !== block.crc) throw new Error('segment block checksum mismatch');
+  if (block.raw) {
+    if (bytes.length !== block.rawLength) throw new Error('segment block has the wrong length');
+    return bytes;
+  }
   const raw = await uncompress(bytes);
   if (raw.length !== block.rawLength) throw new Error('segment block has the wrong length');
   return raw;

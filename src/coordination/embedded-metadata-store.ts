@@ -4,6 +4,18 @@
 // checked and applied in memory in order, and its promise resolves only once
 // its journal record is fsynced; since the journal is ordered, whatever a
 // crash keeps is a prefix of what was acknowledged plus nothing acknowledged.
+//
+// WAL commits skip the journal: each WAL object carries its own commit and
+// slot number (walSeq, reserved in flush order), so a flush is one write (one
+// PUT on S3) instead of two. Such a commit is applied in memory once its
+// object is durable and acknowledged once every journal record before it is;
+// the next journal write carries it too (before anything that may depend on
+// it, such as the compaction that lets its object be deleted). After a crash,
+// the commits after the journal's last slot are read back from the objects,
+// in slot order, up to the first slot that is missing. A slot whose object
+// failed, or whose commit did not stand whole, is resolved in the journal
+// (walSkip, or the commit as it stood), so no acknowledged commit ever sits
+// behind a hole.
 
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
@@ -32,8 +44,22 @@ import {
   type Operation,
 } from './manifest-state.js';
 import type { MetadataPersistence } from './persistence.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { readEmbeddedCommit } from '../storage/wal-object.js';
 
 const SNAPSHOT_AFTER_BYTES = 64 * 1024 * 1024;
+/**
+ * At recovery, the data of this many of the last embedded commits is read and
+ * CRC-checked: a write cut short by the crash may have left its footer and a
+ * hole. Earlier objects were whole (the writer has at most a few in flight).
+ */
+const VERIFY_LAST_EMBEDDED = 32;
+/**
+ * Embedded commits are journaled in the background once this many wait, which
+ * bounds what a restart reads back from objects (and the memory they hold)
+ * when nothing else is journaled for a long time.
+ */
+const MAX_UNJOURNALED = 256;
 
 interface Snapshot {
   seq: number;
@@ -47,14 +73,23 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
   private state: MetadataState = emptyState();
   private seq = 0;
   private topicsByName = new Map<string, TopicRecord>();
+  /** Last WAL slot handed out. */
+  private walSeqReserved = 0;
+  /** WAL commits applied from their objects and not yet in the journal. */
+  private unjournaled: WalCommit[] = [];
+  /** The last journal append: durable once it resolves, and every one before it. */
+  private lastAppend: Promise<void> = Promise.resolve();
 
+  /** `objects`: where WAL objects carrying their own commits are read back from (without it, every commit is journaled). */
   constructor(
     private readonly journal: EmbeddedPersistence,
     private readonly log: Logger,
     private readonly snapshotAfterBytes = SNAPSHOT_AFTER_BYTES,
+    private readonly objects?: ObjectStore,
   ) {
     super();
     this.description = `embedded:${journal.description}`;
+    if (objects) this.reserveWalSeq = () => ++this.walSeqReserved;
   }
 
   async start(): Promise<void> {
@@ -73,10 +108,52 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
       replayed++;
       fresh = false;
     }
-    if (fresh) await this.writeSnapshot();
+    const embedded = await this.recoverEmbeddedCommits();
+    if (fresh && !embedded) await this.writeSnapshot();
+    this.walSeqReserved = this.state.walSeq ?? 0;
     this.rebuildTopicIndex();
     this.journal.onIdle = () => this.maybeSnapshot();
-    this.log.info({ store: this.description, seq: this.seq, replayed }, 'metadata loaded');
+    this.log.info({ store: this.description, seq: this.seq, replayed, embedded, walSeq: this.state.walSeq ?? 0 }, 'metadata loaded');
+  }
+
+  /**
+   * Applies the commits that WAL objects carry past the journal's last slot,
+   * in slot order, up to the first missing or damaged one (what lies beyond a
+   * hole was never acknowledged: acknowledgements wait for every slot before).
+   */
+  private async recoverEmbeddedCommits(): Promise<number> {
+    if (!this.objects) return 0;
+    const from = this.state.walSeq ?? 0;
+    const referenced = await this.referencedObjects();
+    const found = new Map<number, { key: string; read: NonNullable<Awaited<ReturnType<typeof readEmbeddedCommit>>> }>();
+    for (const o of await this.objects.list('wal/')) {
+      if (referenced.has(o.key)) continue;
+      const read = await readEmbeddedCommit(this.objects, o.key, o.size).catch(() => null);
+      const seq = read?.commit.walSeq;
+      if (read && seq !== undefined && seq > from && read.commit.objectKey === o.key) found.set(seq, { key: o.key, read });
+    }
+    let last = from;
+    while (found.has(last + 1)) last++;
+    let applied = 0;
+    for (let seq = from + 1; seq <= last; seq++) {
+      const { key, read } = found.get(seq)!;
+      if (last - seq < VERIFY_LAST_EMBEDDED && !(await read.verify().catch(() => false))) {
+        this.log.warn({ key, walSeq: seq }, 'WAL object cut short by the crash: its commit and later ones were never acknowledged');
+        break;
+      }
+      const o: Operation = { op: 'wal', commit: read.commit };
+      try {
+        validate(this.state, o);
+      } catch (err) {
+        this.log.warn({ err, key, walSeq: seq }, 'embedded WAL commit does not apply; stopping there');
+        break;
+      }
+      apply(this.state, o);
+      this.unjournaled.push(read.commit);
+      applied++;
+    }
+    if (found.size > applied) this.log.info({ applied, ignored: found.size - applied }, 'WAL objects past the last embedded commit are orphans');
+    return applied;
   }
 
   private rebuildTopicIndex(): void {
@@ -102,12 +179,36 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
     } catch (err) {
       return Promise.reject(err);
     }
+    // Commits applied from their objects go first: the journal's order is the order they were applied in.
+    this.journalEmbedded();
     apply(this.state, o);
     this.seq += 1;
-    return this.journal.append({ seq: this.seq, body: o });
+    const p = this.journal.append({ seq: this.seq, body: o });
+    this.lastAppend = p;
+    p.catch(() => {});
+    return p;
+  }
+
+  /**
+   * Journals the embedded commits applied so far. Nothing waits for these
+   * records (the commits are already recoverable from their objects), but
+   * any later record is durable only after them.
+   */
+  private journalEmbedded(): void {
+    for (const commit of this.unjournaled) this.journal.append({ seq: ++this.seq, body: { op: 'wal', commit } }).catch(() => {});
+    this.unjournaled = [];
+  }
+
+  /** Present only with an object store to read commits back from. */
+  readonly reserveWalSeq?: () => number;
+
+  async skipWal(walSeq: number): Promise<void> {
+    await this.run({ op: 'walSkip', walSeq });
   }
 
   async close(): Promise<void> {
+    // Not needed for safety (their objects carry them), but a restart then reads nothing back.
+    this.journalEmbedded();
     await this.journal.close();
   }
 
@@ -172,10 +273,27 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
     return p && p.leaderId >= 0 ? { leaderId: p.leaderId, leaderEpoch: p.leaderEpoch } : undefined;
   }
 
-  async commitWal(commit: WalCommit): Promise<{ fenced: PartitionKey[] }> {
+  async commitWal(commit: WalCommit, opts: { embedded?: boolean } = {}): Promise<{ fenced: PartitionKey[] }> {
     const fenced = fencedAppends(this.state, commit);
     const live = fenced.length ? { ...commit, appends: commit.appends.filter((a) => !fenced.includes(partitionKey(a.topicId, a.partition))) } : commit;
+    if (opts.embedded && fenced.length === 0 && commit.walSeq !== undefined) {
+      const o: Operation = { op: 'wal', commit };
+      try {
+        validate(this.state, o);
+      } catch (err) {
+        // The slot must not stay open: a hole would hide every later commit at recovery.
+        await this.run({ op: 'walSkip', walSeq: commit.walSeq });
+        throw err;
+      }
+      apply(this.state, o);
+      this.unjournaled.push(commit);
+      if (this.unjournaled.length >= MAX_UNJOURNALED) this.journalEmbedded();
+      // Acknowledged only once every journal record before it is durable (a walSkip among them).
+      await this.lastAppend;
+      return { fenced };
+    }
     if (live.appends.length) await this.run({ op: 'wal', commit: live });
+    else if (commit.walSeq !== undefined) await this.run({ op: 'walSkip', walSeq: commit.walSeq });
     return { fenced };
   }
 

@@ -34,6 +34,8 @@ export interface MetadataState {
   brokers: Record<string, BrokerRecord>;
   offsets: Record<string, Record<string, Record<string, StoredOffset>>>;
   groups?: Record<string, StoredGroup>;
+  /** Embedded store: the last WAL commit slot resolved (applied or skipped). */
+  walSeq?: number;
 }
 
 export type Operation =
@@ -45,6 +47,7 @@ export type Operation =
   | { op: 'acquire'; topicId: string; partition: number; brokerId: number }
   | { op: 'acquireMany'; topicId: string; partitions: number[]; brokerId: number }
   | { op: 'wal'; commit: WalCommit }
+  | { op: 'walSkip'; walSeq: number }
   | { op: 'replace'; replacement: RangeReplacement }
   | { op: 'logStart'; topicId: string; partition: number; leaderEpoch: number; offset: number }
   | { op: 'producerIds'; count: number }
@@ -103,6 +106,14 @@ function acquire(p: PartitionState, brokerId: number): void {
 }
 
 /** The appends of a WAL commit whose epoch guard fails (they must be left out). */
+/**
+ * A commit whose slot the state has already passed: a journal record that
+ * repeats a commit a snapshot holds (embedded commits are journaled lazily).
+ */
+function alreadyApplied(state: MetadataState, commit: WalCommit): boolean {
+  return commit.walSeq !== undefined && commit.walSeq <= (state.walSeq ?? 0);
+}
+
 export function fencedAppends(state: MetadataState, commit: WalCommit): PartitionKey[] {
   const fenced: PartitionKey[] = [];
   for (const a of commit.appends) {
@@ -141,7 +152,10 @@ export function validate(state: MetadataState, o: Operation): void {
       for (const n of o.partitions) if (!Number.isInteger(n) || n < 0 || n >= t.partitions) throw new UnknownTopicError(`${o.topicId}/${n}`);
       return;
     }
+    case 'walSkip':
+      return;
     case 'wal':
+      if (alreadyApplied(state, o.commit)) return;
       for (const a of o.commit.appends) {
         const key = partitionKey(a.topicId, a.partition);
         const p = state.partitions[key];
@@ -207,13 +221,18 @@ export function apply(state: MetadataState, o: Operation): void {
       for (const n of o.partitions) acquire(partitionOf(state, o.topicId, n, t), o.brokerId);
       return;
     }
+    case 'walSkip':
+      state.walSeq = Math.max(state.walSeq ?? 0, o.walSeq);
+      return;
     case 'wal':
+      if (alreadyApplied(state, o.commit)) return;
       for (const a of o.commit.appends) {
         const p = partitionOf(state, a.topicId, a.partition);
         p.ranges.push(a.range);
         p.highWatermark = a.range.nextOffset;
         if (a.producers.length) mergeProducers(p, a.producers);
       }
+      if (o.commit.walSeq !== undefined) state.walSeq = o.commit.walSeq;
       return;
     case 'replace': {
       const r = o.replacement;

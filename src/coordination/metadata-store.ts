@@ -84,6 +84,11 @@ export interface WalCommit {
   brokerId: number;
   objectKey: string;
   appends: PartitionAppend[];
+  /**
+   * The flush's slot in the order of WAL commits, on a store that lets WAL
+   * objects carry their own commit (reserveWalSeq); absent otherwise.
+   */
+  walSeq?: number;
 }
 
 export interface RangeReplacement {
@@ -203,7 +208,17 @@ export interface MetadataStore extends EventEmitter {
    * partitions that were fenced (nothing of theirs was committed). A throw
    * means the outcome is unknown for every partition of the commit.
    */
-  commitWal(commit: WalCommit): Promise<{ fenced: PartitionKey[] }>;
+  commitWal(commit: WalCommit, opts?: { embedded?: boolean }): Promise<{ fenced: PartitionKey[] }>;
+  /**
+   * Optional (the embedded store): a store that reads commits back from the
+   * WAL objects that carry them. The writer reserves each flush's slot before
+   * writing its object, embeds the commit in it, and then resolves the slot
+   * exactly once, in slot order: commitWal with `embedded` when the object's
+   * commit is the one to apply (the store may then skip its own journal),
+   * commitWal without it when only part of it stands, skipWal when none does.
+   */
+  reserveWalSeq?(): number;
+  skipWal?(walSeq: number): Promise<void>;
   /** Swaps ranges for one covering them. RangesNotReplaced: nothing was applied; any other throw: unknown. */
   replaceRanges(replacement: RangeReplacement): Promise<void>;
   setLogStartOffset(topicId: string, partition: number, leaderEpoch: number, offset: number): Promise<void>;

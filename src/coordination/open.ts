@@ -23,7 +23,7 @@ export async function openMetadataStore(url: string, dataDir: string, store: Obj
       store instanceof FsObjectStore
         ? new FilePersistence<MetadataState, Operation>(join(dataDir, 'meta'))
         : new ObjectPersistence<MetadataState, Operation>(store);
-    return new EmbeddedMetadataStore(persistence, log);
+    return new EmbeddedMetadataStore(persistence, log, undefined, store);
   }
   if (url.startsWith('etcd://')) {
     return new EtcdMetadataStore({ endpoints: parseEtcdUrl(url), ...etcd }, log);

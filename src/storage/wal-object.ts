@@ -4,8 +4,14 @@
 // object can be audited (and orphans explained) without the metadata.
 //
 //   "SHWAL001" | run | run | ... | footer JSON | u32 footerLength | u32 crc32c(footer) | "SHWALEND"
+//
+// The footer JSON is the list of runs, or, on a metadata store that reads
+// commits back from WAL objects (the embedded one), {runs, commit}: the
+// object then carries its own metadata commit, and a flush is one write.
 
 import { crc32c } from '@node-rs/crc32';
+import type { WalCommit } from '../coordination/metadata-store.js';
+import type { ObjectStore } from './object-store.js';
 
 export const WAL_MAGIC = Buffer.from('SHWAL001');
 export const WAL_END = Buffer.from('SHWALEND');
@@ -30,7 +36,11 @@ export interface WalRunLocation {
   length: number;
 }
 
-export function encodeWalObject(runs: WalRun[]): { chunks: Buffer[]; size: number; locations: WalRunLocation[] } {
+/** `commitOf`: the metadata commit to embed, made from where the runs lie. */
+export function encodeWalObject(
+  runs: WalRun[],
+  commitOf?: (locations: WalRunLocation[]) => WalCommit,
+): { chunks: Buffer[]; size: number; locations: WalRunLocation[]; commit?: WalCommit } {
   const chunks: Buffer[] = [WAL_MAGIC];
   const locations: WalRunLocation[] = [];
   let pos = WAL_MAGIC.length;
@@ -44,13 +54,34 @@ export function encodeWalObject(runs: WalRun[]): { chunks: Buffer[]; size: numbe
     locations.push({ ...rest, position: pos, length });
     pos += length;
   }
-  const footer = Buffer.from(JSON.stringify(locations), 'utf8');
+  const commit = commitOf?.(locations);
+  let footerJson: string;
+  if (commit) {
+    // The data's CRC lets recovery tell a whole object from a torn write whose footer landed.
+    let crc = crc32c(WAL_MAGIC);
+    for (let i = 1; i < chunks.length; i++) crc = crc32c(chunks[i]!, crc);
+    footerJson = JSON.stringify({ runs: locations, commit, dataLength: pos, dataCrc: crc } satisfies WalFooter);
+  } else footerJson = JSON.stringify(locations);
+  const footer = Buffer.from(footerJson, 'utf8');
   const trailer = Buffer.allocUnsafe(TRAILER);
   trailer.writeUInt32BE(footer.length, 0);
   trailer.writeUInt32BE(crc32c(footer), 4);
   WAL_END.copy(trailer, 8);
   chunks.push(footer, trailer);
-  return { chunks, size: pos + footer.length + TRAILER, locations };
+  return { chunks, size: pos + footer.length + TRAILER, locations, ...(commit ? { commit } : {}) };
+}
+
+interface WalFooter {
+  runs: WalRunLocation[];
+  commit?: WalCommit;
+  /** With a commit: length and crc32c of everything before the footer. */
+  dataLength?: number;
+  dataCrc?: number;
+}
+
+function parseFooter(footer: Buffer): WalFooter {
+  const f = JSON.parse(footer.toString('utf8')) as WalRunLocation[] | WalFooter;
+  return Array.isArray(f) ? { runs: f } : f;
 }
 
 /** The runs an object holds, from its footer; throws if the object is damaged. */
@@ -61,5 +92,33 @@ export function decodeWalFooter(obj: Buffer): WalRunLocation[] {
   const len = obj.readUInt32BE(t);
   const footer = obj.subarray(t - len, t);
   if (crc32c(footer) !== obj.readUInt32BE(t + 4)) throw new Error('WAL object footer checksum mismatch');
-  return JSON.parse(footer.toString('utf8')) as WalRunLocation[];
+  return parseFooter(footer).runs;
+}
+
+export interface EmbeddedCommit {
+  commit: WalCommit;
+  /** Reads the data and checks its CRC (a write cut short can leave the footer and a hole). */
+  verify(): Promise<boolean>;
+}
+
+/**
+ * The commit a WAL object carries, read with two ranged GETs (trailer, then
+ * footer); null when the object is not a whole WAL object (a prepared file
+ * never written, a write cut short) or carries no commit.
+ */
+export async function readEmbeddedCommit(store: ObjectStore, key: string, size: number): Promise<EmbeddedCommit | null> {
+  if (size < WAL_MAGIC.length + TRAILER) return null;
+  const trailer = await store.get(key, { start: size - TRAILER, end: size });
+  if (!trailer.subarray(8).equals(WAL_END)) return null;
+  const len = trailer.readUInt32BE(0);
+  if (len > size - WAL_MAGIC.length - TRAILER) return null;
+  const footer = await store.get(key, { start: size - TRAILER - len, end: size - TRAILER });
+  if (crc32c(footer) !== trailer.readUInt32BE(4)) return null;
+  const f = parseFooter(footer);
+  if (!f.commit || f.dataLength !== size - TRAILER - len || f.dataCrc === undefined) return null;
+  const { dataLength, dataCrc } = f;
+  return {
+    commit: f.commit,
+    verify: async () => crc32c(await store.get(key, { start: 0, end: dataLength })) === dataCrc,
+  };
 }

@@ -6,11 +6,11 @@
 // only ever moves forward over contiguous, durable offsets.
 
 import type { Logger } from 'pino';
-import { partitionKey, type LogRange, type MetadataStore, type PartitionAppend, type ProducerStateEntry } from '../coordination/metadata-store.js';
+import { partitionKey, type MetadataStore, type PartitionAppend, type ProducerStateEntry } from '../coordination/metadata-store.js';
 import { ErrorCode, KafkaError } from '../protocol/kafka-error.js';
 import type { ObjectStore } from './object-store.js';
 import type { AppendRequest, AppendSink, PartitionLog } from './partition-log.js';
-import { encodeWalObject } from './wal-object.js';
+import { encodeWalObject, type WalRunLocation } from './wal-object.js';
 
 export interface WalWriterOptions {
   brokerId: number;
@@ -225,8 +225,22 @@ export class WalWriter implements AppendSink {
     }
     const key = this.nextKey();
     this.issuedKeys.add(key);
+    const runList = [...runs.values()];
+    const appendsAt = (locations: WalRunLocation[]): PartitionAppend[] =>
+      runList.map((run, i) => {
+        const loc = locations[i]!;
+        return {
+          topicId: run.log.topicId,
+          partition: run.log.partition,
+          leaderEpoch: run.leaderEpoch,
+          range: { kind: 'wal', key, position: loc.position, length: loc.length, baseOffset: loc.baseOffset, nextOffset: loc.nextOffset, maxTimestamp: loc.maxTimestamp },
+          producers: latestProducerEntries(run.entries),
+        };
+      });
+    // A store that reads commits back from WAL objects gets this flush's commit inside its object.
+    const walSeq = this.meta.reserveWalSeq?.();
     const encoded = encodeWalObject(
-      [...runs.values()].map((r) => ({
+      runList.map((r) => ({
         topicId: r.log.topicId,
         partition: r.log.partition,
         baseOffset: r.entries[0]!.req.baseOffset,
@@ -234,7 +248,9 @@ export class WalWriter implements AppendSink {
         maxTimestamp: r.entries.reduce((m, e) => Math.max(m, e.req.maxTimestamp), -1),
         batches: r.entries.flatMap((e) => e.req.batches),
       })),
+      walSeq === undefined ? undefined : (locations) => ({ brokerId: this.opts.brokerId, objectKey: key, appends: appendsAt(locations), walSeq }),
     );
+    const appends = encoded.commit?.appends ?? appendsAt(encoded.locations);
     const started = Date.now();
     this.inflight++;
     this.inflightBytes += bytes;
@@ -243,7 +259,7 @@ export class WalWriter implements AppendSink {
     // Commits are issued in flush order. A store that keeps issued commits in
     // order (the embedded journal) lets the next one be issued before this one
     // is durable, so their syncs are shared; others get one commit at a time.
-    const step = this.commitChain.then(() => this.commit(key, [...runs.values()], encoded.locations, put));
+    const step = this.commitChain.then(() => this.commit(key, runList, appends, put, walSeq));
     const done = step
       .then((s) => s.done)
       .catch((err: unknown) => this.log.error({ err, key }, 'WAL commit step failed'))
@@ -264,20 +280,23 @@ export class WalWriter implements AppendSink {
     this.schedule();
   }
 
-  /** Waits for the object, then issues its metadata commit; `done` settles when the commit's outcome is handled. */
-  private async commit(
-    key: string,
-    runs: Run[],
-    locations: ReturnType<typeof encodeWalObject>['locations'],
-    put: Promise<void>,
-  ): Promise<{ done: Promise<void> }> {
+  /**
+   * Waits for the object, then issues its metadata commit; `done` settles when
+   * the commit's outcome is handled. Called in flush order; a reserved WAL
+   * slot (`walSeq`) is resolved here, before returning, on every path.
+   */
+  private async commit(key: string, runs: Run[], appends: PartitionAppend[], put: Promise<void>, walSeq: number | undefined): Promise<{ done: Promise<void> }> {
     const nothing = { done: Promise.resolve() };
+    const skip = (): { done: Promise<void> } => {
+      if (walSeq === undefined) return nothing;
+      return { done: this.meta.skipWal!(walSeq).catch((err: unknown) => this.log.error({ err, key, walSeq }, 'could not record a skipped WAL slot')) };
+    };
     try {
       await put;
     } catch (err) {
       this.log.error({ err, key }, 'WAL object write failed');
       this.failRuns(runs, new KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, `WAL write failed: ${(err as Error).message}`));
-      return nothing;
+      return skip();
     }
     let live: Array<{ run: Run; append: PartitionAppend }> = [];
     runs.forEach((run, i) => {
@@ -285,26 +304,7 @@ export class WalWriter implements AppendSink {
         for (const p of run.entries) p.reject(staleError(run.log));
         return;
       }
-      const loc = locations[i]!;
-      const range: LogRange = {
-        kind: 'wal',
-        key,
-        position: loc.position,
-        length: loc.length,
-        baseOffset: loc.baseOffset,
-        nextOffset: loc.nextOffset,
-        maxTimestamp: loc.maxTimestamp,
-      };
-      live.push({
-        run,
-        append: {
-          topicId: run.log.topicId,
-          partition: run.log.partition,
-          leaderEpoch: run.leaderEpoch,
-          range,
-          producers: latestProducerEntries(run.entries),
-        },
-      });
+      live.push({ run, append: appends[i]! });
     });
     if (live.length && !this.meta.writable()) {
       // Another broker may lead these partitions by now: fence them (later
@@ -321,9 +321,13 @@ export class WalWriter implements AppendSink {
     }
     if (live.length === 0) {
       this.onObjectCommitted(key, 0);
-      return nothing;
+      return skip();
     }
-    const issued = this.meta.commitWal({ brokerId: this.opts.brokerId, objectKey: key, appends: live.map((l) => l.append) });
+    // The object's own commit stands only if every run in it is still live.
+    const issued = this.meta.commitWal(
+      { brokerId: this.opts.brokerId, objectKey: key, appends: live.map((l) => l.append), ...(walSeq === undefined ? {} : { walSeq }) },
+      { embedded: walSeq !== undefined && live.length === runs.length },
+    );
     const done = issued.then(
       ({ fenced }) => {
         if (fenced.length) {

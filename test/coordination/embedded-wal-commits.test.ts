@@ -1,0 +1,137 @@
+// WAL objects that carry their own commit (the embedded store's one-write
+// flush): recovery reads them back in slot order, stops at a hole or a torn
+// object, passes a slot the journal resolved, and a journal write carries them
+// before anything that may depend on them (compaction, which deletes objects).
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, expect, test } from 'vitest';
+import { EmbeddedMetadataStore } from '../../src/coordination/embedded-metadata-store.js';
+import { FilePersistence } from '../../src/coordination/file-persistence.js';
+import type { WalCommit } from '../../src/coordination/metadata-store.js';
+import { MemoryObjectStore } from '../../src/storage/memory-object-store.js';
+import { encodeWalObject } from '../../src/storage/wal-object.js';
+
+const log = pino({ level: 'silent' });
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+const topic = { name: 't', topicId: 'AAAAAAAAAAAAAAAAAAAAAQ', partitions: 1, configs: {} };
+
+async function setup() {
+  const dir = await mkdtemp(join(tmpdir(), 'sh-meta-emb-'));
+  dirs.push(dir);
+  const objects = new MemoryObjectStore();
+  const open = async () => {
+    const s = new EmbeddedMetadataStore(new FilePersistence(dir), log, undefined, objects);
+    await s.start();
+    return s;
+  };
+  const s = await open();
+  await s.createTopic(topic);
+  const epoch = (await s.acquirePartition(topic.topicId, 0, 0)).leaderEpoch;
+  return { objects, open, s, epoch };
+}
+
+/** Writes a WAL object of `count` offsets from `base` carrying its commit in slot `walSeq`, as the writer does. */
+async function writeObject(objects: MemoryObjectStore, epoch: number, walSeq: number, base: number, count: number): Promise<WalCommit> {
+  const key = `wal/0/${String(walSeq).padStart(6, '0')}.wal`;
+  const enc = encodeWalObject([{ topicId: topic.topicId, partition: 0, baseOffset: base, nextOffset: base + count, maxTimestamp: 1, batches: [Buffer.alloc(70, walSeq)] }], (locs) => {
+    const { position, length, baseOffset, nextOffset, maxTimestamp } = locs[0]!;
+    return {
+      brokerId: 0,
+      objectKey: key,
+      walSeq,
+      appends: [{ topicId: topic.topicId, partition: 0, leaderEpoch: epoch, range: { kind: 'wal', key, position, length, baseOffset, nextOffset, maxTimestamp }, producers: [] }],
+    };
+  });
+  await objects.put(key, enc.chunks);
+  return enc.commit!;
+}
+
+function hwm(s: EmbeddedMetadataStore): number {
+  return (s as unknown as { state: { partitions: Record<string, { highWatermark: number }> } }).state.partitions[`${topic.topicId}:0`]!.highWatermark;
+}
+
+test('embedded commits skip the journal and come back from their objects after a crash', async () => {
+  const { objects, open, s, epoch } = await setup();
+  for (let i = 0; i < 3; i++) {
+    const seq = s.reserveWalSeq!();
+    expect(seq).toBe(i + 1);
+    await s.commitWal(await writeObject(objects, epoch, seq, i * 10, 10), { embedded: true });
+  }
+  expect(hwm(s)).toBe(30);
+  // No close: a crash. Nothing of the three is in the journal.
+  const r = await open();
+  expect(hwm(r)).toBe(30);
+  expect(r.reserveWalSeq!()).toBe(4);
+  await r.close();
+});
+
+test('recovery stops at a hole: a slot with no object and no journal record', async () => {
+  const { objects, open, s, epoch } = await setup();
+  await s.commitWal(await writeObject(objects, epoch, s.reserveWalSeq!(), 0, 10), { embedded: true });
+  s.reserveWalSeq!(); // slot 2: its object never written (the crash came first)
+  await writeObject(objects, epoch, s.reserveWalSeq!(), 10, 10); // slot 3: written, never acknowledged
+  const r = await open();
+  expect(hwm(r)).toBe(10);
+  await r.close();
+});
+
+test('a slot the journal resolved (skipped, or committed as it stood) is passed over', async () => {
+  const { objects, open, s, epoch } = await setup();
+  await s.commitWal(await writeObject(objects, epoch, s.reserveWalSeq!(), 0, 10), { embedded: true });
+  // Slot 2's write "failed", yet its object landed (a PUT whose reply was lost): the journal says skip.
+  await writeObject(objects, epoch, s.reserveWalSeq!(), 10, 99);
+  await s.skipWal(2);
+  await s.commitWal(await writeObject(objects, epoch, s.reserveWalSeq!(), 10, 5), { embedded: true });
+  const r = await open();
+  expect(hwm(r)).toBe(15);
+  await r.close();
+});
+
+test('a torn last object (footer landed, data did not) is not applied', async () => {
+  const { objects, open, s, epoch } = await setup();
+  await s.commitWal(await writeObject(objects, epoch, s.reserveWalSeq!(), 0, 10), { embedded: true });
+  const c = await writeObject(objects, epoch, s.reserveWalSeq!(), 10, 10);
+  const obj = objects.objects.get(c.objectKey)!;
+  obj[20] ^= 0xff;
+  const r = await open();
+  expect(hwm(r)).toBe(10);
+  await r.close();
+});
+
+test('the next journal write carries embedded commits, so their objects may go after compaction', async () => {
+  const { objects, open, s, epoch } = await setup();
+  const c1 = await writeObject(objects, epoch, s.reserveWalSeq!(), 0, 10);
+  await s.commitWal(c1, { embedded: true });
+  const c2 = await writeObject(objects, epoch, s.reserveWalSeq!(), 10, 10);
+  await s.commitWal(c2, { embedded: true });
+  await s.replaceRanges({
+    topicId: topic.topicId,
+    partition: 0,
+    leaderEpoch: epoch,
+    replacedBaseOffsets: [0, 10],
+    range: { kind: 'segment', key: 'segments/x.seg', position: 0, length: 100, baseOffset: 0, nextOffset: 20, maxTimestamp: 1 },
+  });
+  await objects.delete(c1.objectKey);
+  await objects.delete(c2.objectKey);
+  const r = await open();
+  expect(hwm(r)).toBe(20);
+  expect([...(await r.referencedObjects())]).toEqual(['segments/x.seg']);
+  await r.close();
+});
+
+test('embedded commits are journaled in the background once enough wait (a restart reads back only the last ones)', async () => {
+  const { objects, open, s, epoch } = await setup();
+  for (let i = 0; i < 300; i++) await s.commitWal(await writeObject(objects, epoch, s.reserveWalSeq!(), i, 1), { embedded: true });
+  await s.close();
+  // The first 256 are in the journal: their objects are not needed any more.
+  for (const key of [...objects.objects.keys()].sort().slice(0, 256)) await objects.delete(key);
+  const r = await open();
+  expect(hwm(r)).toBe(300);
+  await r.close();
+});

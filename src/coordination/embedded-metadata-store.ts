@@ -292,8 +292,15 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
       await this.lastAppend;
       return { fenced };
     }
-    if (live.appends.length) await this.run({ op: 'wal', commit: live });
-    else if (commit.walSeq !== undefined) await this.run({ op: 'walSkip', walSeq: commit.walSeq });
+    if (live.appends.length) {
+      try {
+        validate(this.state, { op: 'wal', commit: live });
+      } catch (err) {
+        if (commit.walSeq !== undefined) await this.run({ op: 'walSkip', walSeq: commit.walSeq });
+        throw err;
+      }
+      await this.run({ op: 'wal', commit: live });
+    } else if (commit.walSeq !== undefined) await this.run({ op: 'walSkip', walSeq: commit.walSeq });
     return { fenced };
   }
 

@@ -135,3 +135,16 @@ test('embedded commits are journaled in the background once enough wait (a resta
   expect(hwm(r)).toBe(300);
   await r.close();
 });
+
+test('a commit that does not apply still closes its slot, so later ones are recovered', async () => {
+  const { objects, open, s, epoch } = await setup();
+  await s.commitWal(await writeObject(objects, epoch, s.reserveWalSeq!(), 0, 10), { embedded: true });
+  // Slot 2 claims offsets that are not next: refused, embedded or not.
+  await expect(s.commitWal(await writeObject(objects, epoch, s.reserveWalSeq!(), 50, 10), { embedded: true })).rejects.toThrow(/non-contiguous/);
+  const c3 = await writeObject(objects, epoch, s.reserveWalSeq!(), 10, 10);
+  await expect(s.commitWal({ ...c3, appends: c3.appends }, {})).resolves.toEqual({ fenced: [] });
+  await s.commitWal(await writeObject(objects, epoch, s.reserveWalSeq!(), 20, 10), { embedded: true });
+  const r = await open();
+  expect(hwm(r)).toBe(30);
+  await r.close();
+});

@@ -115,7 +115,7 @@ export class MemberProcess {
 
 /** compat-tests/python/<script> with Debian's interpreter. */
 export function pythonMember(name: string, script: string, args: string[]): MemberProcess {
-  const env = { ...process.env, PYTHONUNBUFFERED: '1' };
+  const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: '1' };
   delete env.PYTHONPATH;
   delete env.PYTHONHOME;
   return new MemberProcess(name, SYSTEM_PYTHON, (stop) => [path.join(PYTHON_DIR, script), ...args, '--stop-file', stop], env);

@@ -32,7 +32,7 @@ async function openBroker(dir: string, store: ObjectStore, segmentBytes = 64 << 
   const meta = new EmbeddedMetadataStore(new FilePersistence(join(dir, "meta")), log);
   await meta.start();
   if (!meta.topics().get('t')) await meta.createTopic(topic);
-  const logs = new LogManager(store, meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId: 0, compactionIntervalMs: 60_000 }, () => ({ segmentBytes, segmentMs: 600_000 }), log);
+  const logs = new LogManager(store, meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId: 0, compactionIntervalMs: 60_000 }, () => ({ segmentBytes, segmentMs: 600_000, retentionMs: -1, retentionBytes: -1 }), log);
   await logs.start();
   const p0 = await logs.open(topic, 0);
   return { meta, logs, p0, close: async () => { await logs.close(); await meta.close(); } };

@@ -46,6 +46,7 @@ import {
 import type { MetadataPersistence } from './persistence.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { readEmbeddedCommit } from '../storage/wal-object.js';
+import { Limiter } from '../storage/limiter.js';
 
 const SNAPSHOT_AFTER_BYTES = 64 * 1024 * 1024;
 /**
@@ -60,6 +61,8 @@ const VERIFY_LAST_EMBEDDED = 32;
  * when nothing else is journaled for a long time.
  */
 const MAX_UNJOURNALED = 256;
+/** WAL object footers read at once during recovery. */
+const RECOVERY_READS = 16;
 
 interface Snapshot {
   seq: number;
@@ -126,12 +129,20 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
     const from = this.state.walSeq ?? 0;
     const referenced = await this.referencedObjects();
     const found = new Map<number, { key: string; read: NonNullable<Awaited<ReturnType<typeof readEmbeddedCommit>>> }>();
-    for (const o of await this.objects.list('wal/')) {
-      if (referenced.has(o.key)) continue;
-      const read = await readEmbeddedCommit(this.objects, o.key, o.size).catch(() => null);
-      const seq = read?.commit.walSeq;
-      if (read && seq !== undefined && seq > from && read.commit.objectKey === o.key) found.set(seq, { key: o.key, read });
-    }
+    // Footers are read a few at a time: on S3 each is two GETs, and a restart may find hundreds.
+    const limiter = new Limiter(RECOVERY_READS);
+    const objects = this.objects;
+    await Promise.all(
+      (await objects.list('wal/'))
+        .filter((o) => !referenced.has(o.key))
+        .map((o) =>
+          limiter.run(async () => {
+            const read = await readEmbeddedCommit(objects, o.key, o.size).catch(() => null);
+            const seq = read?.commit.walSeq;
+            if (read && seq !== undefined && seq > from && read.commit.objectKey === o.key) found.set(seq, { key: o.key, read });
+          }),
+        ),
+    );
     let last = from;
     while (found.has(last + 1)) last++;
     let applied = 0;

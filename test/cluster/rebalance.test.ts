@@ -36,7 +36,16 @@ test('a fourth broker takes its share of partitions; stopped with SIGTERM, it ha
   const joinStarted = Date.now();
   await cluster.startBroker(4);
   const listeningAt = Date.now();
-  const joined = await cluster.settledLeaders(topic, partitions.length, 30_000);
+  // Just after it starts, the new broker reports the old assignment too (all agree, no
+  // rebalance yet): wait for an agreement in which it leads its share.
+  const joined = await waitFor(
+    'the new broker to lead its share',
+    async () => {
+      const m = await cluster.settledLeaders(topic, partitions.length, 30_000);
+      return partitions.filter((p) => m.get(p) === 4).length >= 2 ? m : null;
+    },
+    30_000,
+  );
   const settledAt = Date.now();
   const onFour = partitions.filter((p) => joined.get(p) === 4);
   // 8 partitions over 4 brokers: two each; only the new broker's two moved.

@@ -107,7 +107,7 @@ export class Journal {
           const bufs = batch.map((p) => p.buf);
           const total = totalBytes(bufs);
           if (total <= SYNC_WRITE_MAX_BYTES) writeAllSync(this.fh!.fd, bufs, this.size);
-          else await writeAll(this.fh!, bufs, this.size);
+          else await writeAll(this.fh!.fd, bufs, this.size);
           this.size += total;
           for (const p of batch) p.resolve();
         } catch (err) {

@@ -25,7 +25,7 @@ export interface WalWriterOptions {
 }
 
 /** Below this, a flush waits for one in flight to finish instead of overlapping it. */
-const MIN_OVERLAPPING_FLUSH_BYTES = Number(process.env.SH_MINOV ?? 256 * 1024);
+const MIN_OVERLAPPING_FLUSH_BYTES = 256 * 1024;
 /** WAL objects a store that can prepare them keeps ready. */
 const PREPARED_KEYS = 32;
 

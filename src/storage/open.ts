@@ -22,6 +22,10 @@ export async function openObjectStore(url: string, s3: S3Settings = {}): Promise
     await store.checkAccess();
     return store;
   }
-  if (!url.includes('://')) return new FsObjectStore(resolve(url));
+  if (!url.includes('://')) {
+    const store = new FsObjectStore(resolve(url));
+    await store.removeTempFiles();
+    return store;
+  }
   throw new Error(`unknown storage URL ${url}: use file:///path, s3://bucket/prefix or memory://`);
 }

@@ -387,7 +387,7 @@ describe('after the faults', () => {
     p.signal('SIGTERM');
     const doneLine = await p.waitForLine((l) => l.startsWith('{"done"'), 150_000, 'done line');
     const done = (JSON.parse(doneLine) as { done: { sent: number; acked: number; failed: number; unflushed: number } }).done;
-    const acked = new Map<number, [number, number]>();
+    const acked = new Map<number, [number, number | null]>();
     const failed: string[] = [];
     const clientErrors: string[] = [];
     for (const l of p.lines) {
@@ -413,7 +413,10 @@ describe('after the faults', () => {
     }
     expect(twice).toEqual([]);
     expect([...acked.keys()].filter((s) => !where.has(s))).toEqual([]);
-    expect([...acked].filter(([s, po]) => where.get(s)![0] !== po[0] || where.get(s)![1] !== po[1])).toEqual([]);
+    // librdkafka reports a delivery without an offset (None) when a later message's acknowledgement
+    // acknowledged it implicitly (rd_kafka_msgq_move_acked: its request timed out, a retry was
+    // answered as a whole): it knows the message is stored, not where. Its place is checked above.
+    expect([...acked].filter(([s, po]) => where.get(s)![0] !== po[0] || (po[1] !== null && where.get(s)![1] !== po[1]))).toEqual([]);
     for (const [, list] of byPartition(got)) expect(list.map((m) => m.offset)).toEqual(list.map((_, i) => i));
 
     // Every produce probe that succeeded is stored once.

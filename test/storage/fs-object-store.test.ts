@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
 import { FsObjectStore, SYNC_WRITE_MAX_BYTES } from '../../src/storage/fs-object-store.js';
+import { ObjectNotFoundError } from '../../src/storage/object-store.js';
 import { makeTempDir } from '../helpers/process.js';
 
-const dirs: Array<{ remove(): void }> = [];
+const dirs: Array<{ dir: string; remove(): void }> = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) d.remove();
 });
@@ -47,4 +50,61 @@ test('prepared objects below and above the synchronous-write bound read back byt
   expect((await s.get('wal/0/a')).equals(Buffer.concat(small))).toBe(true);
   expect((await s.get('wal/0/b')).equals(Buffer.concat(large))).toBe(true);
   await s.close();
+});
+
+test('a deleted object becomes a spare that the next prepare reuses empty, under its new key only', async () => {
+  const s = await store();
+  const d = dirs[dirs.length - 1]!;
+  await s.put('wal/0/old', whole);
+  const oldIno = statSync(join(d.dir, 'wal/0/old')).ino;
+  await s.delete('wal/0/old');
+  await expect(s.get('wal/0/old')).rejects.toBeInstanceOf(ObjectNotFoundError);
+  expect(await s.list('wal/')).toEqual([]);
+  await s.prepare(['wal/0/new']);
+  expect(statSync(join(d.dir, 'wal/0/new')).ino).toBe(oldIno);
+  expect(statSync(join(d.dir, 'wal/0/new')).size).toBe(0);
+  await s.put('wal/0/new', [Buffer.from('fresh')]);
+  expect((await s.get('wal/0/new')).toString()).toBe('fresh');
+  expect(await s.list('wal/')).toEqual([{ key: 'wal/0/new', size: 5 }]);
+  await s.close();
+  expect(readdirSync(join(d.dir, 'wal/0'))).toEqual(['new']);
+});
+
+test('prepare never replaces an existing object, spare or not', async () => {
+  const s = await store();
+  await s.put('wal/0/a', [Buffer.from('kept')]);
+  await s.put('wal/0/b', [Buffer.from('gone')]);
+  await s.delete('wal/0/b');
+  await expect(s.prepare(['wal/0/a'])).rejects.toMatchObject({ code: 'EEXIST' });
+  expect((await s.get('wal/0/a')).toString()).toBe('kept');
+  // the spare is still there for the next prepare
+  await s.prepare(['wal/0/c']);
+  await s.put('wal/0/c', [Buffer.from('c')]);
+  expect((await s.get('wal/0/c')).toString()).toBe('c');
+  await s.close();
+});
+
+test('an object deleted while a read of it is in progress is unlinked, not emptied under the reader', async () => {
+  const s = await store();
+  const big = randomBytes(4 << 20); // above the synchronous-read bound: the read yields
+  await s.put('wal/0/r', [big]);
+  const reading = s.get('wal/0/r');
+  await s.delete('wal/0/r');
+  expect((await reading).equals(big)).toBe(true);
+  await s.prepare(['wal/0/next']);
+  expect(statSync(join(dirs[dirs.length - 1]!.dir, 'wal/0/next')).size).toBe(0);
+  await s.close();
+});
+
+test('a restart removes the spares a crash left', async () => {
+  const d = makeTempDir('sh-fs-store-');
+  dirs.push(d);
+  const s = new FsObjectStore(d.dir);
+  await s.put('wal/0/x', [Buffer.from('x')]);
+  await s.delete('wal/0/x');
+  expect(readdirSync(join(d.dir, 'wal/0')).length).toBe(1); // the spare; no close(): as after kill -9
+  const again = new FsObjectStore(d.dir);
+  expect(await again.removeTempFiles()).toBe(1);
+  expect(readdirSync(join(d.dir, 'wal/0'))).toEqual([]);
+  await again.close();
 });

@@ -1,0 +1,73 @@
+// Open file descriptors of the objects being read, by key, least recently
+// used closed first. A descriptor is closed only once no read holds it: a
+// plain fd closed under a pending read could be reused by the next open and
+// the read would return another file's bytes.
+
+import { closeSync, openSync } from 'node:fs';
+
+interface Entry {
+  fd: number;
+  refs: number;
+  retired: boolean;
+}
+
+export interface HeldDescriptor {
+  fd: number;
+  release(): void;
+}
+
+export class ReadDescriptors {
+  private entries = new Map<string, Entry>();
+
+  constructor(private readonly max: number) {}
+
+  /** The key's descriptor, opened (synchronously: about 10 µs, against a thread-pool round trip) if need be; throws ENOENT. */
+  acquire(key: string, path: string): HeldDescriptor {
+    let e = this.entries.get(key);
+    if (e) {
+      this.entries.delete(key);
+    } else {
+      if (this.entries.size >= this.max) this.retire(this.entries.keys().next().value as string);
+      e = { fd: openSync(path, 'r'), refs: 0, retired: false };
+    }
+    this.entries.set(key, e);
+    e.refs++;
+    const held = e;
+    let released = false;
+    return {
+      fd: held.fd,
+      release: () => {
+        if (released) return;
+        released = true;
+        held.refs--;
+        if (held.retired && held.refs === 0) closeQuietly(held.fd);
+      },
+    };
+  }
+
+  /** Whether a read of the key is in progress. */
+  inUse(key: string): boolean {
+    return (this.entries.get(key)?.refs ?? 0) > 0;
+  }
+
+  /** Forgets the key's descriptor; it is closed now or when its last read ends. */
+  retire(key: string): void {
+    const e = this.entries.get(key);
+    if (!e) return;
+    this.entries.delete(key);
+    e.retired = true;
+    if (e.refs === 0) closeQuietly(e.fd);
+  }
+
+  retireAll(): void {
+    for (const key of [...this.entries.keys()]) this.retire(key);
+  }
+}
+
+export function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed: nothing to release
+  }
+}

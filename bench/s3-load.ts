@@ -5,7 +5,7 @@
  * broker's own Prometheus metrics (--metrics-listen), scraped before and
  * after each scenario and once a second during it (RSS).
  *
- *   npm run bench:s3 -- [--quick] [--duration S] [--only 1,2,3,4] [--rate N] [--s3 s3rver|minio] [--build] [--out FILE]
+ *   npm run bench:s3 -- [--quick] [--duration S] [--only 1,2,3,4] [--rate N] [--s1-batch-bytes N] [--s3 s3rver|minio] [--build] [--out FILE]
  *
  *  1. one producer at a fixed rate of 100 B records (--rate, default 1,000,000/s), 1 partition
  *  2. 1,000 partitions at 10 records/s each (librdkafka, partitions in turn): objects written per WAL flush
@@ -45,6 +45,7 @@ import {
 import { PERF_JVM, runProducerPerformance, type ProducePerfResult } from './lib/kafka-tools.js';
 import { histogramDelta, histogramQuantile, scrape, delta, value, type QuantileEstimate, type Scrape } from './lib/prometheus.js';
 import { rdkafkaFollow, rdkafkaProduce, type RdkProduceResult } from './lib/rdkafka.js';
+import { measureS3Puts, type S3PutLimit } from './lib/s3-limit.js';
 import { loadavg, machineFacts, measureDisk, measureLoopback, MiB, processCpuSeconds, type DiskResult, type LoopbackResult, type MachineFacts } from './lib/system.js';
 
 const BENCH_DIR = path.join(REPO_ROOT, 'bench');
@@ -57,6 +58,8 @@ interface Options {
   duration: number;
   /** Scenario 1's fixed rate, records/s. */
   rate: number;
+  /** Scenario 1's producer batch.size. */
+  s1BatchBytes: number;
   only: number[];
   s3: S3ServerKind;
   /** etcd: an etcd started for each scenario (the clustered deployment); embedded: the journal in the bucket. */
@@ -71,6 +74,8 @@ const USAGE = `usage: npm run bench:s3 -- [options]
   --quick             --duration 10
   --only LIST         scenarios to run, e.g. 1,3 (default 1,2,3,4)
   --rate N            scenario 1's fixed rate of 100 B records/s (default 1,000,000)
+  --s1-batch-bytes N  scenario 1's producer batch.size (default 262144, as bench/run.ts; 1048576
+                      lifts the producer's window, see props1, for larger PUTs)
   --s3 SERVER         s3rver (default) or minio (built by scripts/install-test-deps.sh)
   --metadata KIND     etcd (default: an etcd per scenario, as brokers sharing a bucket run) or
                       embedded (the single-broker default: its metadata journal in the bucket,
@@ -80,7 +85,7 @@ const USAGE = `usage: npm run bench:s3 -- [options]
 `;
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { quick: false, duration: 0, rate: 1_000_000, only: [1, 2, 3, 4], s3: 's3rver', metadata: 'etcd', build: false, out: '' };
+  const o: Options = { quick: false, duration: 0, rate: 1_000_000, s1BatchBytes: 262_144, only: [1, 2, 3, 4], s3: 's3rver', metadata: 'etcd', build: false, out: '' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const val = () => {
@@ -91,6 +96,7 @@ function parseOptions(argv: string[]): Options {
     if (a === '--quick') o.quick = true;
     else if (a === '--duration') o.duration = Number(val());
     else if (a === '--rate') o.rate = Number(val().replace(/[_,]/g, ''));
+    else if (a === '--s1-batch-bytes') o.s1BatchBytes = Number(val().replace(/[_,]/g, ''));
     else if (a === '--only') {
       o.only = [...new Set(val().split(',').map((s) => Number(s.trim())))].sort();
       if (!o.only.length || o.only.some((n) => ![1, 2, 3, 4].includes(n))) throw new Error('--only takes scenario numbers 1-4, e.g. --only 1,3');
@@ -110,15 +116,25 @@ function parseOptions(argv: string[]): Options {
     } else throw new Error(`unknown argument ${a}\n${USAGE}`);
   }
   if (!o.duration) o.duration = o.quick ? 10 : 30;
-  if (!(o.duration > 0) || !(o.rate > 0)) throw new Error('--duration and --rate must be positive');
+  if (!(o.duration > 0) || !(o.rate > 0) || !(o.s1BatchBytes > 0)) throw new Error('--duration, --rate and --s1-batch-bytes must be positive');
   if (!o.out) o.out = path.join(BENCH_DIR, o.only.length === 4 ? 'S3-LOAD.md' : 'S3-LOAD.partial.md');
   return o;
 }
 
 // ------------------------------------------------------------------ settings
 
-/** Scenario 1 and 4: the tuned producer of bench/run.ts. */
+/** Scenario 4: the tuned producer of bench/run.ts. */
 const PROPS_100B: Record<string, string> = { acks: 'all', 'linger.ms': '5', 'batch.size': '262144' };
+/**
+ * Scenario 1: the same, batch.size from --s1-batch-bytes. An idempotent
+ * producer keeps 5 requests in flight, so one producer's rate is at most
+ * 5 x request size / request latency (Redpanda's guide for its Cloud Topics):
+ * 256 KiB requests at s3rver's 20-40 ms PUTs cap it near 35-65 MB/s, below
+ * the target; 1 MiB batches lift that cap, for larger and slower PUTs.
+ */
+function props1(o: Options): Record<string, string> {
+  return { acks: 'all', 'linger.ms': '5', 'batch.size': String(o.s1BatchBytes), 'max.request.size': String(Math.max(1 << 20, 2 * o.s1BatchBytes)) };
+}
 /** Scenario 2: 1,000 partitions, the records spread over them in turn. */
 const PARTITIONS_2 = 1000;
 const RATE_2 = 10_000;
@@ -142,6 +158,10 @@ const SIZE_3 = 1_000_000;
 const RATE_3 = 100;
 const PROPS_3: Record<string, string> = { acks: 'all', 'linger.ms': '5', 'batch.size': '262144', 'max.request.size': '2097152' };
 const TOPIC_CONFIGS_3: Record<string, string> = { 'max.message.bytes': '2097152' };
+
+/** The S3 server's ceiling is measured with scenario 3's objects and an idempotent producer's requests in flight. */
+const S3_LIMIT_OBJECT_BYTES = 1 << 20;
+const S3_LIMIT_IN_FLIGHT = 5;
 
 const TARGET_RATE_1 = 1_000_000;
 const PLAN_RATE_1 = 100_000;
@@ -444,6 +464,8 @@ interface Report {
   s3Note: string;
   disk?: DiskResult | { error: string };
   loopback?: LoopbackResult | { error: string };
+  /** The S3 server's own PUT ceiling (no broker): 1 MiB objects, as many in flight as an idempotent producer keeps. */
+  s3Limit?: S3PutLimit | { error: string };
   s1?: Scenario<S1Result>;
   s2?: Scenario<S2Result>;
   s3?: Scenario<S3Result>;
@@ -539,7 +561,7 @@ async function scenario1(o: Options, sc: Scenario<S1Result>): Promise<void> {
     await createTopics(sb.b.bootstrap, [topic], {});
     const n = Math.max(1, Math.round(o.rate * o.duration));
     // one window more than the duration: a run that keeps the rate prints its summary before it
-    const { v: perf, store } = await measured(sb, () => produce(sb, topic, 100, n, o.rate, PROPS_100B, windowsFor(o.duration) + 1), { listObjects: true });
+    const { v: perf, store } = await measured(sb, () => produce(sb, topic, 100, n, o.rate, props1(o), windowsFor(o.duration) + 1), { listObjects: true });
     log(`  ${describePerf(perf)}`);
     return { rate: o.rate, perf, store };
   });
@@ -831,6 +853,13 @@ function machineLines(report: Report): string[] {
   const l = report.loopback;
   if (l && 'MiBps' in l) lines.push(`loopback limit: one TCP connection, Node to Node: ${fmtNum(l.MiBps)} MiB/s (${fmtNum(l.MiBps / 1024, 2)} GiB/s)`);
   else if (l) lines.push(`loopback limit: FAILED: ${l.error}`);
+  const p = report.s3Limit;
+  if (p && 'MiBps' in p) {
+    lines.push(
+      `S3 server limit (${report.options.s3}, no broker): PUTs of ${fmtInt(p.objectBytes)} B objects from the AWS SDK, ${p.concurrency} in flight, ${fmtNum(p.seconds)} s: ` +
+        `${fmtNum(p.MiBps)} MiB/s (${fmtNum(p.puts / p.seconds)} PUTs/s), p50 ${fmtNum(p.p50Ms)} ms, p99 ${fmtNum(p.p99Ms)} ms`,
+    );
+  } else if (p) lines.push(`S3 server limit: FAILED: ${p.error}`);
   return lines;
 }
 
@@ -848,7 +877,7 @@ function settingsLines(report: Report): string[] {
     `clients: Kafka 3.9 ProducerPerformance (${PERF_JVM.slice(0, 1).join(' ')} G1), null keys; figures as it prints them ` +
       `(its summary when it finished, else its 5 s progress windows, marked *); ${report.facts.librdkafka} (Debian python3-confluent-kafka) for scenario 2's producer and the consumer`,
     `1: topic of 1 partition; ProducerPerformance --record-size 100 --throughput ${o.rate} --num-records ${fmtInt(Math.round(o.rate * o.duration))} (the rate for ${o.duration} s), ` +
-      `${kv(PROPS_100B)}; stopped after ${windowsFor(o.duration) + 1} windows if it has not finished`,
+      `${kv(props1(o))}; stopped after ${windowsFor(o.duration) + 1} windows if it has not finished`,
     `2: topic of ${PARTITIONS_2} partitions; librdkafka (bench/lib/rdkafka_bench.py produce) writing 100 B records for ${o.duration} s, record i to partition i % ${PARTITIONS_2}, paced to ${fmtInt(RATE_2)}/s, ${kv(PROPS_2)}; ` +
       `per minute = count / seconds between the two scrapes x 60 (the span includes the producer's start); WAL objects from listing the bucket ` +
       `(objects under wal/ at the end minus at the start: exact unless compaction deleted some, see the segments count)`,
@@ -1019,7 +1048,7 @@ async function main(): Promise<void> {
   };
   log(`scenarios ${o.only.join(',')}, ${o.duration} s each, on ${report.s3Note}; ${report.buildNote}`);
 
-  log(`machine limits: disk (${os.tmpdir()}) and loopback`);
+  log(`machine limits: disk (${os.tmpdir()}), loopback and the S3 server`);
   try {
     const d = measureDisk({ dir: os.tmpdir(), totalMiB: 64, latencyWrites: o.quick ? 100 : 300 });
     report.disk = d;
@@ -1033,7 +1062,13 @@ async function main(): Promise<void> {
   } catch (err) {
     report.loopback = { error: errMsg(err) };
   }
-  process.stdout.write(`\nMachine limits\n${machineLines(report).slice(-2).map((l) => `  ${l}`).join('\n')}\n`);
+  try {
+    report.s3Limit = await measureS3Puts(o.s3, S3_LIMIT_OBJECT_BYTES, S3_LIMIT_IN_FLIGHT, o.quick ? 3 : 8);
+    log(`  S3 server: ${fmtNum(report.s3Limit.MiBps)} MiB/s of ${fmtInt(S3_LIMIT_OBJECT_BYTES)} B PUTs, ${S3_LIMIT_IN_FLIGHT} in flight`);
+  } catch (err) {
+    report.s3Limit = { error: errMsg(err) };
+  }
+  process.stdout.write(`\nMachine limits\n${machineLines(report).slice(-3).map((l) => `  ${l}`).join('\n')}\n`);
 
   for (const n of o.only) {
     if (n === 1) await scenario1(o, (report.s1 = { n, loadavg: [], notes: [] }));

@@ -63,6 +63,8 @@ export class FsObjectStore implements ObjectStore {
   /** Emptied files (named *.tmp, so list() skips them and a restart removes them) ready for prepare(). */
   private spares: string[] = [];
   private nextSpare = 0;
+  /** Prepared keys being written: one deleted meanwhile is unlinked, never made a spare the write could still land in. */
+  private writing = new Set<string>();
 
   constructor(private readonly root: string) {
     this.description = `file://${root}`;
@@ -121,12 +123,14 @@ export class FsObjectStore implements ObjectStore {
   }
 
   /** Writes a prepared (empty, already durable in its directory, O_DSYNC) file: no sync call, no rename. */
-  private async putPrepared(fd: number, chunks: Buffer[]): Promise<void> {
+  private async putPrepared(key: string, fd: number, chunks: Buffer[]): Promise<void> {
+    this.writing.add(key);
     try {
       if (totalBytes(chunks) <= SYNC_WRITE_MAX_BYTES) writeAllSync(fd, chunks, 0);
       else await writeAll(fd, chunks, 0);
     } finally {
       closeQuietly(fd);
+      this.writing.delete(key);
     }
   }
 
@@ -135,7 +139,7 @@ export class FsObjectStore implements ObjectStore {
     const prepared = this.prepared.get(key);
     if (prepared !== undefined) {
       this.prepared.delete(key);
-      return this.putPrepared(prepared, chunks);
+      return this.putPrepared(key, prepared, chunks);
     }
     const path = this.pathOf(key);
     const dir = dirname(path);
@@ -196,7 +200,7 @@ export class FsObjectStore implements ObjectStore {
     }
     const path = this.pathOf(key);
     try {
-      if (this.spares.length < MAX_SPARES && !inUse) {
+      if (this.spares.length < MAX_SPARES && !inUse && !this.writing.has(key)) {
         // Renamed first, so the key is gone at once, as with an unlink. (A read in progress keeps its bytes only through an unlink.)
         const spare = join(dirname(path), `spare-${this.nextSpare++}${TMP_SUFFIX}`);
         renameSync(path, spare);

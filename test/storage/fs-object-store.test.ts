@@ -108,3 +108,17 @@ test('a restart removes the spares a crash left', async () => {
   expect(readdirSync(join(d.dir, 'wal/0'))).toEqual([]);
   await again.close();
 });
+
+test('an object deleted while its prepared write is in progress is unlinked, not made a spare the write lands in', async () => {
+  const s = await store();
+  const d = dirs[dirs.length - 1]!;
+  await s.prepare(['wal/0/w']);
+  const big = randomBytes(4 << 20); // above the synchronous-write bound: the write yields
+  const writing = s.put('wal/0/w', [big]);
+  await s.delete('wal/0/w');
+  await writing;
+  await s.prepare(['wal/0/next']);
+  expect(statSync(join(d.dir, 'wal/0/next')).size).toBe(0);
+  expect(readdirSync(join(d.dir, 'wal/0'))).toEqual(['next']);
+  await s.close();
+});

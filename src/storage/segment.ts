@@ -69,8 +69,6 @@ export class SegmentEncoder {
   private raw = 0;
   private groupBase = 0;
   private groupNext = 0;
-  /** Reused for each block's raw bytes (compress does not keep its input). */
-  private scratch: Buffer | null = null;
 
   constructor(private readonly blockBytes = DEFAULT_BLOCK_BYTES) {}
 
@@ -84,20 +82,20 @@ export class SegmentEncoder {
   }
 
   private async closeBlock(): Promise<void> {
+    const lone = this.group.length === 1;
     let input: Buffer;
-    if (this.group.length === 1) input = this.group[0]!;
+    if (lone) input = this.group[0]!;
     else {
-      if (!this.scratch || this.scratch.length < this.raw) this.scratch = Buffer.allocUnsafeSlow(Math.max(this.raw, this.blockBytes));
-      input = this.scratch.subarray(0, this.raw);
+      input = Buffer.allocUnsafeSlow(this.raw);
       let off = 0;
       for (const g of this.group) off += g.copy(input, off);
     }
     const sampled = input.length > 2 * SAMPLE_BYTES && !pays((await compress(input.subarray(0, SAMPLE_BYTES))).length, SAMPLE_BYTES);
     const compressed = sampled ? null : await compress(input);
     const raw = !compressed || !pays(compressed.length, input.length);
-    // A copy: the scratch buffer is reused for the next block, and a lone batch
-    // is a view that would pin the whole WAL read it came from.
-    const stored = raw ? Buffer.from(input) : compressed!;
+    // A lone batch is a view that would pin the whole WAL read it came from: copied.
+    // A group's bytes were copied into a buffer of their own, stored as it is.
+    const stored = raw ? (lone ? Buffer.from(input) : input) : compressed!;
     this.blocks.push({
       baseOffset: this.groupBase,
       nextOffset: this.groupNext,
@@ -117,7 +115,6 @@ export class SegmentEncoder {
   async finish(): Promise<{ chunks: Buffer[]; size: number; footer: SegmentFooter }> {
     if (this.group.length) await this.closeBlock();
     if (this.blocks.length === 0) throw new Error('empty segment');
-    this.scratch = null;
     const footer: SegmentFooter = {
       version: 1,
       codec: 'lz4',

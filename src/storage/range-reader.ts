@@ -128,10 +128,14 @@ export class RangeReader {
       const footer = await this.footer(range);
       const idx = blockFor(footer, fromOffset);
       const raw = await this.loadBlock(range, footer, idx);
-      // A reader moving forward will want the next blocks: start fetching them now.
-      for (let i = idx + 1; i <= idx + READ_AHEAD_BLOCKS && i < footer.blocks.length; i++) {
-        if (!this.cache.has(`${range.key}#${i}`)) this.loadBlock(range, footer, i).catch(() => {});
-      }
+      // A reader moving forward will want the next blocks: fetched once this
+      // request is answered (a local store reads small blocks synchronously,
+      // which would hold up the answer).
+      setImmediate(() => {
+        for (let i = idx + 1; i <= idx + READ_AHEAD_BLOCKS && i < footer.blocks.length; i++) {
+          if (!this.cache.has(`${range.key}#${i}`)) this.loadBlock(range, footer, i).catch(() => {});
+        }
+      });
       batches = this.batchesOf(range.key, raw);
     }
     let i = 0;

@@ -11,10 +11,7 @@ export type S3Settings = Omit<S3Options, 'bucket' | 'prefix'>;
 
 export async function openObjectStore(url: string, s3: S3Settings = {}): Promise<ObjectStore> {
   if (url.startsWith('file://')) {
-    const path = url.startsWith('file:///') ? fileURLToPath(url) : resolve(url.slice('file://'.length));
-    const store = new FsObjectStore(path);
-    await store.removeTempFiles();
-    return store;
+    return openDirectory(url.startsWith('file:///') ? fileURLToPath(url) : resolve(url.slice('file://'.length)));
   }
   if (url === 'memory://' || url === 'memory') return new MemoryObjectStore();
   if (url.startsWith('s3://')) {
@@ -22,10 +19,13 @@ export async function openObjectStore(url: string, s3: S3Settings = {}): Promise
     await store.checkAccess();
     return store;
   }
-  if (!url.includes('://')) {
-    const store = new FsObjectStore(resolve(url));
-    await store.removeTempFiles();
-    return store;
-  }
+  if (!url.includes('://')) return openDirectory(resolve(url));
   throw new Error(`unknown storage URL ${url}: use file:///path, s3://bucket/prefix or memory://`);
+}
+
+/** Temp files and spare WAL files a crash left are removed before the store is used. */
+async function openDirectory(path: string): Promise<FsObjectStore> {
+  const store = new FsObjectStore(path);
+  await store.removeTempFiles();
+  return store;
 }

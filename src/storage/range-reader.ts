@@ -25,8 +25,12 @@ export class CorruptObjectError extends Error {
   }
 }
 
-/** Splits stored bytes into batches, checking each one's CRC-32C. */
-export function splitStoredBatches(key: string, bytes: Buffer): StoredBatch[] {
+/**
+ * Splits stored bytes into batches, checking each one's CRC-32C unless the
+ * caller verified the bytes as a whole already (a segment block's CRC covers
+ * every byte of its batches: a second pass would cost every fetch).
+ */
+export function splitStoredBatches(key: string, bytes: Buffer, verifyBatchCrcs = true): StoredBatch[] {
   const out: StoredBatch[] = [];
   let pos = 0;
   while (pos < bytes.length) {
@@ -34,7 +38,7 @@ export function splitStoredBatches(key: string, bytes: Buffer): StoredBatch[] {
     const h = readBatchHeader(bytes, pos);
     const end = pos + h.totalSize;
     if (h.magic !== 2 || end > bytes.length || h.totalSize < 61) throw new CorruptObjectError(key, `bad batch at ${pos}`);
-    if (crc32c(bytes.subarray(pos + 21, end)) !== h.crc) throw new CorruptObjectError(key, `batch CRC mismatch at ${pos}`);
+    if (verifyBatchCrcs && crc32c(bytes.subarray(pos + 21, end)) !== h.crc) throw new CorruptObjectError(key, `batch CRC mismatch at ${pos}`);
     out.push({ baseOffset: h.baseOffset, nextOffset: h.baseOffset + h.lastOffsetDelta + 1, maxTimestamp: h.maxTimestamp, buf: bytes.subarray(pos, end) });
     pos = end;
   }
@@ -91,8 +95,8 @@ export class RangeReader {
       } catch (err) {
         throw new CorruptObjectError(range.key, (err as Error).message);
       }
-      // Checked once, before it is cached; batchesOf() then finds the split.
-      this.parsed.set(bytes, splitStoredBatches(range.key, bytes));
+      // decodeBlock checked the block's CRC; split once, before it is cached, and batchesOf() finds it.
+      this.parsed.set(bytes, splitStoredBatches(range.key, bytes, false));
       return bytes;
     });
   }

@@ -45,7 +45,7 @@ import {
 } from './manifest-state.js';
 import type { MetadataPersistence } from './persistence.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { readEmbeddedCommit } from '../storage/wal-object.js';
+import { readEmbeddedCommit, type EmbeddedCommit } from '../storage/wal-object.js';
 import { Limiter } from '../storage/limiter.js';
 
 const SNAPSHOT_AFTER_BYTES = 64 * 1024 * 1024;
@@ -128,7 +128,7 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
     if (!this.objects) return 0;
     const from = this.state.walSeq ?? 0;
     const referenced = await this.referencedObjects();
-    const found = new Map<number, { key: string; read: NonNullable<Awaited<ReturnType<typeof readEmbeddedCommit>>> }>();
+    const found = new Map<number, { key: string; read: EmbeddedCommit }>();
     // Footers are read a few at a time: on S3 each is two GETs, and a restart may find hundreds.
     const limiter = new Limiter(RECOVERY_READS);
     const objects = this.objects;
@@ -287,15 +287,21 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
   async commitWal(commit: WalCommit, opts: { embedded?: boolean } = {}): Promise<{ fenced: PartitionKey[] }> {
     const fenced = fencedAppends(this.state, commit);
     const live = fenced.length ? { ...commit, appends: commit.appends.filter((a) => !fenced.includes(partitionKey(a.topicId, a.partition))) } : commit;
-    if (opts.embedded && fenced.length === 0 && commit.walSeq !== undefined) {
-      const o: Operation = { op: 'wal', commit };
-      try {
-        validate(this.state, o);
-      } catch (err) {
-        // The slot must not stay open: a hole would hide every later commit at recovery.
-        await this.run({ op: 'walSkip', walSeq: commit.walSeq });
-        throw err;
-      }
+    const { walSeq } = commit;
+    // A reserved slot must not stay open: a hole would hide every later commit at recovery.
+    const closeSlot = () => (walSeq === undefined ? Promise.resolve() : this.run({ op: 'walSkip', walSeq }));
+    if (!live.appends.length) {
+      await closeSlot();
+      return { fenced };
+    }
+    const o: Operation = { op: 'wal', commit: live };
+    try {
+      validate(this.state, o);
+    } catch (err) {
+      await closeSlot();
+      throw err;
+    }
+    if (opts.embedded && fenced.length === 0 && walSeq !== undefined) {
       apply(this.state, o);
       this.unjournaled.push(commit);
       if (this.unjournaled.length >= MAX_UNJOURNALED) this.journalEmbedded();
@@ -303,15 +309,7 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
       await this.lastAppend;
       return { fenced };
     }
-    if (live.appends.length) {
-      try {
-        validate(this.state, { op: 'wal', commit: live });
-      } catch (err) {
-        if (commit.walSeq !== undefined) await this.run({ op: 'walSkip', walSeq: commit.walSeq });
-        throw err;
-      }
-      await this.run({ op: 'wal', commit: live });
-    } else if (commit.walSeq !== undefined) await this.run({ op: 'walSkip', walSeq: commit.walSeq });
+    await this.run(o);
     return { fenced };
   }
 

@@ -105,7 +105,6 @@ function acquire(p: PartitionState, brokerId: number): void {
   else p.epochHistory.push({ epoch: p.leaderEpoch, startOffset: p.highWatermark });
 }
 
-/** The appends of a WAL commit whose epoch guard fails (they must be left out). */
 /**
  * A commit whose slot the state has already passed: a journal record that
  * repeats a commit a snapshot holds (embedded commits are journaled lazily).
@@ -114,6 +113,7 @@ function alreadyApplied(state: MetadataState, commit: WalCommit): boolean {
   return commit.walSeq !== undefined && commit.walSeq <= (state.walSeq ?? 0);
 }
 
+/** The appends of a WAL commit whose epoch guard fails (they must be left out). */
 export function fencedAppends(state: MetadataState, commit: WalCommit): PartitionKey[] {
   const fenced: PartitionKey[] = [];
   for (const a of commit.appends) {

@@ -339,15 +339,27 @@ export class LogManager {
   async compact(log: PartitionLog, segmentBytes: number): Promise<void> {
     let start = log.ranges.findIndex((r) => r.kind === 'wal');
     if (start < 0) return;
-    const prev = log.ranges[start - 1];
-    if (prev && prev.kind === 'segment' && prev.length < segmentBytes / 2) start--;
-    const group: LogRange[] = [];
+    // Sizes are of the batches, not of the stored bytes: an LZ4 segment of
+    // compressible records is a fraction of what it holds, and judged by its
+    // object size it would be merged (read, decompressed, compressed and
+    // written again) by every compaction of a busy partition.
     let bytes = 0;
+    const prev = log.ranges[start - 1];
+    if (prev && prev.kind === 'segment') {
+      const prevBytes = await this.segmentRawBytes(prev);
+      if (prevBytes < segmentBytes / 2) {
+        start--;
+        bytes = prevBytes;
+      }
+    }
+    const group: LogRange[] = [];
     for (let i = start; i < log.ranges.length && (log.ranges[i]!.kind === 'wal' || i === start); i++) {
       const r = log.ranges[i]!;
-      if (group.length && bytes + r.length > segmentBytes) break;
+      if (r.kind === 'wal') {
+        if (group.length && bytes + r.length > segmentBytes) break;
+        bytes += r.length;
+      }
       group.push(r);
-      bytes += r.length;
     }
     // A segment replaces its ranges for good: it must hold every record of them, with no hole.
     // Read range by range into the encoder, bypassing the block cache (these WAL bytes are
@@ -402,6 +414,12 @@ export class LogManager {
     log.oldestWalCommitAt = Date.now();
     this.stats.segmentsWritten++;
     for (const r of group) await this.releaseRange(r);
+  }
+
+  /** The batch bytes a segment holds (its blocks before LZ4), from its footer. */
+  private async segmentRawBytes(r: LogRange): Promise<number> {
+    const footer = await this.reader.footer(r);
+    return footer.blocks.reduce((n, b) => n + b.rawLength, 0);
   }
 
   async close(): Promise<void> {

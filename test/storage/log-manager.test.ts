@@ -144,6 +144,35 @@ test('compaction moves WAL runs into segments, reads cross the seam, and WAL obj
   await b2.close();
 });
 
+test('a small segment is merged into the next compaction; one that holds half a segment of compressible records is not rewritten', async () => {
+  const store = new MemoryObjectStore();
+  const b = await openBroker(await tempDir(), store, 64 * 1024);
+  const segmentKeys = () => b.p0.ranges.filter((r) => r.kind === 'segment').map((r) => r.key);
+  const appendBytes = async (n: number) => {
+    for (let i = 0; i < n / 1024; i++) await b.p0.append([batch(['y'.repeat(1000)])]);
+  };
+  // A quiet partition: its one small segment grows, no second object appears.
+  await appendBytes(4 * 1024);
+  await b.logs.compact(b.p0, 64 * 1024);
+  const [small] = segmentKeys();
+  await appendBytes(4 * 1024);
+  await b.logs.compact(b.p0, 64 * 1024);
+  expect(segmentKeys()).toHaveLength(1);
+  expect(segmentKeys()[0]).not.toBe(small);
+  // 40 KiB of batches LZ4 makes into a few hundred bytes: judged by its object
+  // size it would be read and written again by every later compaction.
+  await appendBytes(40 * 1024);
+  await b.logs.compact(b.p0, 64 * 1024);
+  const [big] = segmentKeys();
+  expect(b.p0.ranges[0]!.length).toBeLessThan(8 * 1024);
+  await appendBytes(8 * 1024);
+  await b.logs.compact(b.p0, 64 * 1024);
+  expect(segmentKeys()).toHaveLength(2);
+  expect(segmentKeys()[0]).toBe(big);
+  expect((await readAll(b.p0)).length).toBe(56);
+  await b.close();
+});
+
 test('a segment swap whose outcome is unknown keeps the segment: the manifest may reference it (fault suite 04 lost fa/3 this way)', async () => {
   const dir = await tempDir();
   const store = new MemoryObjectStore();

@@ -23,7 +23,9 @@
  *    acks=all and identical tuned producer settings for 100 B, 1 KiB and 1 MiB
  *    records (bounded by --records and --duration), once more with the Java
  *    producer's defaults (100 B), librdkafka producing 100 B as fast as it
- *    can, then ConsumerPerformance reading each full partition from the start
+ *    can, franz-go producing 100 B and 1 MiB records as fast as it can
+ *    (bench/lib/franz.ts: the client that bounds the figures least), then
+ *    ConsumerPerformance reading each full partition from the start
  *    and librdkafka reading the 100 B partition (assign, no group).
  *  - phase B, per broker (fresh again): produce latency p50/p99 at the same
  *    fixed rate on every broker, 50% of the lowest maximum phase A found for
@@ -56,6 +58,7 @@ import {
 import { findNewestCpuProfile, summariseCpuProfile, type ProfileSummary } from './lib/cpuprofile.js';
 import { PERF_JVM, runConsumerPerformance, runProducerPerformance, type ConsumePerfResult, type ProducePerfResult } from './lib/kafka-tools.js';
 import { rdkafkaConsume, rdkafkaProduce, type RdkConsumeResult, type RdkProduceResult } from './lib/rdkafka.js';
+import { ensureFranzBench, franzProduce, type FranzProduceResult } from './lib/franz.js';
 import {
   loadavg,
   machineFacts,
@@ -213,6 +216,7 @@ interface BrokerResults {
   latency: Partial<Record<Size, Cell<ProduceFigure>>>;
   consume: Partial<Record<Size, Cell<ConsumePerfResult & { brokerCores: number }>>>;
   rdkProduce?: Cell<RdkProduceResult & { command: string; brokerCores: number }>;
+  franzProduce: Partial<Record<Size, Cell<FranzProduceResult & { command: string; brokerCores: number }>>>;
   rdkConsume?: Cell<RdkConsumeResult & { command: string; brokerCores: number }>;
   notes: string[];
   loadavg: string[];
@@ -385,6 +389,7 @@ function allTopics(): string[] {
     ...SIZES.map((s) => `bench-${SIZE_TOPIC[s]}`),
     'bench-defaults-100b',
     'bench-rdkafka-100b',
+    ...FRANZ_SIZES.map((s) => `bench-franz-${SIZE_TOPIC[s]}`),
     ...SIZES.map((s) => `bench-latency-${SIZE_TOPIC[s]}`),
   ];
 }
@@ -440,6 +445,21 @@ async function phaseA(id: BrokerId, o: Options, res: BrokerResults): Promise<voi
         log(`    ${fmtInt(r.records_per_sec)} rec/s (${fmtInt(r.acked)} acked, ${r.errors} errors, flush ${(r.seconds - rdkSeconds).toFixed(1)} s)`);
       }
       b = await ensureUp(b, res);
+    }
+
+    for (const size of FRANZ_SIZES) {
+      const seconds = rdkProduceSeconds(o);
+      log(`  franz-go produce ${SIZE_LABEL[size]} for ${seconds} s`);
+      const cpu0 = processCpuSeconds(b.pid);
+      const t0 = Date.now();
+      const c = await cell(`franz-go produce ${SIZE_LABEL[size]}`, async () => {
+        const r = await franzProduce({ bootstrap: b.bootstrap, topic: `bench-franz-${SIZE_TOPIC[size]}`, recordSize: size, seconds });
+        return { ...r, brokerCores: cores(b.pid, cpu0, t0) };
+      });
+      res.franzProduce[size] = c;
+      if (c?.ok) log(`    ${fmtInt(c.v.records_per_sec)} rec/s, ${fmtNum(c.v.mib_per_sec)} MiB/s (${fmtInt(c.v.acked)} acked, ${c.v.errors} errors)`);
+      b = await ensureUp(b, res);
+      await sleep(500);
     }
 
     const consumeSizes: readonly Size[] = o.quick ? [] : SIZES;
@@ -521,6 +541,9 @@ async function latencyRun(b: RunningBroker, o: Options, res: BrokerResults, size
   }
   res.latency[size] = c;
 }
+
+/** franz-go runs: 100 B for the records/s target, 1 MiB for the disk one. */
+const FRANZ_SIZES: readonly Size[] = [100, MiB];
 
 function rdkProduceSeconds(o: Options): number {
   return o.quick ? 3 : 10;
@@ -675,6 +698,20 @@ function buildRows(report: Report): Row[] {
     vsKafka: true,
     digits: 0,
   });
+  for (const size of FRANZ_SIZES) {
+    if (!report.brokers.some((b) => b.franzProduce[size])) continue;
+    const n = SIZE_LABEL[size];
+    rows.push({
+      figure: `produce ${n}, franz-go (kgo), acks=all`,
+      unit: size === MiB ? 'MiB/s' : 'records/s',
+      dir: 'higher',
+      values: each((r) => r.franzProduce[size], (p) => (size === MiB ? p.mib_per_sec : p.records_per_sec)),
+      target: size === MiB ? `>= disk/2 = ${fmtNum(diskMiBps / 2)} and >= Kafka default` : '>= 1,000,000 and >= Kafka default',
+      min: size === MiB ? (Number.isFinite(diskMiBps) ? diskMiBps / 2 : undefined) : 1_000_000,
+      vsKafka: true,
+      digits: size === MiB ? 1 : 0,
+    });
+  }
   for (const size of SIZES) {
     const rate = report.latencyRates[size];
     if (!report.brokers.some((b) => b.latency[size])) continue;
@@ -840,18 +877,32 @@ function targetsText(report: Report): string[] {
   const sh = report.brokers.find((b) => b.id === 'streamhouse');
   if (!sh) return [];
   const out: string[] = [];
-  const p100 = sh.produce[100];
+  // Each client's figure, the target judged on the best (the broker's rate, as far as a client here can show it).
+  const by = (label: string, c: Cell<{ v: number }> | undefined) => (c?.ok ? [{ label, v: c.v.v }] : []);
+  const as = <T>(c: Cell<T> | undefined, f: (v: T) => number): Cell<{ v: number }> => (c?.ok ? { ok: true, v: { v: f(c.v) } } : c?.ok === false ? c : undefined);
+  const judge = (what: string, unit: string, goal: number, figures: Array<{ label: string; v: number }>, extra = '') => {
+    if (!figures.length) return `${what}: not measured`;
+    const best = figures.reduce((a, b) => (b.v > a.v ? b : a));
+    const list = figures.map((f) => `${f.label} ${fmtInt(f.v)}`).join(', ');
+    return `${what}: ${list} ${unit}${extra}; best ${fmtNum((100 * best.v) / goal)}% of it: ${best.v >= goal ? 'met' : 'MISSED'}`;
+  };
   out.push(
-    p100?.ok
-      ? `>= 1,000,000 records/s of 100 B: ${fmtInt(p100.v.recordsPerSec)} records/s = ${fmtNum((100 * p100.v.recordsPerSec) / 1_000_000)}% of it: ${p100.v.recordsPerSec >= 1_000_000 ? 'met' : 'MISSED'}`
-      : `>= 1,000,000 records/s of 100 B: not measured (${p100?.ok === false ? p100.error : 'not run'})`,
+    judge('>= 1,000,000 records/s of 100 B', 'records/s', 1_000_000, [
+      ...by('ProducerPerformance', as(sh.produce[100], (p) => p.recordsPerSec)),
+      ...by('franz-go', as(sh.franzProduce[100], (p) => p.records_per_sec)),
+    ]),
   );
-  const p1m = sh.produce[MiB];
   const disk = diskSpeed(report);
   out.push(
-    p1m?.ok && Number.isFinite(disk)
-      ? `>= half the disk's own speed for 1 MiB records: ${fmtNum(p1m.v.MiBps)} MiB/s vs ${fmtNum(disk / 2)} MiB/s (disk ${fmtNum(disk)} MiB/s) = ${fmtNum((100 * p1m.v.MiBps) / disk)}% of the disk: ${p1m.v.MiBps >= disk / 2 ? 'met' : 'MISSED'}`
-      : `>= half the disk's own speed for 1 MiB records: not measured`,
+    Number.isFinite(disk)
+      ? judge(
+          ">= half the disk's own speed for 1 MiB records",
+          'MiB/s',
+          disk / 2,
+          [...by('ProducerPerformance', as(sh.produce[MiB], (p) => p.MiBps)), ...by('franz-go', as(sh.franzProduce[MiB], (p) => p.mib_per_sec))],
+          ` against ${fmtNum(disk / 2)} (disk ${fmtNum(disk)} MiB/s)`,
+        )
+      : `>= half the disk's own speed for 1 MiB records: not measured (disk speed unknown)`,
   );
   if (report.brokers.some((b) => b.id === 'kafka')) {
     const rows = buildRows(report).filter((r) => r.vsKafka);
@@ -882,6 +933,7 @@ function errorsText(report: Report): string[] {
     for (const s of SIZES) add(b.id, `produce ${SIZE_LABEL[s]}`, b.produce[s]);
     add(b.id, 'produce 100 B defaults', b.produceDefaults);
     add(b.id, 'librdkafka produce', b.rdkProduce);
+    for (const s of FRANZ_SIZES) add(b.id, `franz-go produce ${SIZE_LABEL[s]}`, b.franzProduce[s]);
     for (const s of SIZES) add(b.id, `latency ${SIZE_LABEL[s]}`, b.latency[s]);
     for (const s of SIZES) add(b.id, `consume ${SIZE_LABEL[s]}`, b.consume[s]);
     add(b.id, 'librdkafka consume', b.rdkConsume);
@@ -944,7 +996,11 @@ function settingsText(report: Report): string[] {
         ]),
     `librdkafka (Debian python3-confluent-kafka): producer ${kv(RDK_PRODUCER_PROPS)}, 100 B values, null keys, partition 0, ` +
       `${rdkProduceSeconds(o)} s of produce() then flush(), rate = acknowledged records / time to the last ack; ` +
-      `consumer assign()s partition 0 at offset 0 (no group protocol), librdkafka defaults, consume(num_messages=10000), bounded to ${o.duration} s`,
+      `consumer assign()s partition 0 at offset 0 (no group protocol), librdkafka defaults, consume(num_messages=10000), bounded to ${o.duration} s; ` +
+      'its idempotent producer keeps one ProduceRequest in flight (librdkafka PR #4989), so its rate is one 256 KiB batch per broker acknowledgement',
+    `franz-go (github.com/twmb/franz-go v1.22.3, bench/go/franzbench): kgo's idempotent producer, acks=all, linger 0, up to 5 requests in flight, ` +
+      `no compression, batches up to 1 MB (2 MB for 1 MiB records), 128 MiB buffered; random upper-case letters, partition 0; ${rdkProduceSeconds(o)} s then flush, ` +
+      'rate = acknowledged records / time to the last ack',
     o.quick
       ? `produce latency (100 B): ProducerPerformance --throughput R, R = 50% of that broker's own maximum, ${latencySeconds(o)} s worth of records, right after its throughput runs; p50/p99 as it prints them (send to acknowledgement)`
       : `produce latency: ProducerPerformance --throughput R, R = 50% of the lowest phase-A maximum among the brokers for that size (the same R for every broker), ` +
@@ -1011,6 +1067,15 @@ function rawSection(report: Report): string {
         c.ok
           ? `- librdkafka produce 100 B: ${fmtInt(c.v.records_per_sec)} rec/s; ${fmtInt(c.v.acked)} acked, ${c.v.errors} errors, ${fmtInt(c.v.queue_full)} queue-full waits, ${fmtNum(c.v.seconds)} s incl. flush; broker ${fmtNum(c.v.brokerCores, 2)} cores`
           : `- librdkafka produce 100 B: FAILED: ${c.error}`,
+      );
+    }
+    for (const s of FRANZ_SIZES) {
+      const c = b.franzProduce[s];
+      if (!c) continue;
+      out.push(
+        c.ok
+          ? `- franz-go produce ${SIZE_LABEL[s]}: ${fmtInt(c.v.records_per_sec)} rec/s, ${fmtNum(c.v.mib_per_sec)} MiB/s; ${fmtInt(c.v.acked)} acked, ${c.v.errors} errors, ${fmtNum(c.v.seconds)} s incl. flush; produce-to-ack p50 ${fmtNum(c.v.p50_ms)} ms, p99 ${fmtNum(c.v.p99_ms)} ms (buffer time included); broker ${fmtNum(c.v.brokerCores, 2)} cores`
+          : `- franz-go produce ${SIZE_LABEL[s]}: FAILED: ${c.error}`,
       );
     }
     if (b.rdkConsume) {
@@ -1102,6 +1167,12 @@ async function main(): Promise<void> {
   const ids: BrokerId[] = o.only === 'kafka' ? ['kafka', 'kafka-fsync'] : o.only === 'all' ? [...ALL_BROKERS] : [o.only];
   log(`${o.quick ? 'quick' : 'full'} run: ${ids.join(', ')}; records ${fmtInt(o.records)}, bound ${o.duration} s; ${buildNote}`);
 
+  // Built before any broker runs, so a first build's compile does not share the CPU with a measurement.
+  try {
+    log(`franz-go bench client: ${ensureFranzBench()}`);
+  } catch (err) {
+    log(`franz-go bench client: ${errMsg(err)} (its runs will fail)`);
+  }
   log(`disk: ${os.tmpdir()}`);
   diskRun(report, o);
   try {
@@ -1112,7 +1183,7 @@ async function main(): Promise<void> {
   }
 
   for (const id of ids) {
-    const res: BrokerResults = { id, startupMs: [], produce: {}, latency: {}, consume: {}, notes: [], loadavg: [] };
+    const res: BrokerResults = { id, startupMs: [], produce: {}, latency: {}, consume: {}, franzProduce: {}, notes: [], loadavg: [] };
     report.brokers.push(res);
     try {
       await phaseA(id, o, res);
@@ -1155,8 +1226,8 @@ async function main(): Promise<void> {
   }
 
   const sh = report.brokers.find((b) => b.id === 'streamhouse');
-  const sh100 = sh?.produce[100];
-  const slow = !sh100?.ok || sh100.v.recordsPerSec < 1_000_000;
+  const rates100 = [sh?.produce[100], sh?.franzProduce[100]].flatMap((c) => (c?.ok ? ['recordsPerSec' in c.v ? c.v.recordsPerSec : c.v.records_per_sec] : []));
+  const slow = !rates100.some((r) => r >= 1_000_000);
   if (sh && (o.profile === 'yes' || (o.profile === 'auto' && !o.quick && slow))) {
     try {
       await profileStreamHouse(o, report);

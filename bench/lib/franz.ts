@@ -68,11 +68,15 @@ export async function franzProduce(o: {
   topic: string;
   recordSize: number;
   seconds: number;
+  /** Records/s to pace to; absent: as fast as acknowledged. */
+  rate?: number;
+  /** kgo.ProducerBatchMaxBytes; default 1 MB (kgo's), 2 MB for records over 512 KiB (the topic must allow it). */
+  batchMaxBytes?: number;
 }): Promise<FranzProduceResult & { command: string }> {
   const bin = ensureFranzBench();
-  // A 1 MiB record and its batch overhead exceed kgo's default batch limit (the topic allows 2 MiB).
-  const batchMax = o.recordSize > 512 * 1024 ? 2_000_000 : 1_000_000;
+  const batchMax = o.batchMaxBytes ?? (o.recordSize > 512 * 1024 ? 2_000_000 : 1_000_000);
   const args = ['-brokers', o.bootstrap, '-topic', o.topic, '-record-bytes', String(o.recordSize), '-seconds', String(o.seconds), '-batch-max-bytes', String(batchMax)];
+  if (o.rate) args.push('-rate', String(o.rate));
   let res: FranzProduceResult;
   let command: string;
   try {

@@ -3,7 +3,7 @@
 // own examples/bench) sends fixed-size values to one partition as fast as the
 // broker acknowledges them, for a fixed time, then flushes.
 //
-//	franzbench -brokers HOST:PORT -topic T -record-bytes 100 -seconds 10
+//	franzbench -brokers HOST:PORT -topic T -record-bytes 100 -seconds 10 [-rate R]
 //
 // Prints one JSON line: records acknowledged, errors, seconds (first produce
 // to end of flush) and records/s; latency percentiles are of the time from a
@@ -32,6 +32,7 @@ func main() {
 	seconds := flag.Float64("seconds", 10, "how long to produce")
 	linger := flag.Duration("linger", 0, "kgo.ProducerLinger")
 	batchMax := flag.Int("batch-max-bytes", 1000000, "kgo.ProducerBatchMaxBytes")
+	rate := flag.Float64("rate", 0, "records/s to send at (0: as fast as acknowledged)")
 	compression := flag.String("compression", "none", "none, gzip, snappy, lz4 or zstd (kgo's default is snappy; the other bench producers send uncompressed)")
 	flag.Parse()
 	if *topic == "" {
@@ -76,8 +77,18 @@ func main() {
 	t0 := time.Now()
 	deadline := t0.Add(time.Duration(*seconds * float64(time.Second)))
 	ctx = context.Background()
+	step := 1000
+	if *rate > 0 {
+		step = max(1, int(*rate/1000))
+	}
 	for time.Now().Before(deadline) {
-		for i := 0; i < 1000; i++ {
+		if *rate > 0 {
+			if ahead := time.Until(t0.Add(time.Duration(float64(n) / *rate * float64(time.Second)))); ahead > 0 {
+				time.Sleep(ahead)
+				continue
+			}
+		}
+		for i := 0; i < step; i++ {
 			r := pool.Get().(*kgo.Record)
 			*r = kgo.Record{Value: value, Partition: 0}
 			sent := time.Now()

@@ -23,10 +23,10 @@
  *    acks=all and identical tuned producer settings for 100 B, 1 KiB and 1 MiB
  *    records (bounded by --records and --duration), once more with the Java
  *    producer's defaults (100 B), librdkafka producing 100 B as fast as it
- *    can, franz-go producing 100 B and 1 MiB records as fast as it can
- *    (bench/lib/franz.ts: the client that bounds the figures least), then
- *    ConsumerPerformance reading each full partition from the start
- *    and librdkafka reading the 100 B partition (assign, no group).
+ *    can, then ConsumerPerformance reading each full partition from the start
+ *    and librdkafka reading the 100 B partition (assign, no group), and last
+ *    franz-go producing 100 B and 1 MiB records as fast as it can
+ *    (bench/lib/franz.ts: the client that bounds the figures least).
  *  - phase B, per broker (fresh again): produce latency p50/p99 at the same
  *    fixed rate on every broker, 50% of the lowest maximum phase A found for
  *    that record size, so it measures the broker rather than client queueing.
@@ -447,21 +447,6 @@ async function phaseA(id: BrokerId, o: Options, res: BrokerResults): Promise<voi
       b = await ensureUp(b, res);
     }
 
-    for (const size of FRANZ_SIZES) {
-      const seconds = rdkProduceSeconds(o);
-      log(`  franz-go produce ${SIZE_LABEL[size]} for ${seconds} s`);
-      const cpu0 = processCpuSeconds(b.pid);
-      const t0 = Date.now();
-      const c = await cell(`franz-go produce ${SIZE_LABEL[size]}`, async () => {
-        const r = await franzProduce({ bootstrap: b.bootstrap, topic: `bench-franz-${SIZE_TOPIC[size]}`, recordSize: size, seconds });
-        return { ...r, brokerCores: cores(b.pid, cpu0, t0) };
-      });
-      res.franzProduce[size] = c;
-      if (c?.ok) log(`    ${fmtInt(c.v.records_per_sec)} rec/s, ${fmtNum(c.v.mib_per_sec)} MiB/s (${fmtInt(c.v.acked)} acked, ${c.v.errors} errors)`);
-      b = await ensureUp(b, res);
-      await sleep(500);
-    }
-
     const consumeSizes: readonly Size[] = o.quick ? [] : SIZES;
     for (const size of consumeSizes) {
       const topic = `bench-${SIZE_TOPIC[size]}`;
@@ -517,6 +502,22 @@ async function phaseA(id: BrokerId, o: Options, res: BrokerResults): Promise<voi
           log(`    ${fmtInt(r.records_per_sec)} rec/s, ${r.mib_per_sec.toFixed(1)} MiB/s (${fmtInt(r.records)} records${r.complete ? '' : ', time-bounded'})`);
         }
       } else res.rdkConsume = { ok: false, error: 'partition is empty (produce failed)' };
+    }
+
+    // Last: they write gigabytes, whose compaction would run under the consume measurements.
+    for (const size of FRANZ_SIZES) {
+      const seconds = rdkProduceSeconds(o);
+      log(`  franz-go produce ${SIZE_LABEL[size]} for ${seconds} s`);
+      const cpu0 = processCpuSeconds(b.pid);
+      const t0 = Date.now();
+      const c = await cell(`franz-go produce ${SIZE_LABEL[size]}`, async () => {
+        const r = await franzProduce({ bootstrap: b.bootstrap, topic: `bench-franz-${SIZE_TOPIC[size]}`, recordSize: size, seconds });
+        return { ...r, brokerCores: cores(b.pid, cpu0, t0) };
+      });
+      res.franzProduce[size] = c;
+      if (c?.ok) log(`    ${fmtInt(c.v.records_per_sec)} rec/s, ${fmtNum(c.v.mib_per_sec)} MiB/s (${fmtInt(c.v.acked)} acked, ${c.v.errors} errors)`);
+      b = await ensureUp(b, res);
+      await sleep(500);
     }
   } finally {
     res.loadavg.push(`phase A end: ${loadavg()}`);

@@ -211,6 +211,8 @@ interface ProduceFigure extends ProducePerfResult {
 interface BrokerResults {
   id: BrokerId;
   startupMs: number[];
+  /** Seconds waited for a quiet broker before each measurement (see settle). */
+  settleWaits: Array<{ what: string; seconds: number; quiet: boolean }>;
   produce: Partial<Record<Size, Cell<ProduceFigure>>>;
   produceDefaults?: Cell<ProduceFigure>;
   latency: Partial<Record<Size, Cell<ProduceFigure>>>;
@@ -406,6 +408,7 @@ async function phaseA(id: BrokerId, o: Options, res: BrokerResults): Promise<voi
     for (const size of produceSizes(o)) {
       const n = recordsFor(size, o.records);
       const warm = warmupWindowsFor(size);
+      await settle(b, res, `produce ${SIZE_LABEL[size]}`);
       log(`  produce ${SIZE_LABEL[size]} x ${fmtInt(n)} (bound ${warm ? `${warm * 5} s warm-up + ` : ''}${windowsFor(o.duration) * 5} s)`);
       const c = await cell(`produce ${SIZE_LABEL[size]}`, () =>
         producePerf(b, `bench-${SIZE_TOPIC[size]}`, size, n, -1, PRODUCER_PROPS, o.duration, warm),
@@ -419,9 +422,13 @@ async function phaseA(id: BrokerId, o: Options, res: BrokerResults): Promise<voi
     if (o.quick) {
       // quick: no second start; latency at 50% of this broker's own 100 B maximum
       const c = res.produce[100];
-      if (c?.ok && c.v.recordsPerSec > 0) await latencyRun(b, o, res, 100, halfRate(c.v.recordsPerSec));
+      if (c?.ok && c.v.recordsPerSec > 0) {
+        await settle(b, res, 'latency 100 B');
+        await latencyRun(b, o, res, 100, halfRate(c.v.recordsPerSec));
+      }
       b = await ensureUp(b, res);
     } else {
+      await settle(b, res, 'produce 100 B, Java defaults');
       log(`  produce 100 B with the Java producer defaults (bound 5 s warm-up + ${windowsFor(Math.min(o.duration, 10)) * 5} s)`);
       const c = await cell('produce defaults', () =>
         producePerf(b, 'bench-defaults-100b', 100, o.records, -1, DEFAULT_PRODUCER_PROPS, Math.min(o.duration, 10), 1),
@@ -432,6 +439,7 @@ async function phaseA(id: BrokerId, o: Options, res: BrokerResults): Promise<voi
     }
 
     const rdkSeconds = rdkProduceSeconds(o);
+    await settle(b, res, 'librdkafka produce');
     log(`  librdkafka produce 100 B for ${rdkSeconds} s`);
     {
       const cpu0 = processCpuSeconds(b.pid);
@@ -461,6 +469,7 @@ async function phaseA(id: BrokerId, o: Options, res: BrokerResults): Promise<voi
         res.consume[size] = { ok: false, error: 'partition is empty (produce failed)' };
         continue;
       }
+      await settle(b, res, `consume ${SIZE_LABEL[size]}`);
       log(`  ConsumerPerformance ${SIZE_LABEL[size]}: ${fmtInt(hw)} records from offset 0`);
       const cpu0 = processCpuSeconds(b.pid);
       const t0 = Date.now();
@@ -490,6 +499,7 @@ async function phaseA(id: BrokerId, o: Options, res: BrokerResults): Promise<voi
         /* reported below */
       }
       if (hw > 0) {
+        await settle(b, res, 'librdkafka consume');
         log(`  librdkafka consume 100 B: ${fmtInt(hw)} records from offset 0 (assign, bound ${o.duration} s)`);
         const cpu0 = processCpuSeconds(b.pid);
         const t0 = Date.now();
@@ -507,6 +517,7 @@ async function phaseA(id: BrokerId, o: Options, res: BrokerResults): Promise<voi
     // Last: they write gigabytes, whose compaction would run under the consume measurements.
     for (const size of FRANZ_SIZES) {
       const seconds = rdkProduceSeconds(o);
+      await settle(b, res, `franz-go produce ${SIZE_LABEL[size]}`);
       log(`  franz-go produce ${SIZE_LABEL[size]} for ${seconds} s`);
       const cpu0 = processCpuSeconds(b.pid);
       const t0 = Date.now();
@@ -560,6 +571,31 @@ function halfRate(max: number): number {
   return r >= 100 ? Math.round(r / 100) * 100 : Math.max(1, Math.round(r));
 }
 
+/** A broker is quiet when its process uses less than this share of a core over a second (an idle Kafka uses 0.03-0.05). */
+const QUIET_CORES = 0.1;
+const SETTLE_MAX_S = 20;
+
+/**
+ * Waits until the broker process is quiet (at most SETTLE_MAX_S), so that a
+ * measurement does not pay for the background work of the one before it:
+ * StreamHouse compacts what a run wrote into segments after it, and a 1 KiB
+ * run's gigabyte was being compacted under the 1 MiB run that followed
+ * (Kafka's own flushing of the page cache runs in kernel threads, outside
+ * its process, and is not waited for). The same rule for every broker.
+ */
+async function settle(b: RunningBroker, res: BrokerResults, what: string): Promise<void> {
+  const t0 = Date.now();
+  let quiet = false;
+  while (!quiet && Date.now() - t0 < SETTLE_MAX_S * 1000 && b.running()) {
+    const c0 = processCpuSeconds(b.pid);
+    await sleep(1000);
+    quiet = processCpuSeconds(b.pid) - c0 < QUIET_CORES;
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  res.settleWaits.push({ what, seconds, quiet });
+  if (seconds > 1.5 || !quiet) log(`    (waited ${fmtNum(seconds)} s for a quiet broker${quiet ? '' : ', still busy'})`);
+}
+
 async function phaseB(id: BrokerId, o: Options, res: BrokerResults, rates: Partial<Record<Size, number>>, sizes: readonly Size[]): Promise<void> {
   log(`phase B (latency): ${BROKER_LABEL[id]}: starting fresh`);
   let b = await startBrokerUnderTest(id);
@@ -574,6 +610,7 @@ async function phaseB(id: BrokerId, o: Options, res: BrokerResults, rates: Parti
     for (const size of sizes) {
       const rate = rates[size];
       if (!rate) continue;
+      await settle(b, res, `latency ${SIZE_LABEL[size]}`);
       await latencyRun(b, o, res, size, rate);
       b = await ensureUp(b, res);
     }
@@ -1007,6 +1044,8 @@ function settingsText(report: Report): string[] {
       : `produce latency: ProducerPerformance --throughput R, R = 50% of the lowest phase-A maximum among the brokers for that size (the same R for every broker), ` +
         `${latencySeconds(o)} s worth of records, on a fresh broker after a 5 s warm-up; p50/p99 as it prints them (send to acknowledgement)`,
     `broker CPU: utime+stime of the broker process from /proc during the measurement / wall time (1.00 = one core busy)`,
+    `before each measurement the bench waits until the broker process is quiet (under ${QUIET_CORES} of a core over a second, at most ${SETTLE_MAX_S} s; the waits are in the raw figures): ` +
+      `StreamHouse compacts what a run wrote after it, and that work is not charged to the next run; Kafka's page-cache flushing runs in kernel threads and is not waited for`,
   ];
 }
 
@@ -1035,6 +1074,9 @@ function rawSection(report: Report): string {
   const out: string[] = [];
   for (const b of report.brokers) {
     out.push(`### ${BROKER_LABEL[b.id]}`, '', `startup: ${b.startupMs.map((m) => `${m} ms`).join(', ')}; load average: ${b.loadavg.join('; ')}`, '');
+    if (b.settleWaits.length) {
+      out.push(`waits for a quiet broker: ${b.settleWaits.map((w) => `${w.what} ${fmtNum(w.seconds)} s${w.quiet ? '' : ' (still busy)'}`).join(', ')}`, '');
+    }
     const prod = (what: string, c: Cell<ProduceFigure> | undefined) => {
       if (!c) return;
       if (!c.ok) {
@@ -1184,7 +1226,7 @@ async function main(): Promise<void> {
   }
 
   for (const id of ids) {
-    const res: BrokerResults = { id, startupMs: [], produce: {}, latency: {}, consume: {}, franzProduce: {}, notes: [], loadavg: [] };
+    const res: BrokerResults = { id, startupMs: [], settleWaits: [], produce: {}, latency: {}, consume: {}, franzProduce: {}, notes: [], loadavg: [] };
     report.brokers.push(res);
     try {
       await phaseA(id, o, res);

@@ -17,6 +17,8 @@ import { WalWriter } from './wal-writer.js';
 const GC_INTERVAL_MS = 60_000;
 /** WAL ranges a partition may hold before compaction runs whatever their size or age. */
 const MAX_WAL_RANGES = 1000;
+/** Segments one compaction pass writes for a partition before it turns to the next one. */
+const SEGMENTS_PER_PASS = 4;
 const GC_MIN_AGE_MS = 10 * 60_000;
 
 export interface StorageOptions {
@@ -302,33 +304,58 @@ export class LogManager {
 
   private compactSome(): void {
     if (this.compacting || this.closed) return;
-    this.compacting = (async () => {
-      let backlog = 0;
-      for (const log of [...this.logs.values()]) {
-        if (this.closed) break;
-        if (log.fenced || log.closing) continue;
-        const cfg = this.topicStorageConfig(log.topicName);
-        try {
-          await this.applyRetention(log, cfg);
-        } catch (err) {
-          this.log.warn({ err, topic: log.topicName, partition: log.partition }, 'retention failed; will retry');
-        }
-        const walBytes = log.walBytes();
-        backlog += walBytes;
-        if (walBytes === 0) continue;
-        // Many small flushes make many manifest entries: compact them early too, to bound the metadata.
-        if (walBytes >= cfg.segmentBytes || log.walRanges() >= MAX_WAL_RANGES || Date.now() - log.oldestWalCommitAt >= cfg.segmentMs) {
-          try {
-            await this.compact(log, cfg.segmentBytes);
-          } catch (err) {
-            this.log.warn({ err, topic: log.topicName, partition: log.partition }, 'compaction failed; will retry');
-          }
-        }
+    this.compacting = this.compactionPass()
+      .then((more) => {
+        // The next pass follows at once while any partition is left with a backlog.
+        if (more && !this.closed) setImmediate(() => this.compactSome());
+      })
+      .finally(() => {
+        this.compacting = null;
+      });
+  }
+
+  /**
+   * Retention, then compaction of every partition whose WAL is due: segment
+   * after segment while a backlog lasts, a few per partition before the next
+   * one. (One segment per pass, a pass a second, capped compaction at
+   * segment.bytes a second per partition, below what one producer writes
+   * here, so a backlog grew for good.) True when a partition is left with a
+   * backlog.
+   */
+  async compactionPass(): Promise<boolean> {
+    let backlog = 0;
+    let more = false;
+    for (const log of [...this.logs.values()]) {
+      if (this.closed) break;
+      if (log.fenced || log.closing) continue;
+      const cfg = this.topicStorageConfig(log.topicName);
+      try {
+        await this.applyRetention(log, cfg);
+      } catch (err) {
+        this.log.warn({ err, topic: log.topicName, partition: log.partition }, 'retention failed; will retry');
       }
-      this.stats.compactionBacklogBytes = backlog;
-    })().finally(() => {
-      this.compacting = null;
-    });
+      // Many small flushes make many manifest entries: compact them early too, to bound the metadata.
+      const due = () =>
+        log.walBytes() > 0 && (log.walBytes() >= cfg.segmentBytes || log.walRanges() >= MAX_WAL_RANGES || Date.now() - log.oldestWalCommitAt >= cfg.segmentMs);
+      const firstWal = () => log.ranges.find((r) => r.kind === 'wal')?.baseOffset;
+      for (let n = 0; !this.closed && !log.fenced && !log.closing && due(); n++) {
+        if (n === SEGMENTS_PER_PASS) {
+          more = true;
+          break;
+        }
+        const before = firstWal();
+        try {
+          await this.compact(log, cfg.segmentBytes);
+        } catch (err) {
+          this.log.warn({ err, topic: log.topicName, partition: log.partition }, 'compaction failed; will retry');
+          break;
+        }
+        if (firstWal() === before) break;
+      }
+      backlog += log.walBytes();
+    }
+    this.stats.compactionBacklogBytes = backlog;
+    return more;
   }
 
   /**

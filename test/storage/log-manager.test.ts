@@ -173,6 +173,22 @@ test('a small segment is merged into the next compaction; one that holds half a 
   await b.close();
 });
 
+test('a compaction pass writes segment after segment while a backlog lasts, and says when one is left', async () => {
+  const store = new MemoryObjectStore();
+  const b = await openBroker(await tempDir(), store, 4096);
+  for (let i = 0; i < 40; i++) await b.p0.append([batch([`${i}`.padEnd(1000, '-')])]);
+  const segments = () => b.p0.ranges.filter((r) => r.kind === 'segment').length;
+  // A pass a second and one segment a pass capped compaction at segment.bytes a second.
+  expect(await b.logs.compactionPass()).toBe(true);
+  expect(segments()).toBe(4);
+  let passes = 1;
+  while (await b.logs.compactionPass()) passes++;
+  expect(passes).toBeLessThanOrEqual(3);
+  expect(b.p0.walBytes()).toBeLessThan(4096);
+  expect((await readAll(b.p0)).map(([, v]) => v.slice(0, 2))).toEqual(Array.from({ length: 40 }, (_, i) => `${i}`.padEnd(2, '-')));
+  await b.close();
+});
+
 test('a segment swap whose outcome is unknown keeps the segment: the manifest may reference it (fault suite 04 lost fa/3 this way)', async () => {
   const dir = await tempDir();
   const store = new MemoryObjectStore();

@@ -380,11 +380,15 @@ export class LogManager {
       }
     }
     const group: LogRange[] = [];
+    let walRuns = 0;
     for (let i = start; i < log.ranges.length && (log.ranges[i]!.kind === 'wal' || i === start); i++) {
       const r = log.ranges[i]!;
       if (r.kind === 'wal') {
-        if (group.length && bytes + r.length > segmentBytes) break;
+        // At least one WAL run, also next to a merged segment: a group of the segment alone
+        // would rewrite it pass after pass and never move the WAL on.
+        if (walRuns > 0 && bytes + r.length > segmentBytes) break;
         bytes += r.length;
+        walRuns++;
       }
       group.push(r);
     }

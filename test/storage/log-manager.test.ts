@@ -173,6 +173,22 @@ test('a small segment is merged into the next compaction; one that holds half a 
   await b.close();
 });
 
+test('a small segment followed by a WAL run too big to join it still lets compaction move on', async () => {
+  const store = new MemoryObjectStore();
+  const b = await openBroker(await tempDir(), store, 4096);
+  await b.p0.append([batch(['a'.repeat(1500)])]);
+  await b.logs.compact(b.p0, 4096);
+  expect(b.p0.walBytes()).toBe(0);
+  // One WAL run of 4.4 KiB, over segment.bytes and so due. With the 1.5 KiB segment
+  // before it the group would exceed segment.bytes; a group of the segment alone was
+  // rewritten on every pass while the run stayed in the WAL for good.
+  await b.p0.append([batch(['b'.repeat(2200), 'c'.repeat(2200)])]);
+  expect(await b.logs.compactionPass()).toBe(false);
+  expect(b.p0.walBytes()).toBe(0);
+  expect((await readAll(b.p0)).map(([, v]) => v[0])).toEqual(['a', 'b', 'c']);
+  await b.close();
+});
+
 test('a compaction pass writes segment after segment while a backlog lasts, and says when one is left', async () => {
   const store = new MemoryObjectStore();
   const b = await openBroker(await tempDir(), store, 4096);

@@ -47,7 +47,7 @@ import {
 import { PERF_JVM, runProducerPerformance, type ProducePerfResult } from './lib/kafka-tools.js';
 import { histogramDelta, histogramQuantile, scrape, delta, value, type QuantileEstimate, type Scrape } from './lib/prometheus.js';
 import { rdkafkaFollow, rdkafkaProduce, type RdkProduceResult } from './lib/rdkafka.js';
-import { ensureFranzBench, franzProduce, type FranzProduceResult } from './lib/franz.js';
+import { buildFranzBenchFirst, franzProduce, type FranzProduceResult } from './lib/franz.js';
 import { measureS3Puts, type S3PutLimit } from './lib/s3-limit.js';
 import { loadavg, machineFacts, measureDisk, measureLoopback, MiB, processCpuSeconds, type DiskResult, type LoopbackResult, type MachineFacts } from './lib/system.js';
 
@@ -542,39 +542,20 @@ async function produce(sb: ScenarioBroker, topic: string, size: number, numRecor
   return r;
 }
 
-/** librdkafka's figures in ProducerPerformance's shape (it measures no per-record latency). */
-function rdkAsPerf(r: RdkProduceResult & { command: string }): ProducePerfResult {
+/** A bench client's summary (librdkafka's or franz-go's) in ProducerPerformance's shape. */
+function clientAsPerf(
+  r: { acked: number; records_per_sec: number; mib_per_sec: number; errors: number; first_error: string | null; seconds: number; command: string },
+  complete: boolean,
+  latency: { p50?: number; p99?: number } = {},
+): ProducePerfResult {
   return {
     records: r.acked,
     recordsPerSec: r.records_per_sec,
     MiBps: r.mib_per_sec,
     avgLatencyMs: NaN,
     maxLatencyMs: NaN,
-    complete: r.unflushed === 0,
-    windows: 0,
-    errorLines: r.errors,
-    firstError: r.first_error ?? undefined,
-    wallSeconds: r.seconds,
-    command: r.command,
-    output: '',
-  };
-}
-
-/**
- * franz-go's figures in ProducerPerformance's shape: its latencies are of
- * every 100th record, Produce call to acknowledgement. "complete": it kept
- * the asked rate (within 5%) and flushed.
- */
-function franzAsPerf(r: FranzProduceResult & { command: string }, rate: number): ProducePerfResult {
-  return {
-    records: r.acked,
-    recordsPerSec: r.records_per_sec,
-    MiBps: r.mib_per_sec,
-    avgLatencyMs: NaN,
-    maxLatencyMs: NaN,
-    p50: r.p50_ms,
-    p99: r.p99_ms,
-    complete: r.errors === 0 && r.records_per_sec >= 0.95 * rate,
+    ...latency,
+    complete,
     windows: 0,
     errorLines: r.errors,
     firstError: r.first_error || undefined,
@@ -582,6 +563,19 @@ function franzAsPerf(r: FranzProduceResult & { command: string }, rate: number):
     command: r.command,
     output: '',
   };
+}
+
+/** librdkafka's figures (it measures no per-record latency). */
+function rdkAsPerf(r: RdkProduceResult & { command: string }): ProducePerfResult {
+  return clientAsPerf(r, r.unflushed === 0);
+}
+
+/**
+ * franz-go's figures: its latencies are of every 100th record, Produce call
+ * to acknowledgement. "complete": it kept the asked rate (within 5%) and flushed.
+ */
+function franzAsPerf(r: FranzProduceResult & { command: string }, rate: number): ProducePerfResult {
+  return clientAsPerf(r, r.errors === 0 && r.records_per_sec >= 0.95 * rate, { p50: r.p50_ms, p99: r.p99_ms });
 }
 
 function describePerf(r: ProducePerfResult): string {
@@ -1095,14 +1089,7 @@ async function main(): Promise<void> {
   };
   log(`scenarios ${o.only.join(',')}, ${o.duration} s each, on ${report.s3Note}; ${report.buildNote}`);
 
-  if (o.only.includes(1) && o.s1Client === 'franz') {
-    // Built before any load, so a first build's compile does not share the CPU with a scenario.
-    try {
-      log(`franz-go bench client: ${ensureFranzBench()}`);
-    } catch (err) {
-      log(`franz-go bench client: ${errMsg(err)} (scenario 1 will fail)`);
-    }
-  }
+  if (o.only.includes(1) && o.s1Client === 'franz') buildFranzBenchFirst(log);
   log(`machine limits: disk (${os.tmpdir()}), loopback and the S3 server`);
   try {
     const d = measureDisk({ dir: os.tmpdir(), totalMiB: 64, latencyWrites: o.quick ? 100 : 300 });

@@ -63,6 +63,15 @@ export function ensureFranzBench(): string {
   return bin;
 }
 
+/** Builds the client before any measurement, so a first build's compile does not share the CPU with one; a failure is logged (its runs then fail). */
+export function buildFranzBenchFirst(log: (line: string) => void): void {
+  try {
+    log(`franz-go bench client: ${ensureFranzBench()}`);
+  } catch (err) {
+    log(`franz-go bench client: ${(err as Error).message} (its runs will fail)`);
+  }
+}
+
 export async function franzProduce(o: {
   bootstrap: string;
   topic: string;

@@ -18,6 +18,8 @@ export interface HeldDescriptor {
 
 export class ReadDescriptors {
   private entries = new Map<string, Entry>();
+  /** Reads in progress by key, also of descriptors already pushed out of `entries`. */
+  private reads = new Map<string, number>();
 
   constructor(private readonly max: number) {}
 
@@ -32,6 +34,7 @@ export class ReadDescriptors {
     }
     this.entries.set(key, e);
     e.refs++;
+    this.reads.set(key, (this.reads.get(key) ?? 0) + 1);
     const held = e;
     let released = false;
     return {
@@ -41,13 +44,16 @@ export class ReadDescriptors {
         released = true;
         held.refs--;
         if (held.retired && held.refs === 0) closeQuietly(held.fd);
+        const n = this.reads.get(key)! - 1;
+        if (n === 0) this.reads.delete(key);
+        else this.reads.set(key, n);
       },
     };
   }
 
-  /** Whether a read of the key is in progress. */
+  /** Whether a read of the key is in progress (its descriptor may have left the LRU meanwhile). */
   inUse(key: string): boolean {
-    return (this.entries.get(key)?.refs ?? 0) > 0;
+    return this.reads.has(key);
   }
 
   /** Forgets the key's descriptor; it is closed now or when its last read ends. */

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, statSync } from 'node:fs';
+import { fstatSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
 import { FsObjectStore, SYNC_WRITE_MAX_BYTES } from '../../src/storage/fs-object-store.js';
 import { ObjectNotFoundError } from '../../src/storage/object-store.js';
+import { ReadDescriptors } from '../../src/storage/read-descriptors.js';
 import { makeTempDir } from '../helpers/process.js';
 
 const dirs: Array<{ dir: string; remove(): void }> = [];
@@ -94,6 +95,21 @@ test('an object deleted while a read of it is in progress is unlinked, not empti
   await s.prepare(['wal/0/next']);
   expect(statSync(join(dirs[dirs.length - 1]!.dir, 'wal/0/next')).size).toBe(0);
   await s.close();
+});
+
+test('a descriptor pushed out of the LRU while a read holds it still counts as in use until the read ends', () => {
+  const d = makeTempDir('sh-fs-store-');
+  dirs.push(d);
+  for (const k of ['a', 'b']) writeFileSync(join(d.dir, k), k);
+  const fds = new ReadDescriptors(1);
+  const a = fds.acquire('a', join(d.dir, 'a'));
+  fds.acquire('b', join(d.dir, 'b')).release(); // evicts a's entry, which a's read still holds
+  // delete() asks this before it empties a file for reuse: a yes unlinks it instead.
+  expect(fds.inUse('a')).toBe(true);
+  expect(fstatSync(a.fd).size).toBe(1);
+  a.release();
+  expect(fds.inUse('a')).toBe(false);
+  fds.retireAll();
 });
 
 test('a restart removes the spares a crash left', async () => {

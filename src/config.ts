@@ -23,6 +23,7 @@ export interface BrokerConfig {
   walFlushMs: number;
   walFlushBytes: number;
   writeBufferBytes: number;
+  maxCompactionDebtBytes: number;
   tailCacheBytes: number;
   blockCacheBytes: number;
   logLevel: string;
@@ -76,6 +77,7 @@ export const OPTIONS: OptionDef[] = [
   { flag: 'wal-flush-ms', key: 'walFlushMs', type: 'int', default: '0', help: 'longest a produce waits for others to join its WAL object (0: flush whenever the writer is free)' },
   { flag: 'wal-flush-bytes', key: 'walFlushBytes', type: 'int', default: String(8 * 1024 * 1024), help: 'a WAL object is written once this many bytes are pending' },
   { flag: 'write-buffer-bytes', key: 'writeBufferBytes', type: 'int', default: String(64 * 1024 * 1024), help: 'bytes accepted and not yet committed before produce waits (back-pressure while the store is slow)' },
+  { flag: 'max-compaction-debt-bytes', key: 'maxCompactionDebtBytes', type: 'int', default: String(1024 * 1024 * 1024), help: 'WAL bytes past one segment per partition that compaction may owe before produce waits for it (0: no bound)' },
   { flag: 'tail-cache-bytes', key: 'tailCacheBytes', type: 'int', default: String(32 * 1024 * 1024), help: 'recent bytes kept in memory per partition' },
   { flag: 'block-cache-bytes', key: 'blockCacheBytes', type: 'int', default: String(128 * 1024 * 1024), help: 'bytes of object data cached for reads' },
   { flag: 'metrics-listen', key: 'metricsListen', type: 'string', help: 'HOST:PORT to serve Prometheus metrics on (/metrics); off by default' },
@@ -166,6 +168,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     walFlushMs: values.walFlushMs as number,
     walFlushBytes: values.walFlushBytes as number,
     writeBufferBytes: values.writeBufferBytes as number,
+    maxCompactionDebtBytes: values.maxCompactionDebtBytes as number,
     tailCacheBytes: values.tailCacheBytes as number,
     blockCacheBytes: values.blockCacheBytes as number,
     logLevel: values.logLevel as string,
@@ -184,6 +187,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
   };
   if (cfg.numPartitions < 1) throw new ConfigError('--num-partitions must be at least 1');
   if (cfg.brokerId < 0) throw new ConfigError('--broker-id must be non-negative');
+  if (cfg.maxCompactionDebtBytes < 0) throw new ConfigError('--max-compaction-debt-bytes must be non-negative (0: no bound)');
   if (cfg.leaseTtlSeconds < 2) throw new ConfigError('--lease-ttl-seconds must be at least 2');
   if (cfg.etcdMaxTxnOps < 4) throw new ConfigError('--etcd-max-txn-ops must be at least 4');
   return cfg;

@@ -47,6 +47,8 @@ export class Broker {
       ? new Metrics({
           cache: () => ({ hits: this.logs?.cache.hits ?? 0, misses: this.logs?.cache.misses ?? 0, bytes: this.logs?.cache.size ?? 0 }),
           backlogBytes: () => this.logs?.stats.compactionBacklogBytes ?? 0,
+          debtBytes: () => this.logs?.compactionDebtBytes() ?? 0,
+          produceHolds: () => this.logs?.stats.produceHolds ?? 0,
           bufferedBytes: () => this.logs?.writer.bufferedBytes ?? 0,
         })
       : null;
@@ -82,6 +84,7 @@ export class Broker {
         walFlushMs: cfg.walFlushMs,
         walFlushBytes: cfg.walFlushBytes,
         walMaxBufferedBytes: cfg.writeBufferBytes,
+        maxCompactionDebtBytes: cfg.maxCompactionDebtBytes,
         tailMaxBytes: cfg.tailCacheBytes,
         blockCacheBytes: cfg.blockCacheBytes,
       },

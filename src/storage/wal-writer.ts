@@ -89,7 +89,7 @@ export class WalWriter implements AppendSink {
    * first). Memory stays bounded while the object store is slow or down.
    */
   async admit(deadline: number): Promise<boolean> {
-    while (this.bufferedBytes >= this.opts.maxBufferedBytes) {
+    while (this.bufferedBytes >= this.opts.maxBufferedBytes || this.holdAdmission()) {
       const left = deadline - Date.now();
       if (left <= 0) return false;
       await new Promise<void>((resolve) => {
@@ -103,7 +103,14 @@ export class WalWriter implements AppendSink {
     return true;
   }
 
-  private wakeAdmission(): void {
+  /**
+   * Told by the owner of the write path when produce must wait for reasons of
+   * its own (a compaction backlog over its bound); waiters look again at least
+   * every 100 ms, and at once on wakeAdmission().
+   */
+  holdAdmission: () => boolean = () => false;
+
+  wakeAdmission(): void {
     const ws = this.admissionWaiters;
     this.admissionWaiters = [];
     for (const w of ws) w();

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { fstatSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
-import { FsObjectStore, SYNC_WRITE_MAX_BYTES } from '../../src/storage/fs-object-store.js';
+import { FsObjectStore, SYNC_WRITE_MAX_BYTES, writeAllParallel } from '../../src/storage/fs-object-store.js';
 import { ObjectNotFoundError } from '../../src/storage/object-store.js';
 import { ReadDescriptors } from '../../src/storage/read-descriptors.js';
 import { makeTempDir } from '../helpers/process.js';
@@ -29,6 +29,17 @@ test('a large object put in chunks (synced as it goes) reads back byte for byte,
   const r = { start: (1 << 20) - 5, end: (3 << 20) + 11 };
   expect((await s.get('segments/t/0/00000000000000000000.seg', r)).equals(whole.subarray(r.start, r.end))).toBe(true);
   await s.close();
+});
+
+test('a parallel write to a descriptor that refuses writes fails with its error, and writes nothing', async () => {
+  const d = makeTempDir('sh-fs-parallel-');
+  dirs.push(d);
+  const path = join(d.dir, 'ro');
+  writeFileSync(path, '');
+  const fd = openSync(path, 'r');
+  await expect(writeAllParallel(fd, chunks, 0, 4)).rejects.toMatchObject({ code: 'EBADF' });
+  closeSync(fd);
+  expect(statSync(path).size).toBe(0);
 });
 
 test('a prepared object is written in place the same way', async () => {

@@ -10,7 +10,7 @@ import { dropCoveredRanges } from '../../src/coordination/etcd-metadata-store.js
 import { ErrorCode, KafkaError } from '../../src/protocol/kafka-error.js';
 import { buildBatch, decodeRecords } from '../../src/protocol/records/index.js';
 import { FsObjectStore } from '../../src/storage/fs-object-store.js';
-import { DEFAULT_STORAGE_OPTIONS, LogManager } from '../../src/storage/log-manager.js';
+import { DEFAULT_STORAGE_OPTIONS, LogManager, type StorageOptions } from '../../src/storage/log-manager.js';
 import { MemoryObjectStore } from '../../src/storage/memory-object-store.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 
@@ -28,11 +28,11 @@ async function tempDir(): Promise<string> {
 
 const topic: TopicRecord = { name: 't', topicId: 'AAAAAAAAAAAAAAAAAAAAAQ', partitions: 2, configs: {} };
 
-async function openBroker(dir: string, store: ObjectStore, segmentBytes = 64 << 20) {
+async function openBroker(dir: string, store: ObjectStore, segmentBytes = 64 << 20, options: Partial<StorageOptions> = {}) {
   const meta = new EmbeddedMetadataStore(new FilePersistence(join(dir, "meta")), log);
   await meta.start();
   if (!meta.topics().get('t')) await meta.createTopic(topic);
-  const logs = new LogManager(store, meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId: 0, compactionIntervalMs: 60_000 }, () => ({ segmentBytes, segmentMs: 600_000, retentionMs: -1, retentionBytes: -1 }), log);
+  const logs = new LogManager(store, meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId: 0, compactionIntervalMs: 60_000, ...options }, () => ({ segmentBytes, segmentMs: 600_000, retentionMs: -1, retentionBytes: -1 }), log);
   await logs.start();
   const p0 = await logs.open(topic, 0);
   return { meta, logs, p0, close: async () => { await logs.close(); await meta.close(); } };
@@ -202,6 +202,44 @@ test('a compaction pass writes segment after segment while a backlog lasts, and 
   expect(passes).toBeLessThanOrEqual(3);
   expect(b.p0.walBytes()).toBeLessThan(4096);
   expect((await readAll(b.p0)).map(([, v]) => v.slice(0, 2))).toEqual(Array.from({ length: 40 }, (_, i) => `${i}`.padEnd(2, '-')));
+  await b.close();
+});
+
+test('produce waits while compaction owes more than its bound, and goes on once compaction caught up', async () => {
+  const b = await openBroker(await tempDir(), new MemoryObjectStore(), 4096, { maxCompactionDebtBytes: 8192 });
+  for (let i = 0; i < 20; i++) await b.p0.append([batch([`${i}`.padEnd(1000, '-')])]);
+  // 20 KiB of WAL, one segment's worth of it waiting for more: 16 KiB owed.
+  expect(b.logs.compactionDebtBytes()).toBeGreaterThan(8192);
+  expect(b.logs.stats.segmentsWritten).toBe(0);
+  // The first refusal starts a compaction pass (the timer is a minute away here);
+  // admission comes once segments took the debt under its bound, not before.
+  expect(await b.logs.writer.admit(Date.now() + 10_000)).toBe(true);
+  expect(b.logs.stats.produceHolds).toBe(1);
+  expect(b.logs.stats.segmentsWritten).toBeGreaterThan(0);
+  expect(b.logs.compactionDebtBytes()).toBeLessThanOrEqual(8192);
+  expect((await readAll(b.p0)).map(([, v]) => v.slice(0, 2))).toEqual(Array.from({ length: 20 }, (_, i) => `${i}`.padEnd(2, '-')));
+  await b.close();
+});
+
+test('produce refused past its deadline while compaction cannot catch up; partitions below one segment owe nothing', async () => {
+  const store = new MemoryObjectStore();
+  const b = await openBroker(await tempDir(), store, 4096, { maxCompactionDebtBytes: 2048 });
+  const p1 = await b.logs.open(topic, 1);
+  // Each partition holds less than a segment: waiting for more data, not for the compactor.
+  for (let i = 0; i < 3; i++) await b.p0.append([batch([`${i}`.padEnd(1000, '-')])]);
+  for (let i = 0; i < 3; i++) await p1.append([batch([`${i}`.padEnd(1000, '-')])]);
+  expect(b.logs.compactionDebtBytes()).toBe(0);
+  expect(await b.logs.writer.admit(Date.now() + 1000)).toBe(true);
+  for (let i = 3; i < 12; i++) await b.p0.append([batch([`${i}`.padEnd(1000, '-')])]);
+  // Segment writes fail (a store that refuses them): the debt stays, produce is refused at its deadline.
+  const put = store.put.bind(store);
+  store.put = async (key, body) => (key.startsWith('wal/') ? put(key, body) : Promise.reject(new Error('store down')));
+  await new Promise((r) => setTimeout(r, 150)); // the produce path's view of the debt is up to 100 ms old
+  const t0 = Date.now();
+  expect(await b.logs.writer.admit(Date.now() + 300)).toBe(false);
+  expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+  store.put = put;
+  expect(await b.logs.writer.admit(Date.now() + 10_000)).toBe(true);
   await b.close();
 });
 

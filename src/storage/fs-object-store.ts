@@ -8,7 +8,7 @@ import { mkdir, open, readdir, rename, rm, stat, truncate, unlink } from 'node:f
 import { dirname, join, relative, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ReadDescriptors, closeQuietly, type HeldDescriptor } from './read-descriptors.js';
-import { ObjectNotFoundError, type ByteRange, type ObjectInfo, type ObjectStore } from './object-store.js';
+import { ObjectNotFoundError, type ByteRange, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
 
 const TMP_SUFFIX = '.tmp';
 const MAX_OPEN_READERS = 64;
@@ -29,8 +29,12 @@ const SPARE_FLAGS = constants.O_WRONLY | constants.O_DSYNC;
  * compaction's time).
  */
 const TEMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DSYNC;
-/** Pieces of a put's temp file in flight at once (see writeAllParallel). */
-const PUT_PARALLEL_WRITES = 4;
+/**
+ * Pieces of a put's temp file in flight at once when it is catching up (see
+ * writeAllParallel); one otherwise, since four 1 MiB synchronous writes in
+ * the disk's queue delay the WAL's small ones behind them.
+ */
+const CATCH_UP_PARALLEL_WRITES = 4;
 /**
  * Deleted files kept, emptied, for prepare() to reuse (as RocksDB's
  * recycle_log_file_num and PostgreSQL's recycled WAL segments). Creating a
@@ -142,7 +146,7 @@ export class FsObjectStore implements ObjectStore {
     }
   }
 
-  async put(key: string, body: Buffer | Buffer[]): Promise<void> {
+  async put(key: string, body: Buffer | Buffer[], opts: PutOptions = {}): Promise<void> {
     const chunks = Array.isArray(body) ? body : [body];
     const prepared = this.prepared.get(key);
     if (prepared !== undefined) {
@@ -155,7 +159,7 @@ export class FsObjectStore implements ObjectStore {
     const tmp = `${path}.${randomBytes(6).toString('hex')}${TMP_SUFFIX}`;
     const fd = await openFdAsync(tmp, TEMP_FLAGS);
     try {
-      await writeAllParallel(fd, chunks, 0, PUT_PARALLEL_WRITES);
+      await writeAllParallel(fd, chunks, 0, opts.catchUp ? CATCH_UP_PARALLEL_WRITES : 1);
     } catch (err) {
       closeQuietly(fd);
       await unlink(tmp).catch(() => {});

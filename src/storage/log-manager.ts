@@ -22,11 +22,12 @@ const MAX_WAL_RANGES = 1000;
 const SEGMENTS_PER_PASS = 4;
 const GC_MIN_AGE_MS = 10 * 60_000;
 /**
- * Ranges a compaction reads ahead of the one it encodes: one read at a time,
- * each waiting for a busy event loop to issue it, made reading a segment's
- * worth of WAL take 2-3 times as long under a full produce load.
+ * Ranges a compaction reads ahead of the one it encodes while it catches up
+ * (none otherwise, so as not to crowd the WAL's disk and threads): one read
+ * at a time, each waiting for a busy event loop to issue it, made reading a
+ * segment's worth of WAL take 2-3 times as long under a full produce load.
  */
-const COMPACTION_READ_AHEAD = 4;
+const CATCH_UP_READ_AHEAD = 4;
 /** How stale the produce path's view of the compaction backlog may be (it sums every partition's WAL ranges). */
 const BACKLOG_RECHECK_MS = 100;
 
@@ -457,10 +458,13 @@ export class LogManager {
     }
     // A segment replaces its ranges for good: it must hold every record of them, with no hole.
     // Read range by range into the encoder, bypassing the block cache (these WAL bytes are
-    // about to go): at most COMPACTION_READ_AHEAD + 1 ranges' raw bytes are held at a time.
+    // about to go): one range's raw bytes are held at a time (CATCH_UP_READ_AHEAD + 1 catching up).
     const enc = new SegmentEncoder();
     let expected = group[0]!.baseOffset;
-    const reads = readAhead(group, (r) => log.batchesOfRange(r, false), COMPACTION_READ_AHEAD);
+    // Behind by half the bound: more reads and writes in flight, at some cost to produce latency.
+    const limit = this.opts.maxCompactionDebtBytes;
+    const catchUp = limit > 0 && this.compactionDebtBytes() > limit / 2;
+    const reads = readAhead(group, (r) => log.batchesOfRange(r, false), catchUp ? CATCH_UP_READ_AHEAD : 0);
     for (let i = 0; i < group.length; i++) {
       for (const b of await reads.next()) {
         if (b.baseOffset !== expected) {
@@ -477,7 +481,7 @@ export class LogManager {
     const { chunks, size } = await enc.finish();
     const base = group[0]!.baseOffset;
     const key = `segments/${log.topicId}/${log.partition}/${base.toString().padStart(20, '0')}-${randomBytes(4).toString('hex')}.seg`;
-    await this.store.put(key, chunks);
+    await this.store.put(key, chunks, { catchUp });
     failpoint('compaction.after-segment-put');
     const range: LogRange = {
       kind: 'segment',

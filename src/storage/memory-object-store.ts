@@ -1,12 +1,12 @@
 // In-memory ObjectStore for unit tests of the layers above storage.
 
-import { ObjectNotFoundError, type ByteRange, type ObjectInfo, type ObjectStore } from './object-store.js';
+import { ObjectNotFoundError, type ByteRange, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
 
 export class MemoryObjectStore implements ObjectStore {
   readonly description = 'memory://';
   readonly objects = new Map<string, Buffer>();
 
-  async put(key: string, body: Buffer | Buffer[]): Promise<void> {
+  async put(key: string, body: Buffer | Buffer[], _opts?: PutOptions): Promise<void> {
     this.objects.set(key, Buffer.concat(Array.isArray(body) ? body : [body]));
   }
 

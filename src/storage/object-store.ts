@@ -14,10 +14,19 @@ export interface ByteRange {
   end: number;
 }
 
+export interface PutOptions {
+  /**
+   * Background work that fell behind (compaction owing more than half its
+   * bound): the store may put more I/O in flight to catch up, at some cost to
+   * the latency of the foreground writes that share the disk.
+   */
+  catchUp?: boolean;
+}
+
 export interface ObjectStore {
   /** Where the objects live, for logs and the README's layout. */
   readonly description: string;
-  put(key: string, body: Buffer | Buffer[]): Promise<void>;
+  put(key: string, body: Buffer | Buffer[], opts?: PutOptions): Promise<void>;
   get(key: string, range?: ByteRange): Promise<Buffer>;
   delete(key: string): Promise<void>;
   /** Every object whose key starts with prefix, in key order. */

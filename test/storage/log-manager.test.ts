@@ -206,7 +206,14 @@ test('a compaction pass writes segment after segment while a backlog lasts, and 
 });
 
 test('produce waits while compaction owes more than its bound, and goes on once compaction caught up', async () => {
-  const b = await openBroker(await tempDir(), new MemoryObjectStore(), 4096, { maxCompactionDebtBytes: 8192 });
+  const store = new MemoryObjectStore();
+  const segmentPuts: Array<boolean | undefined> = [];
+  const put = store.put.bind(store);
+  store.put = async (key, body, opts) => {
+    if (key.startsWith('segments/')) segmentPuts.push(opts?.catchUp);
+    return put(key, body, opts);
+  };
+  const b = await openBroker(await tempDir(), store, 4096, { maxCompactionDebtBytes: 8192 });
   for (let i = 0; i < 20; i++) await b.p0.append([batch([`${i}`.padEnd(1000, '-')])]);
   // 20 KiB of WAL, one segment's worth of it waiting for more: 16 KiB owed.
   expect(b.logs.compactionDebtBytes()).toBeGreaterThan(8192);
@@ -217,6 +224,10 @@ test('produce waits while compaction owes more than its bound, and goes on once 
   expect(b.logs.stats.produceHolds).toBe(1);
   expect(b.logs.stats.segmentsWritten).toBeGreaterThan(0);
   expect(b.logs.compactionDebtBytes()).toBeLessThanOrEqual(8192);
+  // Behind by more than half the bound, compaction asks the store to catch up; then no more.
+  expect(segmentPuts[0]).toBe(true);
+  await b.logs.compactionPass();
+  expect(segmentPuts.at(-1)).toBe(false);
   expect((await readAll(b.p0)).map(([, v]) => v.slice(0, 2))).toEqual(Array.from({ length: 20 }, (_, i) => `${i}`.padEnd(2, '-')));
   await b.close();
 });

@@ -38,6 +38,15 @@ test('reads ahead of the one taken, at most `ahead` of them, and gives results i
   await expect(r.next()).rejects.toThrow(/all 6 items taken/);
 });
 
+test('with nothing ahead, each read starts when it is taken', async () => {
+  const started: number[] = [];
+  const r = readAhead([0, 1, 2], async (i) => (started.push(i), i), 0);
+  expect(await r.next()).toBe(0);
+  expect(started).toEqual([0]);
+  expect(await r.next()).toBe(1);
+  expect(started).toEqual([0, 1]);
+});
+
 test('a read that fails ahead of its turn fails at its turn, not as an unhandled rejection', async () => {
   const unhandled: unknown[] = [];
   const onUnhandled = (e: unknown) => unhandled.push(e);

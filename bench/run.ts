@@ -1045,6 +1045,7 @@ function settingsText(report: Report): string[] {
     `broker CPU: utime+stime of the broker process from /proc during the measurement / wall time (1.00 = one core busy)`,
     `before each measurement the bench waits until the broker process is quiet (under ${QUIET_CORES} of a core over a second, at most ${SETTLE_MAX_S} s; the waits are in the raw figures): ` +
       `StreamHouse compacts what a run wrote after it, and that work is not charged to the next run; Kafka's page-cache flushing runs in kernel threads and is not waited for`,
+    `StreamHouse holds produce while compaction owes more than --max-compaction-debt-bytes (default 1 GiB): a run that writes more than that faster than compaction keeps up (franz-go 1 MiB) measures the rate StreamHouse can sustain, not a burst into a growing WAL`,
   ];
 }
 

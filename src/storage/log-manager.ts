@@ -130,6 +130,8 @@ export class LogManager {
     // One config lookup per topic, not per partition (a thousand partitions, ten times a second).
     const segmentBytes = new Map<string, number>();
     for (const log of this.logs.values()) {
+      // Compaction skips these (see compactionPass): counted, they could hold produce for good.
+      if (log.fenced || log.closing) continue;
       const wal = log.walBytes();
       if (wal === 0) continue;
       let seg = segmentBytes.get(log.topicName);
@@ -536,4 +538,3 @@ export class LogManager {
     await this.compacting;
   }
 }
-

@@ -191,6 +191,8 @@ const METRIC = {
   retries: 'streamhouse_object_store_retries_total',
   flush: 'streamhouse_wal_flush_seconds',
   flushBytes: 'streamhouse_wal_flush_bytes',
+  produceHolds: 'streamhouse_produce_held_for_compaction',
+  debt: 'streamhouse_compaction_debt_bytes',
   // prom-client's default metrics carry the registry's prefix (src/metrics.ts: 'streamhouse_')
   rss: ['process_resident_memory_bytes', 'streamhouse_process_resident_memory_bytes'],
 };
@@ -242,6 +244,10 @@ interface StoreFigures {
   flushP50: Estimate;
   flushP99: Estimate;
   walBytes: number;
+  /** Times produce waited for compaction (--max-compaction-debt-bytes) during the load. */
+  produceHolds: number;
+  /** WAL bytes compaction owed at the scrape after the load. */
+  debtAfterBytes: number;
   /** Largest of the once-a-second samples of the RSS gauge. */
   rssMaxBytes: number;
   rssSamples: number;
@@ -380,6 +386,8 @@ async function measured<T>(sb: ScenarioBroker, fn: () => Promise<T>, opts: { lis
     flushP50: estimate(0.5, before, after, METRIC.flush, {}),
     flushP99: estimate(0.99, before, after, METRIC.flush, {}),
     walBytes: delta(before, after, `${METRIC.flushBytes}_sum`),
+    produceHolds: delta(before, after, METRIC.produceHolds),
+    debtAfterBytes: value(after, METRIC.debt),
     rssMaxBytes: sampler.values.length ? Math.max(...sampler.values) : NaN,
     rssSamples: sampler.values.length,
     rssScrapeErrors: sampler.errors,
@@ -408,6 +416,7 @@ function describeStore(s: StoreFigures): string[] {
     `object store over ${fmtNum(s.seconds)} s: ${fmtInt(s.putsOk)} PUTs ok, ${fmtInt(s.putsError)} failed, ${fmtNum(s.putBytes / MiB)} MiB put; ` +
       `PUT latency p50 ${estText(s.putP50)} ms, p99 ${estText(s.putP99)} ms (bucket estimates); ${fmtInt(s.gets)} GETs, ${fmtInt(s.deletes)} DELETEs, ${fmtInt(s.retries)} retries`,
     `WAL: ${fmtInt(s.flushes)} flushes, ${fmtNum(s.walBytes / MiB)} MiB; flush (PUT + metadata commit) p50 ${estText(s.flushP50)} ms, p99 ${estText(s.flushP99)} ms (bucket estimates)`,
+    `compaction: produce held for it ${fmtInt(s.produceHolds)} times (debt over --max-compaction-debt-bytes); debt after the load ${fmtNum(s.debtAfterBytes / MiB)} MiB`,
     `broker: max RSS ${fmtNum(s.rssMaxBytes / MiB)} MiB (${s.rssSamples} samples of the gauge, one a second${s.rssScrapeErrors ? `, ${s.rssScrapeErrors} failed scrapes` : ''}), ` +
       `VmHWM ${fmtNum(s.vmHwmBytes / MiB)} MiB; CPU ${fmtNum(s.brokerCores, 2)} cores`,
   ];
@@ -777,6 +786,7 @@ function rowsFor(report: Report, n: number): Row[] {
       estRow(1, 'S3 PUT latency p50 (bucket estimate)', r?.store.putP50),
       estRow(1, 'S3 PUT latency p99 (bucket estimate)', r?.store.putP99, lt(TARGET_PUT_P99_MS, `< ${TARGET_PUT_P99_MS}`), lt(PLAN_PUT_P99_MS, `< ${PLAN_PUT_P99_MS}`)),
       { scenario: 1, figure: 'WAL flushes', unit: 'count', v: r?.store.flushes },
+      { scenario: 1, figure: 'produce held for compaction (debt over its bound)', unit: 'times', v: r?.store.produceHolds },
     );
   }
   if (n === 2 && report.s2) {
@@ -820,6 +830,7 @@ function rowsFor(report: Report, n: number): Row[] {
       estRow(3, 'S3 PUT latency p50 (bucket estimate)', r?.store.putP50),
       estRow(3, 'S3 PUT latency p99 (bucket estimate)', r?.store.putP99),
       { scenario: 3, figure: 'max broker RSS', unit: 'MiB', v: r ? maxRssMiB(r.store) : undefined },
+      { scenario: 3, figure: 'produce held for compaction (debt over its bound)', unit: 'times', v: r?.store.produceHolds },
     );
   }
   if (n === 4 && report.s4) {

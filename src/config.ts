@@ -24,6 +24,7 @@ export interface BrokerConfig {
   walFlushBytes: number;
   writeBufferBytes: number;
   maxCompactionDebtBytes: number;
+  walCopyBytes: number;
   tailCacheBytes: number;
   blockCacheBytes: number;
   logLevel: string;
@@ -78,6 +79,7 @@ export const OPTIONS: OptionDef[] = [
   { flag: 'wal-flush-bytes', key: 'walFlushBytes', type: 'int', default: String(8 * 1024 * 1024), help: 'a WAL object is written once this many bytes are pending' },
   { flag: 'write-buffer-bytes', key: 'writeBufferBytes', type: 'int', default: String(64 * 1024 * 1024), help: 'bytes accepted and not yet committed before produce waits (back-pressure while the store is slow)' },
   { flag: 'max-compaction-debt-bytes', key: 'maxCompactionDebtBytes', type: 'int', default: String(1024 * 1024 * 1024), help: 'WAL bytes past one segment per partition that compaction may owe before produce waits for it (0: no bound)' },
+  { flag: 'wal-copy-bytes', key: 'walCopyBytes', type: 'int', default: String(1024 * 1024 * 1024), help: 'with S3 storage: bytes of local copies of recent WAL objects, which compaction reads instead of GETting them back (0: none)' },
   { flag: 'tail-cache-bytes', key: 'tailCacheBytes', type: 'int', default: String(32 * 1024 * 1024), help: 'recent bytes kept in memory per partition' },
   { flag: 'block-cache-bytes', key: 'blockCacheBytes', type: 'int', default: String(128 * 1024 * 1024), help: 'bytes of object data cached for reads' },
   { flag: 'metrics-listen', key: 'metricsListen', type: 'string', help: 'HOST:PORT to serve Prometheus metrics on (/metrics); off by default' },
@@ -169,6 +171,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     walFlushBytes: values.walFlushBytes as number,
     writeBufferBytes: values.writeBufferBytes as number,
     maxCompactionDebtBytes: values.maxCompactionDebtBytes as number,
+    walCopyBytes: values.walCopyBytes as number,
     tailCacheBytes: values.tailCacheBytes as number,
     blockCacheBytes: values.blockCacheBytes as number,
     logLevel: values.logLevel as string,
@@ -187,6 +190,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
   };
   if (cfg.numPartitions < 1) throw new ConfigError('--num-partitions must be at least 1');
   if (cfg.brokerId < 0) throw new ConfigError('--broker-id must be non-negative');
+  if (cfg.walCopyBytes < 0) throw new ConfigError('--wal-copy-bytes must be non-negative (0: no copies)');
   if (cfg.maxCompactionDebtBytes < 0) throw new ConfigError('--max-compaction-debt-bytes must be non-negative (0: no bound)');
   if (cfg.leaseTtlSeconds < 2) throw new ConfigError('--lease-ttl-seconds must be at least 2');
   if (cfg.etcdMaxTxnOps < 4) throw new ConfigError('--etcd-max-txn-ops must be at least 4');

@@ -2,6 +2,7 @@
 // URL, the storage engine, the topic service, the request dispatcher and the
 // TCP server; and takes them down in the order that loses nothing.
 
+import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { Metrics } from '../metrics.js';
@@ -65,7 +66,7 @@ export class Broker {
         },
         onRequest: metrics?.onObjectRequest,
       },
-    });
+    }, { dir: join(cfg.dataDir, 'wal-copies'), maxBytes: cfg.walCopyBytes });
     this.meta = await openMetadataStore(cfg.metadata, cfg.dataDir, this.store, this.log, {
       prefix: cfg.etcdPrefix,
       leaseTtlSeconds: cfg.leaseTtlSeconds,

@@ -3,13 +3,20 @@
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { FsObjectStore } from './fs-object-store.js';
+import { LocalCopyObjectStore } from './local-copy-store.js';
 import { MemoryObjectStore } from './memory-object-store.js';
 import type { ObjectStore } from './object-store.js';
 import { S3ObjectStore, parseS3Url, type S3Options } from './s3-object-store.js';
 
 export type S3Settings = Omit<S3Options, 'bucket' | 'prefix'>;
 
-export async function openObjectStore(url: string, s3: S3Settings = {}): Promise<ObjectStore> {
+/** Local copies of a remote store's WAL objects (see LocalCopyObjectStore); none when maxBytes is 0. */
+export interface LocalCopies {
+  dir: string;
+  maxBytes: number;
+}
+
+export async function openObjectStore(url: string, s3: S3Settings = {}, localCopies?: LocalCopies): Promise<ObjectStore> {
   if (url.startsWith('file://')) {
     return openDirectory(url.startsWith('file:///') ? fileURLToPath(url) : resolve(url.slice('file://'.length)));
   }
@@ -17,7 +24,7 @@ export async function openObjectStore(url: string, s3: S3Settings = {}): Promise
   if (url.startsWith('s3://')) {
     const store = new S3ObjectStore({ ...parseS3Url(url), ...s3 });
     await store.checkAccess();
-    return store;
+    return localCopies && localCopies.maxBytes > 0 ? LocalCopyObjectStore.open(store, localCopies.dir, localCopies.maxBytes) : store;
   }
   if (!url.includes('://')) return openDirectory(resolve(url));
   throw new Error(`unknown storage URL ${url}: use file:///path, s3://bucket/prefix or memory://`);

@@ -315,10 +315,8 @@ function unlinkQuietly(path: string): void {
 }
 
 /** Writes every chunk at `position` of an O_DSYNC file (a descriptor), a piece at a time. */
-export async function writeAll(fd: number, chunks: Buffer[], position: number): Promise<void> {
-  const total = totalBytes(chunks);
-  let off = 0;
-  while (off < total) off += (await writevFdAsync(fd, sliceChunks(chunks, off, SYNC_EVERY_BYTES), position + off)).bytesWritten;
+export function writeAll(fd: number, chunks: Buffer[], position: number): Promise<void> {
+  return writeAllParallel(fd, chunks, position, 1);
 }
 
 /**

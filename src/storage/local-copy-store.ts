@@ -6,6 +6,7 @@
 
 import { mkdir, open, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { totalBytes } from './fs-object-store.js';
 import type { ByteRange, ObjectInfo, ObjectStore, PutOptions } from './object-store.js';
 
 /** Keys whose objects get a local copy: the ones read back soon after they are written. */
@@ -17,7 +18,7 @@ export class LocalCopyObjectStore implements ObjectStore {
   private copies = new Map<string, number>();
   private bytes = 0;
   private seq = 0;
-  readonly stats = { hits: 0, misses: 0, copyErrors: 0 };
+  readonly stats = { hits: 0 };
 
   private constructor(
     private readonly remote: ObjectStore,
@@ -56,7 +57,7 @@ export class LocalCopyObjectStore implements ObjectStore {
     }
     const path = await copy;
     if (!path) return;
-    const size = Array.isArray(body) ? body.reduce((n, b) => n + b.length, 0) : body.length;
+    const size = Array.isArray(body) ? totalBytes(body) : body.length;
     if (this.copies.has(key)) this.bytes -= this.copies.get(key)!;
     this.copies.delete(key);
     this.copies.set(key, size);
@@ -76,7 +77,6 @@ export class LocalCopyObjectStore implements ObjectStore {
       await rename(tmp, path);
       return path;
     } catch {
-      this.stats.copyErrors++;
       await unlink(tmp).catch(() => {});
       return null;
     }
@@ -102,7 +102,6 @@ export class LocalCopyObjectStore implements ObjectStore {
         this.drop(key);
       }
     }
-    if (key.startsWith(COPIED_PREFIX)) this.stats.misses++;
     return this.remote.get(key, range);
   }
 

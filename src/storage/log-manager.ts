@@ -86,7 +86,7 @@ export class LogManager {
   private closed = false;
   /** Told when partitions were fenced and should be reopened if still assigned. */
   onFenced: () => void = () => {};
-  readonly stats = { segmentsWritten: 0, walObjectsDeleted: 0, compactionBacklogBytes: 0, compactionDebtBytes: 0, produceHolds: 0 };
+  readonly stats = { segmentsWritten: 0, walObjectsDeleted: 0, compactionBacklogBytes: 0, produceHolds: 0 };
   private debtCheckedAt = -Infinity;
   private holding = false;
 
@@ -156,14 +156,14 @@ export class LogManager {
     const now = Date.now();
     if (now - this.debtCheckedAt >= BACKLOG_RECHECK_MS) {
       this.debtCheckedAt = now;
-      this.stats.compactionDebtBytes = this.compactionDebtBytes();
+      const debt = this.compactionDebtBytes();
       // Held above the bound, resumed a quarter below it: flipping at one line
       // made a hold (and its two log lines) every 300 ms under a steady overload.
-      const behind = this.stats.compactionDebtBytes > (this.holding ? (limit * 3) / 4 : limit);
+      const behind = debt > (this.holding ? (limit * 3) / 4 : limit);
       if (behind !== this.holding) {
         this.holding = behind;
         if (behind) this.stats.produceHolds++;
-        const at = { debtBytes: this.stats.compactionDebtBytes, limitBytes: limit };
+        const at = { debtBytes: debt, limitBytes: limit };
         if (behind) this.log.warn(at, 'produce held: compaction is behind');
         else this.log.info(at, 'produce resumed: compaction caught up');
       }

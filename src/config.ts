@@ -4,6 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { DEFAULT_MULTIPART_THRESHOLD_BYTES } from './storage/s3-object-store.js';
 
 export interface BrokerConfig {
   listenHost: string;
@@ -61,7 +62,7 @@ export const OPTIONS: OptionDef[] = [
   { flag: 's3-endpoint', key: 's3Endpoint', type: 'string', help: 'S3 endpoint URL (for MinIO, s3rver, ...); default: AWS' },
   { flag: 's3-region', key: 's3Region', type: 'string', help: 'S3 region (default: AWS_REGION or us-east-1)' },
   { flag: 's3-force-path-style', key: 's3ForcePathStyle', type: 'boolean', default: 'false', help: 'path-style S3 URLs (needed by most self-hosted stores)' },
-  { flag: 's3-multipart-threshold-bytes', key: 's3MultipartThresholdBytes', type: 'int', default: String(64 * 1024 * 1024), help: 'objects above this size are uploaded in parts' },
+  { flag: 's3-multipart-threshold-bytes', key: 's3MultipartThresholdBytes', type: 'int', default: String(DEFAULT_MULTIPART_THRESHOLD_BYTES), help: 'objects above this size are uploaded in parts (the default puts a default-sized segment in one PUT)' },
   { flag: 's3-request-timeout-ms', key: 's3RequestTimeoutMs', type: 'int', default: '10000', help: 'timeout of one S3 request (retried within the produce timeout)' },
   { flag: 'metadata', key: 'metadata', type: 'string', default: 'embedded', help: 'metadata store: embedded (beside the data) or etcd://host:port[,host:port] for a cluster' },
   { flag: 'etcd-prefix', key: 'etcdPrefix', type: 'string', default: '/streamhouse', help: 'key prefix in etcd (several clusters can share one etcd)' },

@@ -50,6 +50,8 @@ export class S3FaultProxy {
   private rules: S3FaultRule[] = [];
   readonly injected: Record<string, number> = {};
   forwarded = 0;
+  /** Every request received, as "METHOD /path?query" (faulted or not). */
+  readonly seen: string[] = [];
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
   private readonly server: http.Server;
   private readonly sockets = new Set<Socket>();
@@ -112,6 +114,7 @@ export class S3FaultProxy {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.seen.push(`${req.method} ${req.url}`);
     const f = this.pick(req);
     if (!f) return this.forward(req, res);
     const kind = f.kind === 'status' ? `status ${f.status}` : f.kind;

@@ -12,6 +12,7 @@ import { openMetadataStore } from '../coordination/open.js';
 import type { MetadataStore } from '../coordination/metadata-store.js';
 import { KafkaServer } from '../server/server.js';
 import { DEFAULT_STORAGE_OPTIONS, LogManager } from '../storage/log-manager.js';
+import { LOCAL_MIN_OVERLAP_BYTES, OBJECT_STORE_MIN_OVERLAP_BYTES } from '../storage/wal-writer.js';
 import { openObjectStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { supportedApiVersions } from './api-versions.js';
@@ -84,6 +85,7 @@ export class Broker {
         brokerId: cfg.brokerId,
         walFlushMs: cfg.walFlushMs,
         walFlushBytes: cfg.walFlushBytes,
+        walMinOverlapBytes: cfg.storage.startsWith('s3://') ? OBJECT_STORE_MIN_OVERLAP_BYTES : LOCAL_MIN_OVERLAP_BYTES,
         walMaxBufferedBytes: cfg.writeBufferBytes,
         maxCompactionDebtBytes: cfg.maxCompactionDebtBytes,
         tailMaxBytes: cfg.tailCacheBytes,

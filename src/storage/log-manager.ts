@@ -13,7 +13,7 @@ import { PartitionLog } from './partition-log.js';
 import { RangeReader } from './range-reader.js';
 import { readAhead } from './read-ahead.js';
 import { SegmentEncoder } from './segment.js';
-import { WalWriter } from './wal-writer.js';
+import { LOCAL_MIN_OVERLAP_BYTES, WalWriter } from './wal-writer.js';
 
 const GC_INTERVAL_MS = 60_000;
 /** WAL ranges a partition may hold before compaction runs whatever their size or age. */
@@ -36,6 +36,8 @@ export interface StorageOptions {
   walFlushMs: number;
   walFlushBytes: number;
   walMaxInflight: number;
+  /** See WalWriterOptions.minOverlapBytes: larger on S3, where each WAL object is a billed request. */
+  walMinOverlapBytes: number;
   /** Produce waits once this many bytes are accepted and not yet committed. */
   walMaxBufferedBytes: number;
   maxConcurrentGets: number;
@@ -63,6 +65,7 @@ export const DEFAULT_STORAGE_OPTIONS: Omit<StorageOptions, 'brokerId'> = {
   walFlushMs: 0,
   walFlushBytes: 8 * 1024 * 1024,
   walMaxInflight: 4,
+  walMinOverlapBytes: LOCAL_MIN_OVERLAP_BYTES,
   walMaxBufferedBytes: 64 * 1024 * 1024,
   maxConcurrentGets: 32,
   tailMaxBytes: 32 * 1024 * 1024,
@@ -107,6 +110,7 @@ export class LogManager {
         flushMs: opts.walFlushMs,
         flushBytes: opts.walFlushBytes,
         maxInflight: opts.walMaxInflight,
+        minOverlapBytes: opts.walMinOverlapBytes,
         maxBufferedBytes: opts.walMaxBufferedBytes,
       },
       log,

@@ -9,7 +9,8 @@ import { RangesNotReplaced, type TopicRecord } from '../../src/coordination/meta
 import { dropCoveredRanges } from '../../src/coordination/etcd-metadata-store.js';
 import { ErrorCode, KafkaError } from '../../src/protocol/kafka-error.js';
 import { buildBatch, decodeRecords } from '../../src/protocol/records/index.js';
-import { FsObjectStore } from '../../src/storage/fs-object-store.js';
+import { FsObjectStore, totalBytes } from '../../src/storage/fs-object-store.js';
+import { LOCAL_MIN_OVERLAP_BYTES, OBJECT_STORE_MIN_OVERLAP_BYTES } from '../../src/storage/wal-writer.js';
 import { DEFAULT_STORAGE_OPTIONS, LogManager, type StorageOptions } from '../../src/storage/log-manager.js';
 import { MemoryObjectStore } from '../../src/storage/memory-object-store.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
@@ -361,4 +362,36 @@ test('the WAL collector leaves alone a prepared WAL object that is being written
   const again = await openBroker(dir, new FsObjectStore(join(dir, 'objects')));
   expect(await readAll(again.p0)).toEqual([[0, 'kept']]);
   await again.close();
+});
+
+test.each([
+  ['on a local disk, each append worth an object overlaps the flush in flight', LOCAL_MIN_OVERLAP_BYTES, 4],
+  ['on S3, appends wait for the flush in flight until 4 MiB are worth a request', OBJECT_STORE_MIN_OVERLAP_BYTES, 2],
+])('%s', async (_name, minOverlap, objects) => {
+  const dir = await tempDir();
+  const store = new MemoryObjectStore();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const put = store.put.bind(store);
+  const walPuts: number[] = [];
+  store.put = async (key, body) => {
+    if (key.startsWith('wal/') && walPuts.push(totalBytes(Array.isArray(body) ? body : [body])) === 1) await gate;
+    await put(key, body);
+  };
+  const b = await openBroker(dir, store, 64 << 20, { walMinOverlapBytes: minOverlap });
+  const first = b.p0.append([batch(['first'])]);
+  await new Promise((r) => setTimeout(r, 20)); // its flush is in flight, held at the gate
+  const value = 'v'.repeat(300 * 1024);
+  const more: Array<Promise<{ baseOffset: number }>> = [];
+  for (let i = 0; i < 3; i++) {
+    more.push(b.p0.append([batch([value])]));
+    await new Promise((r) => setTimeout(r, 5)); // one request at a time, as they come from the network
+  }
+  await new Promise((r) => setTimeout(r, 20));
+  release();
+  expect((await first).baseOffset).toBe(0);
+  expect((await Promise.all(more)).map((r) => r.baseOffset)).toEqual([1, 2, 3]);
+  expect(walPuts).toHaveLength(objects);
+  expect((await readAll(b.p0)).map(([o]) => o)).toEqual([0, 1, 2, 3]);
+  await b.close();
 });

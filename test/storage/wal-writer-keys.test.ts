@@ -23,7 +23,7 @@ test('prepared WAL keys are used under steady flushing, and no refill is thrown 
       deleted.push(k);
     },
   } as unknown as ObjectStore;
-  const w = new WalWriter(store, {} as MetadataStore, { brokerId: 1, flushMs: 0, flushBytes: 1 << 20, maxInflight: 4, maxBufferedBytes: 1 << 30 }, pino({ level: 'silent' }));
+  const w = new WalWriter(store, {} as MetadataStore, { brokerId: 1, flushMs: 0, flushBytes: 1 << 20, maxInflight: 4, minOverlapBytes: 256 * 1024, maxBufferedBytes: 1 << 30 }, pino({ level: 'silent' }));
   await w.start();
   const issued: string[] = [];
   for (let i = 0; i < 500; i++) {

@@ -226,9 +226,12 @@ test('produce waits while compaction owes more than its bound, and goes on once 
   expect(b.logs.stats.segmentsWritten).toBeGreaterThan(0);
   expect(b.logs.compactionDebtBytes()).toBeLessThanOrEqual(8192);
   // Behind by more than half the bound, compaction asks the store to catch up; then no more.
-  expect(segmentPuts[0]).toBe(true);
+  // (Admission can come while the debt is still above half the bound, and the
+  // pass it started goes on: how many puts catch up depends on that timing.)
   await b.logs.compactionPass();
+  expect(segmentPuts[0]).toBe(true);
   expect(segmentPuts.at(-1)).toBe(false);
+  expect(segmentPuts.indexOf(true, segmentPuts.indexOf(false))).toBe(-1);
   expect((await readAll(b.p0)).map(([, v]) => v.slice(0, 2))).toEqual(Array.from({ length: 20 }, (_, i) => `${i}`.padEnd(2, '-')));
   await b.close();
 });

@@ -4,15 +4,16 @@
 
 import http from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ObjectKind } from './storage/object-store.js';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const SIZE_BUCKETS = [1024, 16 * 1024, 64 * 1024, 256 * 1024, 1 << 20, 4 << 20, 16 << 20, 64 << 20];
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly objectRequests = new Counter({ name: 'streamhouse_object_store_requests_total', help: 'Object store requests', labelNames: ['op', 'outcome'], registers: [this.registry] });
-  readonly objectBytes = new Counter({ name: 'streamhouse_object_store_bytes_total', help: 'Bytes moved to (put) and from (get) the object store', labelNames: ['op'], registers: [this.registry] });
-  readonly objectLatency = new Histogram({ name: 'streamhouse_object_store_request_seconds', help: 'Object store request latency', labelNames: ['op'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly objectRequests = new Counter({ name: 'streamhouse_object_store_requests_total', help: 'Object store requests', labelNames: ['op', 'kind', 'outcome'], registers: [this.registry] });
+  readonly objectBytes = new Counter({ name: 'streamhouse_object_store_bytes_total', help: 'Bytes moved to (put) and from (get) the object store', labelNames: ['op', 'kind'], registers: [this.registry] });
+  readonly objectLatency = new Histogram({ name: 'streamhouse_object_store_request_seconds', help: 'Object store request latency (kind wal: on the produce path; segments: compaction and reads)', labelNames: ['op', 'kind'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly objectRetries = new Counter({ name: 'streamhouse_object_store_retries_total', help: 'Retried object store requests', labelNames: ['op'], registers: [this.registry] });
   readonly walFlushBytes = new Histogram({ name: 'streamhouse_wal_flush_bytes', help: 'Size of WAL objects written', buckets: SIZE_BUCKETS, registers: [this.registry] });
   readonly walFlushLatency = new Histogram({ name: 'streamhouse_wal_flush_seconds', help: 'WAL object write plus metadata commit latency', buckets: LATENCY_BUCKETS, registers: [this.registry] });
@@ -39,10 +40,10 @@ export class Metrics {
     new Gauge({ name: 'streamhouse_write_buffered_bytes', help: 'Bytes accepted and not yet committed', registers: [this.registry], collect() { this.set(sources.bufferedBytes()); } });
   }
 
-  onObjectRequest = (op: string, bytes: number, ms: number, ok: boolean): void => {
-    this.objectRequests.inc({ op, outcome: ok ? 'ok' : 'error' });
-    if (ok && bytes) this.objectBytes.inc({ op }, bytes);
-    this.objectLatency.observe({ op }, ms / 1000);
+  onObjectRequest = (op: string, bytes: number, ms: number, ok: boolean, kind: ObjectKind): void => {
+    this.objectRequests.inc({ op, kind, outcome: ok ? 'ok' : 'error' });
+    if (ok && bytes) this.objectBytes.inc({ op, kind }, bytes);
+    this.objectLatency.observe({ op, kind }, ms / 1000);
   };
 
   onObjectRetry = (op: string): void => {

@@ -23,6 +23,14 @@ export interface PutOptions {
   catchUp?: boolean;
 }
 
+/** What an object is, from its key's first folder: a metrics label, so produce-path PUTs (wal) are told from background ones. */
+export type ObjectKind = 'wal' | 'segments' | 'meta' | 'other';
+
+export function objectKind(key: string): ObjectKind {
+  const top = key.slice(0, key.indexOf('/'));
+  return top === 'wal' || top === 'segments' || top === 'meta' ? top : 'other';
+}
+
 export interface ObjectStore {
   /** Where the objects live, for logs and the README's layout. */
   readonly description: string;

@@ -19,7 +19,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Agent } from 'node:https';
 import { Agent as HttpAgent } from 'node:http';
-import { ObjectNotFoundError, type ByteRange, type ObjectInfo, type ObjectStore } from './object-store.js';
+import { ObjectNotFoundError, objectKind, type ByteRange, type ObjectInfo, type ObjectKind, type ObjectStore } from './object-store.js';
 import { DEFAULT_RETRY, withRetries, type RetryHooks, type RetryPolicy } from './retry.js';
 
 export interface S3Options {
@@ -33,7 +33,7 @@ export interface S3Options {
   requestTimeoutMs?: number;
   maxSockets?: number;
   retry?: RetryPolicy;
-  hooks?: RetryHooks & { onRequest?(op: string, bytes: number, ms: number, ok: boolean): void };
+  hooks?: RetryHooks & { onRequest?(op: string, bytes: number, ms: number, ok: boolean, kind: ObjectKind): void };
 }
 
 export class S3StartupError extends Error {
@@ -118,14 +118,14 @@ export class S3ObjectStore implements ObjectStore {
     return this.prefix + k;
   }
 
-  private async timed<T>(op: string, bytes: (r: T) => number, fn: () => Promise<T>): Promise<T> {
+  private async timed<T>(op: string, key: string, bytes: (r: T) => number, fn: () => Promise<T>): Promise<T> {
     const started = Date.now();
     try {
       const r = await fn();
-      this.opts.hooks?.onRequest?.(op, bytes(r), Date.now() - started, true);
+      this.opts.hooks?.onRequest?.(op, bytes(r), Date.now() - started, true, objectKind(key));
       return r;
     } catch (err) {
-      this.opts.hooks?.onRequest?.(op, 0, Date.now() - started, false);
+      this.opts.hooks?.onRequest?.(op, 0, Date.now() - started, false, objectKind(key));
       throw err;
     }
   }
@@ -148,7 +148,7 @@ export class S3ObjectStore implements ObjectStore {
     await withRetries(
       `PUT ${key}`,
       () =>
-        this.timed('put', () => size, async () => {
+        this.timed('put', key, () => size, async () => {
           if (size > this.multipartThreshold) {
             await this.putInParts(key, chunks, size);
           } else {
@@ -194,7 +194,7 @@ export class S3ObjectStore implements ObjectStore {
     return withRetries(
       `GET ${key}`,
       () =>
-        this.timed('get', (b: Buffer) => b.length, async () => {
+        this.timed('get', key, (b: Buffer) => b.length, async () => {
           let res;
           try {
             res = await this.client.send(
@@ -221,7 +221,7 @@ export class S3ObjectStore implements ObjectStore {
   async delete(key: string): Promise<void> {
     await withRetries(
       `DELETE ${key}`,
-      () => this.timed('delete', () => 0, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(key) }))),
+      () => this.timed('delete', key, () => 0, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(key) }))),
       isRetriableS3Error,
       this.retry,
       this.opts.hooks,
@@ -235,7 +235,7 @@ export class S3ObjectStore implements ObjectStore {
       const res = await withRetries(
         `LIST ${prefix}`,
         () =>
-          this.timed('list', () => 0, () =>
+          this.timed('list', prefix, () => 0, () =>
             this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.key(prefix), ContinuationToken: token })),
           ),
         isRetriableS3Error,

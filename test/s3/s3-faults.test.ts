@@ -427,6 +427,8 @@ describe('after the faults', () => {
     const v = (name: string, labels: Record<string, string> = {}) => metricSum(m, name, labels);
     const summary = {
       putOk: v('streamhouse_object_store_requests_total', { op: 'put', outcome: 'ok' }),
+      walPutOk: v('streamhouse_object_store_requests_total', { op: 'put', kind: 'wal', outcome: 'ok' }),
+      walPutSeconds: v('streamhouse_object_store_request_seconds_count', { op: 'put', kind: 'wal' }),
       putError: v('streamhouse_object_store_requests_total', { op: 'put', outcome: 'error' }),
       getOk: v('streamhouse_object_store_requests_total', { op: 'get', outcome: 'ok' }),
       getError: v('streamhouse_object_store_requests_total', { op: 'get', outcome: 'error' }),

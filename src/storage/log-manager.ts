@@ -13,6 +13,7 @@ import { PartitionLog } from './partition-log.js';
 import { RangeReader } from './range-reader.js';
 import { readAhead } from './read-ahead.js';
 import { SegmentEncoder } from './segment.js';
+import { YieldPoint } from './yield-point.js';
 import { LOCAL_MIN_OVERLAP_BYTES, WalWriter } from './wal-writer.js';
 
 const GC_INTERVAL_MS = 60_000;
@@ -474,6 +475,7 @@ export class LogManager {
     const limit = this.opts.maxCompactionDebtBytes;
     const catchUp = limit > 0 && this.compactionDebtBytes() > limit / 2;
     const reads = readAhead(group, (r) => log.batchesOfRange(r, false), catchUp ? CATCH_UP_READ_AHEAD : 0);
+    const turn = new YieldPoint();
     for (let i = 0; i < group.length; i++) {
       for (const b of await reads.next()) {
         if (b.baseOffset !== expected) {
@@ -481,6 +483,7 @@ export class LogManager {
         }
         expected = b.nextOffset;
         await enc.add(b);
+        await turn.maybe();
       }
     }
     if (expected === group[0]!.baseOffset) return;

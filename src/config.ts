@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DEFAULT_MULTIPART_THRESHOLD_BYTES } from './storage/s3-object-store.js';
+import { DEFAULT_MULTIPART_THRESHOLD_BYTES } from './storage/s3-defaults.js';
 
 export interface BrokerConfig {
   listenHost: string;

@@ -9,7 +9,7 @@ import type { MetadataState, Operation } from './manifest-state.js';
 import { FilePersistence } from './file-persistence.js';
 import type { MetadataStore } from './metadata-store.js';
 import { ObjectPersistence } from './object-persistence.js';
-import { EtcdMetadataStore, parseEtcdUrl, type EtcdOptions } from './etcd-metadata-store.js';
+import type { EtcdOptions } from './etcd-metadata-store.js';
 
 /**
  * Embedded metadata lives beside the data: in the data directory when objects
@@ -26,6 +26,8 @@ export async function openMetadataStore(url: string, dataDir: string, store: Obj
     return new EmbeddedMetadataStore(persistence, log, undefined, store);
   }
   if (url.startsWith('etcd://')) {
+    // Loaded here, not at start: etcd3 brings gRPC and protobufjs, which a single broker need not load.
+    const { EtcdMetadataStore, parseEtcdUrl } = await import('./etcd-metadata-store.js');
     return new EtcdMetadataStore({ endpoints: parseEtcdUrl(url), ...etcd }, log);
   }
   throw new Error(`unknown metadata URL ${url}: use embedded or etcd://host:port[,host:port]`);

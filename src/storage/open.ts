@@ -6,7 +6,7 @@ import { FsObjectStore } from './fs-object-store.js';
 import { LocalCopyObjectStore } from './local-copy-store.js';
 import { MemoryObjectStore } from './memory-object-store.js';
 import type { ObjectStore } from './object-store.js';
-import { S3ObjectStore, parseS3Url, type S3Options } from './s3-object-store.js';
+import type { S3Options } from './s3-object-store.js';
 
 export type S3Settings = Omit<S3Options, 'bucket' | 'prefix'>;
 
@@ -22,6 +22,8 @@ export async function openObjectStore(url: string, s3: S3Settings = {}, localCop
   }
   if (url === 'memory://' || url === 'memory') return new MemoryObjectStore();
   if (url.startsWith('s3://')) {
+    // Loaded here, not at start: the AWS SDK takes about 160 ms to load, which a broker on a local directory need not pay.
+    const { S3ObjectStore, parseS3Url } = await import('./s3-object-store.js');
     const store = new S3ObjectStore({ ...parseS3Url(url), ...s3 });
     await store.checkAccess();
     return localCopies && localCopies.maxBytes > 0 ? LocalCopyObjectStore.open(store, localCopies.dir, localCopies.maxBytes) : store;

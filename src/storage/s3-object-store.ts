@@ -21,6 +21,7 @@ import { Agent } from 'node:https';
 import { Agent as HttpAgent } from 'node:http';
 import { ObjectNotFoundError, objectKind, type ByteRange, type ObjectInfo, type ObjectKind, type ObjectStore } from './object-store.js';
 import { DEFAULT_RETRY, withRetries, type RetryHooks, type RetryPolicy } from './retry.js';
+import { DEFAULT_MULTIPART_THRESHOLD_BYTES } from './s3-defaults.js';
 
 export interface S3Options {
   bucket: string;
@@ -67,17 +68,6 @@ export function isRetriableS3Error(err: unknown): boolean {
   // A body cut short, a socket hang up, an aborted request: the network, not the request.
   return /socket hang up|aborted|premature|ECONNRESET|timeout|Unexpected end|closed/i.test(e?.message ?? '');
 }
-
-/**
- * Objects above this go up in parts. Sized so that a segment of the default
- * segment.bytes (64 MiB, plus the batch that crossed the line and its
- * indexes) is one PUT: in parts it was eleven requests instead of one (S3
- * bills per request), lib-storage copied the body into 8 MiB part buffers,
- * and s3rver wrote every byte twice (the parts, then the object assembled
- * from them). Four 66 MiB puts to s3rver took 2.3 s, 0.7 s of broker CPU
- * and 2.5 s of server CPU in parts; 1.0 s, 0.13 s and 1.2 s as single PUTs.
- */
-export const DEFAULT_MULTIPART_THRESHOLD_BYTES = 128 * 1024 * 1024;
 
 export class S3ObjectStore implements ObjectStore {
   readonly description: string;

@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3rver, type S3rverProcess } from '../helpers/s3rver.js';
 import { S3FaultProxy } from '../faults/lib/s3-proxy.js';
-import { DEFAULT_MULTIPART_THRESHOLD_BYTES, S3ObjectStore } from '../../src/storage/s3-object-store.js';
+import { S3ObjectStore } from '../../src/storage/s3-object-store.js';
+import { DEFAULT_MULTIPART_THRESHOLD_BYTES } from '../../src/storage/s3-defaults.js';
 
 const MiB = 1024 * 1024;
 let s3: S3rverProcess;

@@ -179,16 +179,7 @@ export class FsObjectStore implements ObjectStore {
       throw err;
     }
     try {
-      const start = range?.start ?? 0;
-      const end = range?.end ?? fstatSync(held.fd).size;
-      const buf = Buffer.allocUnsafe(Math.max(0, end - start));
-      let off = 0;
-      while (off < buf.length) {
-        const n = buf.length <= SYNC_READ_MAX_BYTES ? readSync(held.fd, buf, off, buf.length - off, start + off) : (await readFdAsync(held.fd, buf, off, buf.length - off, start + off)).bytesRead;
-        if (n === 0) throw new Error(`short read of ${key}: ${off} of ${buf.length} bytes at ${start}`);
-        off += n;
-      }
-      return buf;
+      return await readExactly(held.fd, range?.start ?? 0, range?.end ?? fstatSync(held.fd).size, key);
     } finally {
       held.release();
     }
@@ -293,6 +284,18 @@ export function totalBytes(chunks: readonly Buffer[]): number {
   let n = 0;
   for (const c of chunks) n += c.length;
   return n;
+}
+
+/** Bytes [start, end) of an open file: blocking reads up to SYNC_READ_MAX_BYTES, else the thread pool; a short file throws. */
+export async function readExactly(fd: number, start: number, end: number, what: string): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(Math.max(0, end - start));
+  let off = 0;
+  while (off < buf.length) {
+    const n = buf.length <= SYNC_READ_MAX_BYTES ? readSync(fd, buf, off, buf.length - off, start + off) : (await readFdAsync(fd, buf, off, buf.length - off, start + off)).bytesRead;
+    if (n === 0) throw new Error(`short read of ${what}: ${off} of ${buf.length} bytes at ${start}`);
+    off += n;
+  }
+  return buf;
 }
 
 /** Writes every chunk at `position` with blocking writes (the file is O_DSYNC: durable on return). */

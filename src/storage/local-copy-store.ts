@@ -4,9 +4,10 @@
 // more in its segment. The copies are a cache (written without fsync, removed
 // at start, dropped on any error); the remote store stays the truth.
 
-import { mkdir, open, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { totalBytes } from './fs-object-store.js';
+import { readExactly, totalBytes } from './fs-object-store.js';
 import type { ByteRange, ObjectInfo, ObjectStore, PutOptions } from './object-store.js';
 
 /** Keys whose objects get a local copy: the ones read back soon after they are written. */
@@ -57,9 +58,9 @@ export class LocalCopyObjectStore implements ObjectStore {
     }
     const path = await copy;
     if (!path) return;
-    const size = Array.isArray(body) ? totalBytes(body) : body.length;
-    if (this.copies.has(key)) this.bytes -= this.copies.get(key)!;
-    this.copies.delete(key);
+    const size = totalBytes(Array.isArray(body) ? body : [body]);
+    this.bytes -= this.copies.get(key) ?? 0;
+    this.copies.delete(key); // re-inserted last: the newest copy
     this.copies.set(key, size);
     this.bytes += size;
     while (this.bytes > this.maxBytes && this.copies.size) {
@@ -120,19 +121,12 @@ export class LocalCopyObjectStore implements ObjectStore {
   }
 }
 
-/** Bytes [start, end) of a local file; a short file (a damaged copy) throws. */
+/** Bytes [start, end) of a local copy; a short file (a damaged copy) throws. */
 async function readCopy(path: string, start: number, end: number): Promise<Buffer> {
-  const fh = await open(path, 'r');
+  const fd = openSync(path, 'r');
   try {
-    const buf = Buffer.allocUnsafe(Math.max(0, end - start));
-    let off = 0;
-    while (off < buf.length) {
-      const { bytesRead } = await fh.read(buf, off, buf.length - off, start + off);
-      if (bytesRead === 0) throw new Error(`short local copy ${path}`);
-      off += bytesRead;
-    }
-    return buf;
+    return await readExactly(fd, start, end, path);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }

@@ -13,8 +13,8 @@ import { PartitionLog } from './partition-log.js';
 import { RangeReader } from './range-reader.js';
 import { readAhead } from './read-ahead.js';
 import { SegmentEncoder } from './segment.js';
-import { YieldPoint } from './yield-point.js';
 import { LOCAL_MIN_OVERLAP_BYTES, WalWriter } from './wal-writer.js';
+import { YieldPoint } from './yield-point.js';
 
 const GC_INTERVAL_MS = 60_000;
 /** WAL ranges a partition may hold before compaction runs whatever their size or age. */

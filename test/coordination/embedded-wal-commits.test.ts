@@ -10,7 +10,9 @@ import { afterEach, expect, test } from 'vitest';
 import { EmbeddedMetadataStore } from '../../src/coordination/embedded-metadata-store.js';
 import { FilePersistence } from '../../src/coordination/file-persistence.js';
 import type { WalCommit } from '../../src/coordination/metadata-store.js';
+import { FsObjectStore } from '../../src/storage/fs-object-store.js';
 import { MemoryObjectStore } from '../../src/storage/memory-object-store.js';
+import type { ObjectStore } from '../../src/storage/object-store.js';
 import { encodeWalObject } from '../../src/storage/wal-object.js';
 
 const log = pino({ level: 'silent' });
@@ -21,10 +23,10 @@ afterEach(async () => {
 
 const topic = { name: 't', topicId: 'AAAAAAAAAAAAAAAAAAAAAQ', partitions: 1, configs: {} };
 
-async function setup() {
+async function setup<S extends ObjectStore = MemoryObjectStore>(makeObjects: (dir: string) => S = () => new MemoryObjectStore() as unknown as S) {
   const dir = await mkdtemp(join(tmpdir(), 'sh-meta-emb-'));
   dirs.push(dir);
-  const objects = new MemoryObjectStore();
+  const objects = makeObjects(dir);
   const open = async () => {
     const s = new EmbeddedMetadataStore(new FilePersistence(dir), log, undefined, objects);
     await s.start();
@@ -37,7 +39,7 @@ async function setup() {
 }
 
 /** Writes a WAL object of `count` offsets from `base` carrying its commit in slot `walSeq`, as the writer does. */
-async function writeObject(objects: MemoryObjectStore, epoch: number, walSeq: number, base: number, count: number): Promise<WalCommit> {
+async function writeObject(objects: ObjectStore, epoch: number, walSeq: number, base: number, count: number): Promise<WalCommit> {
   const key = `wal/0/${String(walSeq).padStart(6, '0')}.wal`;
   const enc = encodeWalObject([{ topicId: topic.topicId, partition: 0, baseOffset: base, nextOffset: base + count, maxTimestamp: 1, batches: [Buffer.alloc(70, walSeq)] }], (locs) => {
     const { position, length, baseOffset, nextOffset, maxTimestamp } = locs[0]!;
@@ -123,6 +125,38 @@ test('the next journal write carries embedded commits, so their objects may go a
   expect(hwm(r)).toBe(20);
   expect([...(await r.referencedObjects())]).toEqual(['segments/x.seg']);
   await r.close();
+});
+
+test('a recycled WAL file prepared for a later slot still holds a deleted object; recovery takes nothing from it', async () => {
+  const { objects, open, s, epoch } = await setup((dir) => new FsObjectStore(join(dir, 'objects')));
+  const c1 = await writeObject(objects, epoch, s.reserveWalSeq!(), 0, 10);
+  await s.commitWal(c1, { embedded: true });
+  const c2 = await writeObject(objects, epoch, s.reserveWalSeq!(), 10, 10);
+  await s.commitWal(c2, { embedded: true });
+  await s.replaceRanges({
+    topicId: topic.topicId,
+    partition: 0,
+    leaderEpoch: epoch,
+    replacedBaseOffsets: [0, 10],
+    range: { kind: 'segment', key: 'segments/x.seg', position: 0, length: 100, baseOffset: 0, nextOffset: 20, maxTimestamp: 1 },
+  });
+  await objects.delete(c1.objectKey);
+  await objects.delete(c2.objectKey);
+  // Slots 3 and 4 get the two spares, old bytes and all (a whole WAL object each, footer included).
+  const key = (seq: number) => `wal/0/${String(seq).padStart(6, '0')}.wal`;
+  await objects.prepare([key(3), key(4)]);
+  expect((await objects.list('wal/')).map((o) => o.size)).toEqual([
+    (await objects.get(key(3))).length,
+    (await objects.get(key(4))).length,
+  ]);
+  expect((await objects.get(key(4))).length).toBeGreaterThan(0);
+  await s.commitWal(await writeObject(objects, epoch, s.reserveWalSeq!(), 20, 5), { embedded: true });
+  s.reserveWalSeq!(); // slot 4: the crash comes before its write
+  const r = await open();
+  expect(hwm(r)).toBe(25);
+  expect(r.reserveWalSeq!()).toBe(4); // slot 4 was never acknowledged: it is handed out again
+  await r.close();
+  await objects.close();
 });
 
 test('embedded commits are journaled in the background once enough wait (a restart reads back only the last ones)', async () => {

@@ -64,7 +64,7 @@ test('prepared objects below and above the synchronous-write bound read back byt
   await s.close();
 });
 
-test('a deleted object becomes a spare that the next prepare reuses empty, under its new key only', async () => {
+test('a deleted object becomes a spare that the next prepare reuses, old bytes and all, under its new key only', async () => {
   const s = await store();
   const d = dirs[dirs.length - 1]!;
   await s.put('wal/0/old', whole);
@@ -74,12 +74,58 @@ test('a deleted object becomes a spare that the next prepare reuses empty, under
   expect(await s.list('wal/')).toEqual([]);
   await s.prepare(['wal/0/new']);
   expect(statSync(join(d.dir, 'wal/0/new')).ino).toBe(oldIno);
-  expect(statSync(join(d.dir, 'wal/0/new')).size).toBe(0);
+  expect(statSync(join(d.dir, 'wal/0/new')).size).toBe(whole.length);
+  // A smaller object: the file is cut to its size, no old byte past it.
   await s.put('wal/0/new', [Buffer.from('fresh')]);
   expect((await s.get('wal/0/new')).toString()).toBe('fresh');
   expect(await s.list('wal/')).toEqual([{ key: 'wal/0/new', size: 5 }]);
   await s.close();
   expect(readdirSync(join(d.dir, 'wal/0'))).toEqual(['new']);
+});
+
+test('a recycled file takes objects smaller and larger than its old bytes, on both write paths', async () => {
+  const s = await store();
+  const old = randomBytes(SYNC_WRITE_MAX_BYTES + 4096);
+  const cases = [
+    [randomBytes(100)], // synchronous, shrinks
+    [randomBytes(SYNC_WRITE_MAX_BYTES + 10), randomBytes(5000)], // asynchronous, grows
+    [randomBytes(SYNC_WRITE_MAX_BYTES + 100)], // asynchronous, shrinks
+    [randomBytes(SYNC_WRITE_MAX_BYTES - 1)], // synchronous, shrinks
+  ];
+  for (const [i, body] of cases.entries()) {
+    await s.put('wal/0/x', [old]);
+    await s.delete('wal/0/x');
+    await s.prepare([`wal/0/${i}`]);
+    await s.put(`wal/0/${i}`, body);
+    expect((await s.get(`wal/0/${i}`)).equals(Buffer.concat(body))).toBe(true);
+    await s.delete(`wal/0/${i}`);
+  }
+  await s.close();
+});
+
+test('spares keep old bytes only within their budget, and never a large object\'s', async () => {
+  const d = makeTempDir('sh-fs-store-');
+  dirs.push(d);
+  const s = new FsObjectStore(d.dir, 3000);
+  const sizes = async (keys: string[]) => {
+    await s.prepare(keys);
+    return keys.map((k) => statSync(join(d.dir, k)).size);
+  };
+  for (const k of ['a', 'b', 'c']) await s.put(`wal/0/${k}`, [Buffer.alloc(1000, k)]);
+  await s.put('wal/0/big', [Buffer.alloc(1000)]);
+  for (const k of ['a', 'b', 'c']) await s.delete(`wal/0/${k}`);
+  await s.delete('wal/0/big'); // over the budget: emptied
+  // Last deleted, first reused.
+  expect(await sizes(['wal/0/1', 'wal/0/2', 'wal/0/3', 'wal/0/4'])).toEqual([0, 1000, 1000, 1000]);
+  await s.close();
+
+  const t = await store();
+  const td = dirs[dirs.length - 1]!;
+  await t.put('segments/s', [Buffer.alloc((16 << 20) + 1)]);
+  await t.delete('segments/s');
+  await t.prepare(['wal/0/y']);
+  expect(statSync(join(td.dir, 'wal/0/y')).size).toBe(0);
+  await t.close();
 });
 
 test('prepare never replaces an existing object, spare or not', async () => {

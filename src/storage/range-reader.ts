@@ -65,8 +65,14 @@ export function checkWalRun(range: LogRange, batches: StoredBatch[], expectedEpo
   if (next !== range.nextOffset) throw bad(`batches end at ${next}`);
 }
 
-/** Segment blocks fetched ahead of a sequential reader. */
-const READ_AHEAD_BLOCKS = 2;
+/**
+ * Segment blocks fetched ahead of a sequential reader. A local segment is
+ * read with O_DIRECT, without the kernel's read-ahead: reading from the
+ * start of a 1 GiB partition of 1 KiB records, 2 blocks ahead gave 314 MiB/s,
+ * 8 gave 355 and 16 gave 377 (a reader's blocks stay in the block cache,
+ * shared by every reader, so not more).
+ */
+const READ_AHEAD_BLOCKS = 8;
 
 export class RangeReader {
   private footers = new Map<string, Promise<SegmentFooter>>();

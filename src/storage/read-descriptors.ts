@@ -24,13 +24,13 @@ export class ReadDescriptors {
   constructor(private readonly max: number) {}
 
   /** The key's descriptor, opened (synchronously: about 10 µs, against a thread-pool round trip) if need be; throws ENOENT. */
-  acquire(key: string, path: string): HeldDescriptor {
+  acquire(key: string, path: string, flags: number | string = 'r'): HeldDescriptor {
     let e = this.entries.get(key);
     if (e) {
       this.entries.delete(key);
     } else {
       if (this.entries.size >= this.max) this.retire(this.entries.keys().next().value as string);
-      e = { fd: openSync(path, 'r'), refs: 0, retired: false };
+      e = { fd: openSync(path, flags), refs: 0, retired: false };
     }
     this.entries.set(key, e);
     e.refs++;

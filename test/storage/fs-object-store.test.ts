@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
 import { FsObjectStore, SYNC_WRITE_MAX_BYTES, writeAllParallel } from '../../src/storage/fs-object-store.js';
@@ -29,6 +29,71 @@ test('a large object put in chunks (synced as it goes) reads back byte for byte,
   const r = { start: (1 << 20) - 5, end: (3 << 20) + 11 };
   expect((await s.get('segments/t/0/00000000000000000000.seg', r)).equals(whole.subarray(r.start, r.end))).toBe(true);
   await s.close();
+});
+
+test('segments (written and read with O_DIRECT) read back by ranges at any alignment, and a range past the end fails', async () => {
+  const s = await store();
+  const key = 'segments/t/0/00000000000000000001.seg';
+  await s.put(key, chunks);
+  const piece = 1 << 20;
+  for (const [start, end] of [
+    [0, 1],
+    [4095, 4097],
+    [511, 513],
+    [piece - 1, piece + 1],
+    [piece - 4096, 3 * piece + 4096],
+    [whole.length - 17, whole.length],
+    [12_345, whole.length],
+    [7, 7],
+  ] as const) {
+    expect((await s.get(key, { start, end })).equals(whole.subarray(start, end))).toBe(true);
+  }
+  await expect(s.get(key, { start: whole.length - 10, end: whole.length + 10 })).rejects.toThrow(/short read/);
+  await s.close();
+});
+
+test('segments put and read at once, catching up or not, do not share staging memory', async () => {
+  const s = await store();
+  const bodies = Array.from({ length: 6 }, (_, i) => [randomBytes((2 << 20) + i * 4099), randomBytes(i * 513 + 1)]);
+  await Promise.all(bodies.map((b, i) => s.put(`segments/t/${i}/0.seg`, b, { catchUp: i % 2 === 0 })));
+  const got = await Promise.all(bodies.map((_, i) => s.get(`segments/t/${i}/0.seg`)));
+  for (const [i, b] of bodies.entries()) expect(got[i]!.equals(Buffer.concat(b))).toBe(true);
+  const ranges = await Promise.all(bodies.map((_, i) => s.get(`segments/t/${i}/0.seg`, { start: 3, end: (2 << 20) + 1 })));
+  for (const [i, b] of bodies.entries()) expect(ranges[i]!.equals(Buffer.concat(b).subarray(3, (2 << 20) + 1))).toBe(true);
+  await s.close();
+});
+
+test('where O_DIRECT refuses the staging memory (EINVAL) segments are written and read the buffered way', async () => {
+  const d = makeTempDir('sh-fs-store-');
+  dirs.push(d);
+  const s = new FsObjectStore(d.dir, { directStaging: (n) => Buffer.alloc(n + 1).subarray(1) });
+  const key = 'segments/t/0/00000000000000000000.seg';
+  await s.put(key, chunks);
+  expect((await s.get(key)).equals(whole)).toBe(true);
+  expect((await s.get(key, { start: 5, end: 4099 })).equals(whole.subarray(5, 4099))).toBe(true);
+  await s.close();
+  // A segment written with O_DIRECT, read where O_DIRECT reads are refused.
+  const w = new FsObjectStore(d.dir);
+  await w.put('segments/t/0/1.seg', chunks);
+  await w.close();
+  const r = new FsObjectStore(d.dir, { directStaging: (n) => Buffer.alloc(n + 1).subarray(1) });
+  expect((await r.get('segments/t/0/1.seg', { start: 4097, end: (1 << 20) + 3 })).equals(whole.subarray(4097, (1 << 20) + 3))).toBe(true);
+  expect((await r.get('segments/t/0/1.seg')).equals(whole)).toBe(true);
+  await r.close();
+});
+
+test.skipIf(!existsSync('/dev/shm'))('on tmpfs (which takes O_DIRECT as a hint) segments read back byte for byte', async () => {
+  const dir = mkdtempSync('/dev/shm/sh-fs-store-');
+  try {
+    const s = new FsObjectStore(dir);
+    const key = 'segments/t/0/00000000000000000000.seg';
+    await s.put(key, chunks);
+    expect((await s.get(key)).equals(whole)).toBe(true);
+    expect((await s.get(key, { start: 5, end: 4099 })).equals(whole.subarray(5, 4099))).toBe(true);
+    await s.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a parallel write to a descriptor that refuses writes fails with its error, and writes nothing', async () => {
@@ -106,7 +171,7 @@ test('a recycled file takes objects smaller and larger than its old bytes, on bo
 test('spares keep old bytes only within their budget, and never a large object\'s', async () => {
   const d = makeTempDir('sh-fs-store-');
   dirs.push(d);
-  const s = new FsObjectStore(d.dir, 3000);
+  const s = new FsObjectStore(d.dir, { spareKeepBytes: 3000 });
   const sizes = async (keys: string[]) => {
     await s.prepare(keys);
     return keys.map((k) => statSync(join(d.dir, k)).size);

@@ -83,7 +83,7 @@ const SPARE_KEEP_MAX_OBJECT_BYTES = 16 * 1024 * 1024;
  */
 export const SYNC_WRITE_MAX_BYTES = 256 * 1024;
 /**
- * Reads up to this size (a segment block, a WAL run) are blocking reads on the
+ * Buffered reads up to this size (a WAL run) are blocking reads on the
  * event loop: from the page cache, some µs per 64 KiB, against a thread-pool
  * round trip each (a compaction reads a thousand small WAL objects).
  */

@@ -2,7 +2,7 @@
 // file, fdatasync, rename, fsync of the directory: after a crash an object is
 // either whole or absent, never torn.
 
-import { constants, fstatSync, ftruncateSync, linkSync, open as openFd, openSync, read as readFd, readSync, renameSync, statSync, unlinkSync, writev as writevFd, writevSync } from 'node:fs';
+import { constants, fstatSync, ftruncate as ftruncateFd, ftruncateSync, linkSync, open as openFd, openSync, read as readFd, readSync, renameSync, statSync, unlinkSync, writev as writevFd, writevSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { mkdir, open, readdir, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
@@ -199,9 +199,14 @@ export class FsObjectStore implements ObjectStore {
     this.writing.add(key);
     try {
       const size = totalBytes(chunks);
-      if (file.size > size) ftruncateSync(file.fd, size);
-      if (size <= SYNC_WRITE_MAX_BYTES) writeAllSync(file.fd, chunks, 0);
-      else await writeAll(file.fd, chunks, 0);
+      if (size <= SYNC_WRITE_MAX_BYTES) {
+        if (file.size > size) ftruncateSync(file.fd, size);
+        writeAllSync(file.fd, chunks, 0);
+      } else {
+        // Freeing the cut blocks takes about 0.3 ms: in the thread pool, with the write that follows.
+        if (file.size > size) await ftruncateFdAsync(file.fd, size);
+        await writeAll(file.fd, chunks, 0);
+      }
     } finally {
       closeQuietly(file.fd);
       this.writing.delete(key);
@@ -434,6 +439,7 @@ export function writeAllSync(fd: number, chunks: Buffer[], position: number): vo
 
 const openFdAsync = promisify(openFd);
 const writevFdAsync = promisify(writevFd);
+const ftruncateFdAsync = promisify(ftruncateFd);
 const readFdAsync = promisify(readFd);
 
 function unlinkQuietly(path: string): void {

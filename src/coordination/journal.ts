@@ -8,7 +8,8 @@ import { open, readFile, rename, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
-import { fsyncDir, SYNC_WRITE_MAX_BYTES, totalBytes, writeAll, writeAllSync } from '../storage/fs-object-store.js';
+import { totalBytes } from '../storage/chunks.js';
+import { fsyncDir, SYNC_WRITE_MAX_BYTES, writeAll, writeAllSync } from '../storage/fs-object-store.js';
 
 /**
  * O_DSYNC: an append is durable when its write returns; a small one (every

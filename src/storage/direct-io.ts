@@ -12,6 +12,7 @@
 
 import { constants, fdatasync, ftruncate, open, read, write } from 'node:fs';
 import { promisify } from 'node:util';
+import { sliceChunks, totalBytes } from './chunks.js';
 
 /** Offsets and lengths of O_DIRECT I/O are multiples of this (the logical block size is 512 or 4096). */
 const ALIGN = 4096;
@@ -83,8 +84,7 @@ export async function openDirect(path: string): Promise<number | null> {
  * buffered way instead.
  */
 export async function writeDirect(fd: number, chunks: readonly Buffer[], stages: DirectStages, parallel: number): Promise<void> {
-  let total = 0;
-  for (const c of chunks) total += c.length;
+  const total = totalBytes(chunks);
   const piece = stages.pieceBytes;
   let next = 0;
   let failed: { err: unknown } | null = null;
@@ -94,7 +94,8 @@ export async function writeDirect(fd: number, chunks: readonly Buffer[], stages:
         const start = next;
         const length = Math.min(piece, total - start);
         next = start + length;
-        copyRange(chunks, start, length, stage);
+        let at = 0;
+        for (const part of sliceChunks(chunks, start, length)) at += part.copy(stage, at);
         const padded = Math.ceil(length / ALIGN) * ALIGN;
         stage.fill(0, length, padded);
         let off = 0;
@@ -118,20 +119,6 @@ export async function writeDirect(fd: number, chunks: readonly Buffer[], stages:
   }
 }
 
-/** Copies bytes [start, start + length) of the concatenated chunks into `to`. */
-function copyRange(chunks: readonly Buffer[], start: number, length: number, to: Buffer): void {
-  let skip = start;
-  let at = 0;
-  for (const c of chunks) {
-    if (at >= length) break;
-    if (skip >= c.length) {
-      skip -= c.length;
-      continue;
-    }
-    at += c.copy(to, at, skip, Math.min(c.length, skip + length - at));
-    skip = 0;
-  }
-}
 
 /** O_DIRECT reading flags: a segment read does not fill the page cache either. */
 export const DIRECT_READ_FLAGS = constants.O_RDONLY | constants.O_DIRECT;

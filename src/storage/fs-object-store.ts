@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { mkdir, open, readdir, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { sliceChunks, totalBytes } from './chunks.js';
 import { DIRECT_READ_FLAGS, DirectStages, openDirect, readDirect, writeDirect } from './direct-io.js';
 import { ReadDescriptors, closeQuietly, type HeldDescriptor } from './read-descriptors.js';
 import { ObjectNotFoundError, objectKind, type ByteRange, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
@@ -155,7 +156,7 @@ export class FsObjectStore implements ObjectStore {
       for (const key of keys) {
         const path = this.pathOf(key);
         await this.ensureDir(dirname(path));
-        opened.push([key, await this.createEmpty(path)]);
+        opened.push([key, await this.createPrepared(path)]);
         dirs.add(dirname(path));
       }
       for (const d of dirs) await fsyncDir(d);
@@ -167,7 +168,7 @@ export class FsObjectStore implements ObjectStore {
   }
 
   /** A file at `path`, a spare (with its old bytes) when there is one; fails if `path` exists (the spare's link, or O_EXCL). */
-  private async createEmpty(path: string): Promise<PreparedFile> {
+  private async createPrepared(path: string): Promise<PreparedFile> {
     const spare = this.spares.pop();
     if (spare !== undefined) {
       this.spareBytes -= spare.size;
@@ -412,12 +413,6 @@ interface Spare {
   size: number;
 }
 
-export function totalBytes(chunks: readonly Buffer[]): number {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  return n;
-}
-
 /** Bytes [start, end) of an open file: blocking reads up to SYNC_READ_MAX_BYTES, else the thread pool; a short file throws. */
 export async function readExactly(fd: number, start: number, end: number, what: string): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(Math.max(0, end - start));
@@ -484,22 +479,6 @@ export async function writeAllParallel(fd: number, chunks: Buffer[], position: n
   if (failed) throw (failed as { err: unknown }).err;
 }
 
-/** The bytes of `chunks` from `skip`, at most `max` of them. */
-function sliceChunks(chunks: Buffer[], skip: number, max: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (const c of chunks) {
-    if (max <= 0) break;
-    if (skip >= c.length) {
-      skip -= c.length;
-      continue;
-    }
-    const piece = c.subarray(skip, skip + max);
-    out.push(piece);
-    max -= piece.length;
-    skip = 0;
-  }
-  return out;
-}
 
 export async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');

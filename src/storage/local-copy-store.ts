@@ -7,7 +7,8 @@
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readExactly, totalBytes } from './fs-object-store.js';
+import { totalBytes } from './chunks.js';
+import { readExactly } from './fs-object-store.js';
 import type { ByteRange, ObjectInfo, ObjectStore, PutOptions } from './object-store.js';
 
 /** Keys whose objects get a local copy: the ones read back soon after they are written. */

@@ -38,9 +38,11 @@ async function setup<S extends ObjectStore = MemoryObjectStore>(makeObjects: (di
   return { objects, open, s, epoch };
 }
 
+const walKey = (walSeq: number) => `wal/0/${String(walSeq).padStart(6, '0')}.wal`;
+
 /** Writes a WAL object of `count` offsets from `base` carrying its commit in slot `walSeq`, as the writer does. */
 async function writeObject(objects: ObjectStore, epoch: number, walSeq: number, base: number, count: number): Promise<WalCommit> {
-  const key = `wal/0/${String(walSeq).padStart(6, '0')}.wal`;
+  const key = walKey(walSeq);
   const enc = encodeWalObject([{ topicId: topic.topicId, partition: 0, baseOffset: base, nextOffset: base + count, maxTimestamp: 1, batches: [Buffer.alloc(70, walSeq)] }], (locs) => {
     const { position, length, baseOffset, nextOffset, maxTimestamp } = locs[0]!;
     return {
@@ -52,6 +54,23 @@ async function writeObject(objects: ObjectStore, epoch: number, walSeq: number, 
   });
   await objects.put(key, enc.chunks);
   return enc.commit!;
+}
+
+/** Slots 1 and 2 (offsets 0-19) committed embedded, compacted into one segment (a journal write), their objects deleted. */
+async function commitTwoThenCompact(objects: ObjectStore, s: EmbeddedMetadataStore, epoch: number): Promise<void> {
+  const c1 = await writeObject(objects, epoch, s.reserveWalSeq!(), 0, 10);
+  await s.commitWal(c1, { embedded: true });
+  const c2 = await writeObject(objects, epoch, s.reserveWalSeq!(), 10, 10);
+  await s.commitWal(c2, { embedded: true });
+  await s.replaceRanges({
+    topicId: topic.topicId,
+    partition: 0,
+    leaderEpoch: epoch,
+    replacedBaseOffsets: [0, 10],
+    range: { kind: 'segment', key: 'segments/x.seg', position: 0, length: 100, baseOffset: 0, nextOffset: 20, maxTimestamp: 1 },
+  });
+  await objects.delete(c1.objectKey);
+  await objects.delete(c2.objectKey);
 }
 
 function hwm(s: EmbeddedMetadataStore): number {
@@ -108,19 +127,7 @@ test('a torn last object (footer landed, data did not) is not applied', async ()
 
 test('the next journal write carries embedded commits, so their objects may go after compaction', async () => {
   const { objects, open, s, epoch } = await setup();
-  const c1 = await writeObject(objects, epoch, s.reserveWalSeq!(), 0, 10);
-  await s.commitWal(c1, { embedded: true });
-  const c2 = await writeObject(objects, epoch, s.reserveWalSeq!(), 10, 10);
-  await s.commitWal(c2, { embedded: true });
-  await s.replaceRanges({
-    topicId: topic.topicId,
-    partition: 0,
-    leaderEpoch: epoch,
-    replacedBaseOffsets: [0, 10],
-    range: { kind: 'segment', key: 'segments/x.seg', position: 0, length: 100, baseOffset: 0, nextOffset: 20, maxTimestamp: 1 },
-  });
-  await objects.delete(c1.objectKey);
-  await objects.delete(c2.objectKey);
+  await commitTwoThenCompact(objects, s, epoch);
   const r = await open();
   expect(hwm(r)).toBe(20);
   expect([...(await r.referencedObjects())]).toEqual(['segments/x.seg']);
@@ -129,27 +136,14 @@ test('the next journal write carries embedded commits, so their objects may go a
 
 test('a recycled WAL file prepared for a later slot still holds a deleted object; recovery takes nothing from it', async () => {
   const { objects, open, s, epoch } = await setup((dir) => new FsObjectStore(join(dir, 'objects')));
-  const c1 = await writeObject(objects, epoch, s.reserveWalSeq!(), 0, 10);
-  await s.commitWal(c1, { embedded: true });
-  const c2 = await writeObject(objects, epoch, s.reserveWalSeq!(), 10, 10);
-  await s.commitWal(c2, { embedded: true });
-  await s.replaceRanges({
-    topicId: topic.topicId,
-    partition: 0,
-    leaderEpoch: epoch,
-    replacedBaseOffsets: [0, 10],
-    range: { kind: 'segment', key: 'segments/x.seg', position: 0, length: 100, baseOffset: 0, nextOffset: 20, maxTimestamp: 1 },
-  });
-  await objects.delete(c1.objectKey);
-  await objects.delete(c2.objectKey);
+  await commitTwoThenCompact(objects, s, epoch);
   // Slots 3 and 4 get the two spares, old bytes and all (a whole WAL object each, footer included).
-  const key = (seq: number) => `wal/0/${String(seq).padStart(6, '0')}.wal`;
-  await objects.prepare([key(3), key(4)]);
+  await objects.prepare([walKey(3), walKey(4)]);
   expect((await objects.list('wal/')).map((o) => o.size)).toEqual([
-    (await objects.get(key(3))).length,
-    (await objects.get(key(4))).length,
+    (await objects.get(walKey(3))).length,
+    (await objects.get(walKey(4))).length,
   ]);
-  expect((await objects.get(key(4))).length).toBeGreaterThan(0);
+  expect((await objects.get(walKey(4))).length).toBeGreaterThan(0);
   await s.commitWal(await writeObject(objects, epoch, s.reserveWalSeq!(), 20, 5), { embedded: true });
   s.reserveWalSeq!(); // slot 4: the crash comes before its write
   const r = await open();

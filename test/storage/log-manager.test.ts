@@ -10,7 +10,8 @@ import { RangesNotReplaced, type TopicRecord } from '../../src/coordination/meta
 import { dropCoveredRanges } from '../../src/coordination/etcd-metadata-store.js';
 import { ErrorCode, KafkaError } from '../../src/protocol/kafka-error.js';
 import { buildBatch, decodeRecords } from '../../src/protocol/records/index.js';
-import { FsObjectStore, totalBytes } from '../../src/storage/fs-object-store.js';
+import { totalBytes } from '../../src/storage/chunks.js';
+import { FsObjectStore } from '../../src/storage/fs-object-store.js';
 import { LOCAL_MIN_OVERLAP_BYTES, OBJECT_STORE_MIN_OVERLAP_BYTES } from '../../src/storage/wal-writer.js';
 import { DEFAULT_STORAGE_OPTIONS, LogManager, type StorageOptions } from '../../src/storage/log-manager.js';
 import { MemoryObjectStore } from '../../src/storage/memory-object-store.js';

@@ -7,6 +7,7 @@
 
 import { crc32c } from '@node-rs/crc32';
 import { compress, compressSync, uncompress } from 'lz4-napi';
+import { crc32cOfBatches } from '../protocol/records/crc32c.js';
 
 export const SEG_MAGIC = Buffer.from('SHSEG001');
 export const SEG_END = Buffer.from('SHSEGEND');
@@ -82,22 +83,17 @@ export class SegmentEncoder {
   }
 
   private async closeBlock(): Promise<void> {
-    const lone = this.group.length === 1;
-    let input: Buffer;
-    if (lone) input = this.group[0]!;
-    else {
-      input = Buffer.allocUnsafeSlow(this.raw);
-      let off = 0;
-      for (const g of this.group) off += g.copy(input, off);
-    }
+    const group = this.group;
     // The sample on the event loop (tens of µs): a thread-pool round trip per block cost
     // more, and a compaction of 1 MiB records under a full produce load waited on 64 of them.
-    const sampled = input.length > 2 * SAMPLE_BYTES && !pays(compressSync(input.subarray(0, SAMPLE_BYTES)).length, SAMPLE_BYTES);
-    const compressed = sampled ? null : await compress(input);
+    const incompressible = this.raw > 2 * SAMPLE_BYTES && !pays(compressSync(prefix(group, SAMPLE_BYTES)).length, SAMPLE_BYTES);
+    // A lone batch is kept as it came, without a copy (the put copies it once): a view of the
+    // WAL run compaction read, or of the tail, which this segment replaces. A group is one
+    // buffer, so that a segment is a few hundred chunks, not one per batch.
+    const input = group.length === 1 ? group[0]! : Buffer.concat(group, this.raw);
+    const compressed = incompressible ? null : await compress(input);
     const raw = !compressed || !pays(compressed.length, input.length);
-    // A lone batch is a view that would pin the whole WAL read it came from: copied.
-    // A group's bytes were copied into a buffer of their own, stored as it is.
-    const stored = raw ? (lone ? Buffer.from(input) : input) : compressed!;
+    const stored = raw ? input : compressed!;
     this.blocks.push({
       baseOffset: this.groupBase,
       nextOffset: this.groupNext,
@@ -105,7 +101,9 @@ export class SegmentEncoder {
       position: this.pos,
       length: stored.length,
       rawLength: this.raw,
-      crc: crc32c(stored),
+      // A raw block is whole batches whose CRCs were checked when they came in: their own
+      // CRCs make the block's, without a pass over the bytes.
+      crc: raw ? crc32cOfBatches(stored) : crc32c(stored),
       ...(raw ? { raw: true as const } : {}),
     });
     this.chunks.push(stored);
@@ -132,6 +130,11 @@ export class SegmentEncoder {
     this.chunks.push(fbuf, trailer);
     return { chunks: this.chunks, size: this.pos + fbuf.length + SEGMENT_TRAILER, footer };
   }
+}
+
+/** The first `n` bytes of `bufs`, which hold more; copied only when the first buffer is shorter. */
+function prefix(bufs: Buffer[], n: number): Buffer {
+  return bufs[0]!.length >= n ? bufs[0]!.subarray(0, n) : Buffer.concat(bufs, n);
 }
 
 export async function encodeSegment(

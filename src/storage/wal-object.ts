@@ -11,6 +11,7 @@
 
 import { crc32c } from '@node-rs/crc32';
 import type { WalCommit } from '../coordination/metadata-store.js';
+import { crc32cOfBatches } from '../protocol/records/crc32c.js';
 import type { ObjectStore } from './object-store.js';
 
 export const WAL_MAGIC = Buffer.from('SHWAL001');
@@ -58,8 +59,9 @@ export function encodeWalObject(
   let footerJson: string;
   if (commit) {
     // The data's CRC lets recovery tell a whole object from a torn write whose footer landed.
+    // The runs are batches produce checked: their own CRCs make it, without another pass.
     let crc = crc32c(WAL_MAGIC);
-    for (let i = 1; i < chunks.length; i++) crc = crc32c(chunks[i]!, crc);
+    for (let i = 1; i < chunks.length; i++) crc = crc32cOfBatches(chunks[i]!, crc);
     footerJson = JSON.stringify({ runs: locations, commit, dataLength: pos, dataCrc: crc } satisfies WalFooter);
   } else footerJson = JSON.stringify(locations);
   const footer = Buffer.from(footerJson, 'utf8');

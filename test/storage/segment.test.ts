@@ -1,7 +1,9 @@
 // Segment blocks: LZ4 when it pays, stored as they are when it does not
 // (random or client-compressed payloads), and read back byte for byte either way.
 import { randomBytes } from 'node:crypto';
+import { crc32c } from '@node-rs/crc32';
 import { expect, test } from 'vitest';
+import { buildBatch } from '../../src/protocol/records/records.js';
 import { blockFor, decodeBlock, decodeSegmentFooter, encodeSegment, MIN_LZ4_SAVING, type SegmentInputBatch } from '../../src/storage/segment.js';
 
 function batches(payload: (i: number) => Buffer, n: number): SegmentInputBatch[] {
@@ -44,4 +46,18 @@ test('incompressible blocks (one batch or several) are stored as they are and st
   const damaged = Buffer.from(obj.subarray(b0.position, b0.position + b0.length));
   damaged[7] ^= 1;
   await expect(decodeBlock(b0, damaged)).rejects.toThrow(/checksum/);
+});
+
+test('a raw block of real batches carries the CRC of its bytes, made from the batches\' own CRCs', async () => {
+  // 9-40 KiB batches: large enough that crc32cOfBatches combines their CRCs instead of reading them.
+  const input = batches((i) => buildBatch({ baseOffset: i * 10, records: [{ key: null, value: randomBytes(9000 + i * 3000), timestamp: 1000 + i }] }), 12);
+  const { chunks } = await encodeSegment(input, 64 * 1024);
+  const obj = Buffer.concat(chunks);
+  const footer = decodeSegmentFooter(obj);
+  expect(footer.blocks.length).toBeGreaterThan(3);
+  for (const b of footer.blocks) {
+    expect(b.raw).toBe(true);
+    expect(b.crc).toBe(crc32c(obj.subarray(b.position, b.position + b.length)) >>> 0);
+  }
+  await roundTrip(input, 64 * 1024);
 });

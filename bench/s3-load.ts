@@ -596,7 +596,8 @@ function describePerf(r: ProducePerfResult): string {
   const lat = r.p99 !== undefined ? `; send-to-ack p50 ${r.p50} ms, p99 ${r.p99} ms` : '';
   return (
     `${fmtInt(r.recordsPerSec)} records/s, ${fmtNum(r.MiBps)} MiB/s (${fmtInt(r.records)} records` +
-    `${r.complete ? '' : `, stopped at the time bound: figures from ${r.windows} x 5 s windows`}${lat})` +
+    // windows: ProducerPerformance's; the other clients' summaries count none, and are incomplete when short of the rate.
+    `${r.complete ? '' : r.windows > 0 ? `, stopped at the time bound: figures from ${r.windows} x 5 s windows` : ', short of the asked rate or not all flushed'}${lat})` +
     (r.errorLines ? ` [${r.errorLines} error lines: ${r.firstError}]` : '')
   );
 }
@@ -983,7 +984,8 @@ function rawLines(report: Report, n: number): string[] {
   else if (!c.ok) out.push(`FAILED: ${c.error}`);
   else {
     const v = c.v as Produced & Partial<S2Result> & Partial<S4Result>;
-    out.push(`${n === 2 ? 'librdkafka' : 'ProducerPerformance'}: ${describePerf(v.perf)}`);
+    const client = n === 2 ? 'librdkafka' : n === 1 && report.options.s1Client === 'franz' ? 'franz-go' : 'ProducerPerformance';
+    out.push(`${client}: ${describePerf(v.perf)}`);
     const last = v.perf.output.split('\n').filter((l) => /records sent/.test(l)).slice(-1)[0];
     if (last) out.push(`  last line: ${last.trim()}`);
     if (n === 2 && v.partitions !== undefined) {

@@ -17,7 +17,7 @@ import { sliceChunks, totalBytes } from './chunks.js';
 /** Offsets and lengths of O_DIRECT I/O are multiples of this (the logical block size is 512 or 4096). */
 const ALIGN = 4096;
 const WASM_PAGE = 64 * 1024;
-export const DIRECT_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DIRECT | constants.O_DSYNC;
+export const DIRECT_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DIRECT;
 
 // Node's own types leave WebAssembly to the DOM library; this is the one constructor used here.
 declare const WebAssembly: { Memory: new (descriptor: { initial: number }) => { buffer: ArrayBuffer } };
@@ -76,10 +76,13 @@ export async function openDirect(path: string): Promise<number | null> {
 }
 
 /**
- * Writes `chunks` from offset 0 of an O_DIRECT|O_DSYNC file, a piece at a
- * time with up to `parallel` pieces in flight (at most the stages there
- * are). The last piece is padded to the block size and the file cut back to
- * `total` bytes, made durable by an fdatasync. EINVAL from a write means the
+ * Writes `chunks` from offset 0 of an O_DIRECT file, a piece at a time with
+ * up to `parallel` pieces in flight (at most the stages there are). The last
+ * piece is padded to the block size and the file cut back to `total` bytes;
+ * one fdatasync then makes all of it durable. (O_DSYNC instead flushed the
+ * disk's cache after every 1 MiB piece: 64 flushes per segment, which the
+ * WAL's own synced writes queued behind; 64 MiB puts took 60-97 ms that way,
+ * 50-93 ms this way, and franz-go 1 MiB producing ran 4% faster.) EINVAL from a write means the
  * file system wants another alignment: the caller writes the object the
  * buffered way instead.
  */
@@ -113,10 +116,8 @@ export async function writeDirect(fd: number, chunks: readonly Buffer[], stages:
     stages.release(held);
   }
   if (failed) throw (failed as { err: unknown }).err;
-  if (total % ALIGN !== 0) {
-    await ftruncateAsync(fd, total);
-    await fdatasyncAsync(fd);
-  }
+  if (total % ALIGN !== 0) await ftruncateAsync(fd, total);
+  await fdatasyncAsync(fd);
 }
 
 

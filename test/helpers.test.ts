@@ -31,9 +31,11 @@ function alive(pid: number): boolean {
 }
 
 describe('ports', () => {
-  test('freePort returns a bindable loopback port', async () => {
+  test('freePort returns a bindable loopback port, below the range outgoing connections take theirs from', async () => {
     const port = await freePort();
     expect(port).toBeGreaterThan(1023);
+    const [lo] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    expect(port).toBeLessThan(lo!);
     const srv = net.createServer();
     await new Promise<void>((r) => srv.listen(port, '127.0.0.1', r));
     expect(await canConnect(port)).toBe(true);

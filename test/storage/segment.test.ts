@@ -61,3 +61,14 @@ test('a raw block of real batches carries the CRC of its bytes, made from the ba
   }
   await roundTrip(input, 64 * 1024);
 });
+
+test('after a run of incompressible blocks only some are sampled, and data that turns compressible is compressed again', async () => {
+  // 8 random blocks, then 40 compressible ones: sampling resumes at the 16th block at the latest.
+  const input = batches((i) => (i < 8 ? randomBytes(70_000) : Buffer.alloc(70_000, i % 5)), 48);
+  const f = await roundTrip(input, 100_000);
+  expect(f.blocks.length).toBe(48);
+  expect(f.blocks.slice(0, 8).every((b) => b.raw)).toBe(true);
+  const compressed = f.blocks.map((b, i) => (b.raw ? -1 : i)).filter((i) => i >= 0);
+  expect(compressed[0]).toBeLessThanOrEqual(16);
+  expect(compressed).toEqual(Array.from({ length: 48 - compressed[0]! }, (_, k) => compressed[0]! + k));
+});

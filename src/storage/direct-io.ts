@@ -79,12 +79,14 @@ export async function openDirect(path: string): Promise<number | null> {
  * Writes `chunks` from offset 0 of an O_DIRECT file, a piece at a time with
  * up to `parallel` pieces in flight (at most the stages there are). The last
  * piece is padded to the block size and the file cut back to `total` bytes;
- * one fdatasync then makes all of it durable. (O_DSYNC instead flushed the
- * disk's cache after every 1 MiB piece: 64 flushes per segment, which the
- * WAL's own synced writes queued behind; 64 MiB puts took 60-97 ms that way,
- * 50-93 ms this way, and franz-go 1 MiB producing ran 4% faster.) EINVAL from a write means the
+ * one fdatasync then makes all of it durable. EINVAL from a write means the
  * file system wants another alignment: the caller writes the object the
  * buffered way instead.
+ *
+ * Not O_DSYNC: that flushed the disk's cache after every 1 MiB piece, 64
+ * flushes per segment, which the WAL's own synced writes queued behind
+ * (64 MiB puts took 60-97 ms that way, 50-93 ms this way, and franz-go
+ * 1 MiB producing ran 4% faster).
  */
 export async function writeDirect(fd: number, chunks: readonly Buffer[], stages: DirectStages, parallel: number): Promise<void> {
   const total = totalBytes(chunks);
@@ -119,7 +121,6 @@ export async function writeDirect(fd: number, chunks: readonly Buffer[], stages:
   if (total % ALIGN !== 0) await ftruncateAsync(fd, total);
   await fdatasyncAsync(fd);
 }
-
 
 /** O_DIRECT reading flags: a segment read does not fill the page cache either. */
 export const DIRECT_READ_FLAGS = constants.O_RDONLY | constants.O_DIRECT;

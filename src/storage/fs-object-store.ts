@@ -479,7 +479,6 @@ export async function writeAllParallel(fd: number, chunks: Buffer[], position: n
   if (failed) throw (failed as { err: unknown }).err;
 }
 
-
 export async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
   try {

@@ -359,7 +359,10 @@ export class FsObjectStore implements ObjectStore {
           await walk(full);
         } else if (e.isFile() && !e.name.endsWith(TMP_SUFFIX)) {
           const key = relative(this.root, full).split(sep).join('/');
-          if (key.startsWith(prefix)) out.push({ key, size: (await stat(full)).size });
+          if (key.startsWith(prefix)) {
+            const st = await stat(full);
+            out.push({ key, size: st.size, lastModified: st.mtimeMs });
+          }
         }
       }
     };

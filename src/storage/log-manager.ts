@@ -8,12 +8,12 @@ import type { Logger } from 'pino';
 import { partitionKey, RangesNotReplaced, type LogRange, type MetadataStore, type PartitionKey, type PartitionState, type TopicRecord } from '../coordination/metadata-store.js';
 import { failpoint } from '../failpoints.js';
 import { BlockCache } from './block-cache.js';
-import type { ObjectStore } from './object-store.js';
+import type { ObjectInfo, ObjectStore } from './object-store.js';
 import { PartitionLog } from './partition-log.js';
 import { RangeReader } from './range-reader.js';
 import { readAhead } from './read-ahead.js';
 import { SegmentEncoder } from './segment.js';
-import { LOCAL_MIN_OVERLAP_BYTES, WalWriter } from './wal-writer.js';
+import { LOCAL_MIN_OVERLAP_BYTES, WalWriter, parseWalKey } from './wal-writer.js';
 import { YieldPoint } from './yield-point.js';
 
 const GC_INTERVAL_MS = 60_000;
@@ -21,7 +21,8 @@ const GC_INTERVAL_MS = 60_000;
 const MAX_WAL_RANGES = 1000;
 /** Segments one compaction pass writes for a partition before it turns to the next one. */
 const SEGMENTS_PER_PASS = 4;
-const GC_MIN_AGE_MS = 10 * 60_000;
+/** WAL collections between two sweeps of the whole store for orphans (see sweepOrphans). */
+const SWEEP_EVERY_GCS = 10;
 /**
  * Ranges a compaction reads ahead of the one it encodes while it catches up
  * (none otherwise, so as not to crowd the WAL's disk and threads): one read
@@ -51,6 +52,12 @@ export interface StorageOptions {
   compactionIntervalMs: number;
   /** Produce waits while compaction owes more than this (see compactionDebtBytes); 0: never. */
   maxCompactionDebtBytes: number;
+  /**
+   * Cluster mode: unreferenced objects are collected once this old, so a write
+   * whose commit is still in flight is safe (prepared WAL objects are not
+   * written past half of it).
+   */
+  gcMinAgeMs: number;
 }
 
 export interface TopicStorageConfig {
@@ -74,6 +81,7 @@ export const DEFAULT_STORAGE_OPTIONS: Omit<StorageOptions, 'brokerId'> = {
   blockCacheBytes: 128 * 1024 * 1024,
   compactionIntervalMs: 1000,
   maxCompactionDebtBytes: 1024 * 1024 * 1024,
+  gcMinAgeMs: 10 * 60_000,
 };
 
 export class LogManager {
@@ -86,6 +94,9 @@ export class LogManager {
   private walRefs = new Map<string, number>();
   private compactionTimer: NodeJS.Timeout | null = null;
   private gcTimer: NodeJS.Timeout | null = null;
+  private gcRuns = 0;
+  /** Segments put and not yet in a manifest (or known to be left out of it): the sweep leaves them alone. */
+  private segmentsBeingSwapped = new Set<string>();
   private compacting: Promise<void> | null = null;
   private closed = false;
   /** Told when partitions were fenced and should be reopened if still assigned. */
@@ -113,6 +124,7 @@ export class LogManager {
         maxInflight: opts.walMaxInflight,
         minOverlapBytes: opts.walMinOverlapBytes,
         maxBufferedBytes: opts.walMaxBufferedBytes,
+        preparedMaxAgeMs: opts.gcMinAgeMs / 2,
       },
       log,
     );
@@ -201,23 +213,39 @@ export class LogManager {
     this.compactionTimer = setInterval(() => this.compactSome(), this.opts.compactionIntervalMs);
     this.compactionTimer.unref();
     if (!this.meta.singleWriter) {
-      this.gcTimer = setInterval(() => void this.collectOwnWal().catch((err: unknown) => this.log.warn({ err }, 'WAL collection failed')), GC_INTERVAL_MS);
+      this.gcTimer = setInterval(() => void this.collectGarbage().catch((err: unknown) => this.log.warn({ err }, 'object collection failed')), GC_INTERVAL_MS);
       this.gcTimer.unref();
     }
+  }
+
+  /**
+   * Cluster mode, every GC_INTERVAL_MS: this broker's own WAL objects, and
+   * now and then (by one broker) the orphans of the whole store.
+   */
+  async collectGarbage(): Promise<void> {
+    await this.collectOwnWal();
+    if (this.gcRuns++ % SWEEP_EVERY_GCS === 0 && this.isSweeper()) await this.sweepOrphans();
+  }
+
+  /** The live broker with the lowest id sweeps for all: one listing of the store per sweep, not one per broker. */
+  private isSweeper(): boolean {
+    const live = this.meta.brokers().map((b) => b.brokerId);
+    return live.includes(this.opts.brokerId) && Math.min(...live) === this.opts.brokerId;
   }
 
   /**
    * Cluster mode: WAL objects hold runs of partitions other brokers may lead
    * by now, so no broker can count references locally. Each broker deletes
    * its own WAL objects once no manifest references them; only objects older
-   * than GC_MIN_AGE_MS, so a flush whose commit is still in flight is safe.
+   * than gcMinAgeMs, so a flush whose commit is still in flight is safe.
    */
   async collectOwnWal(): Promise<number> {
     const referenced = await this.meta.referencedObjects();
+    const now = Date.now();
     let deleted = 0;
     for (const o of await this.store.list(`wal/${this.opts.brokerId}/`)) {
-      const ms = Number(/\/(\d+)-\d+\.wal$/.exec(o.key)?.[1] ?? NaN);
-      if (!Number.isFinite(ms) || Date.now() - ms < GC_MIN_AGE_MS || referenced.has(o.key) || this.writer.isInUse(o.key)) continue;
+      const writtenAt = parseWalKey(o.key)?.writtenAt ?? NaN;
+      if (!Number.isFinite(writtenAt) || now - writtenAt < this.opts.gcMinAgeMs || now - o.lastModified < this.opts.gcMinAgeMs || referenced.has(o.key) || this.writer.isInUse(o.key)) continue;
       failpoint('compaction.before-wal-delete');
       await this.deleteObject(o.key);
       deleted++;
@@ -227,6 +255,46 @@ export class LogManager {
       this.log.info({ deleted }, 'collected WAL objects no manifest references');
     }
     return deleted;
+  }
+
+  /**
+   * Cluster mode: objects no broker's own collector will delete, once no
+   * manifest references them and they are older than gcMinAgeMs:
+   * - WAL objects of broker ids that are not live: a broker that left for
+   *   good (scaled in, replaced under a new id). A broker that comes back
+   *   writes no prepared key older than PREPARED_MAX_AGE_MS, and its commits
+   *   of older writes are fenced by the leader epochs its partitions got
+   *   while it was away.
+   * - segments: a compaction whose swap was refused or whose outcome was
+   *   unknown, a broker that crashed between a segment's put and its swap, a
+   *   topic deletion cut short.
+   */
+  async sweepOrphans(): Promise<{ wal: number; segments: number }> {
+    const referenced = await this.meta.referencedObjects();
+    const live = new Set(this.meta.brokers().map((b) => b.brokerId));
+    live.add(this.opts.brokerId);
+    const now = Date.now();
+    const old = (o: ObjectInfo) => now - o.lastModified >= this.opts.gcMinAgeMs && !referenced.has(o.key);
+    let wal = 0;
+    for (const o of await this.store.list('wal/')) {
+      const k = parseWalKey(o.key);
+      if (!k || live.has(k.brokerId) || now - k.writtenAt < this.opts.gcMinAgeMs || !old(o)) continue;
+      failpoint('compaction.before-wal-delete');
+      await this.deleteObject(o.key);
+      wal++;
+    }
+    let segments = 0;
+    for (const o of await this.store.list('segments/')) {
+      if (!old(o) || this.segmentsBeingSwapped.has(o.key)) continue;
+      this.reader.forget(o.key);
+      await this.deleteObject(o.key);
+      segments++;
+    }
+    if (wal || segments) {
+      this.stats.walObjectsDeleted += wal;
+      this.log.info({ wal, segments }, 'collected orphaned objects no manifest references');
+    }
+    return { wal, segments };
   }
 
   get(topicId: string, partition: number): PartitionLog | undefined {
@@ -493,8 +561,20 @@ export class LogManager {
     const { chunks, size } = await enc.finish();
     const base = group[0]!.baseOffset;
     const key = `segments/${log.topicId}/${log.partition}/${base.toString().padStart(20, '0')}-${randomBytes(4).toString('hex')}.seg`;
-    await this.store.put(key, chunks, { catchUp });
-    failpoint('compaction.after-segment-put');
+    this.segmentsBeingSwapped.add(key);
+    try {
+      await this.store.put(key, chunks, { catchUp });
+      failpoint('compaction.after-segment-put');
+      await this.swapIn(log, group, key, size);
+    } finally {
+      this.segmentsBeingSwapped.delete(key);
+    }
+    for (const r of group) await this.releaseRange(r);
+  }
+
+  /** Puts a written segment in the place of the ranges it holds (in the metadata store, then in the log). */
+  private async swapIn(log: PartitionLog, group: LogRange[], key: string, size: number): Promise<void> {
+    const base = group[0]!.baseOffset;
     const range: LogRange = {
       kind: 'segment',
       key,
@@ -528,7 +608,6 @@ export class LogManager {
       this.debtCheckedAt = -Infinity;
       this.writer.wakeAdmission();
     }
-    for (const r of group) await this.releaseRange(r);
   }
 
   /** The batch bytes a segment holds (its blocks before LZ4), from its footer. */

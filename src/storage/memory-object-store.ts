@@ -5,9 +5,11 @@ import { ObjectNotFoundError, type ByteRange, type ObjectInfo, type ObjectStore,
 export class MemoryObjectStore implements ObjectStore {
   readonly description = 'memory://';
   readonly objects = new Map<string, Buffer>();
+  private written = new Map<string, number>();
 
   async put(key: string, body: Buffer | Buffer[], _opts?: PutOptions): Promise<void> {
     this.objects.set(key, Buffer.concat(Array.isArray(body) ? body : [body]));
+    this.written.set(key, Date.now());
   }
 
   async get(key: string, range?: ByteRange): Promise<Buffer> {
@@ -18,12 +20,13 @@ export class MemoryObjectStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     this.objects.delete(key);
+    this.written.delete(key);
   }
 
   async list(prefix: string): Promise<ObjectInfo[]> {
     return [...this.objects.entries()]
       .filter(([k]) => k.startsWith(prefix))
-      .map(([key, v]) => ({ key, size: v.length }))
+      .map(([key, v]) => ({ key, size: v.length, lastModified: this.written.get(key) ?? Date.now() }))
       .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 

@@ -5,6 +5,8 @@
 export interface ObjectInfo {
   key: string;
   size: number;
+  /** When the object was written (ms since the epoch): the collectors leave young objects alone. */
+  lastModified: number;
 }
 
 export interface ByteRange {

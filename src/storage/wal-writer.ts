@@ -24,6 +24,8 @@ export interface WalWriterOptions {
   minOverlapBytes: number;
   /** Bytes accepted but not yet committed before produce requests wait (back-pressure while the store is slow or down). */
   maxBufferedBytes: number;
+  /** See PREPARED_MAX_AGE_MS (its default). */
+  preparedMaxAgeMs?: number;
 }
 
 /**
@@ -42,6 +44,20 @@ export const LOCAL_MIN_OVERLAP_BYTES = 256 * 1024;
 export const OBJECT_STORE_MIN_OVERLAP_BYTES = 4 * 1024 * 1024;
 /** WAL objects a store that can prepare them keeps ready. */
 const PREPARED_KEYS = 32;
+/**
+ * WAL objects are collected by age, the age their name gives, and in a
+ * cluster another broker collects those of a broker that has left (see
+ * LogManager.collectGarbage): a prepared key is never written once its name is
+ * this old, so no collector, here or elsewhere, can take it while it is being
+ * written. Half the collectors' minimum age (StorageOptions.gcMinAgeMs).
+ */
+export const PREPARED_MAX_AGE_MS = 5 * 60_000;
+
+/** The broker and the time (ms) a WAL object's key names: `wal/<broker>/<ms>-<seq>.wal`. */
+export function parseWalKey(key: string): { brokerId: number; writtenAt: number } | null {
+  const m = /^wal\/(\d+)\/(\d+)-\d+\.wal$/.exec(key);
+  return m ? { brokerId: Number(m[1]), writtenAt: Number(m[2]) } : null;
+}
 
 interface Pending {
   req: AppendRequest;
@@ -143,6 +159,11 @@ export class WalWriter implements AppendSink {
    * path.)
    */
   private nextKey(): string {
+    const now = Date.now();
+    while (this.preparedKeys.length && now - (parseWalKey(this.preparedKeys[0]!)?.writtenAt ?? now) >= (this.opts.preparedMaxAgeMs ?? PREPARED_MAX_AGE_MS)) {
+      const stale = this.preparedKeys.shift()!;
+      void this.store.delete(stale).catch((err: unknown) => this.log.warn({ err, key: stale }, 'could not delete a stale prepared WAL object'));
+    }
     const key = this.preparedKeys.shift() ?? this.newKey();
     if (this.store.prepare && this.preparedKeys.length < PREPARED_KEYS / 2) void this.refill();
     return key;

@@ -12,7 +12,7 @@ import { ErrorCode, KafkaError } from '../../src/protocol/kafka-error.js';
 import { buildBatch, decodeRecords } from '../../src/protocol/records/index.js';
 import { totalBytes } from '../../src/storage/chunks.js';
 import { FsObjectStore } from '../../src/storage/fs-object-store.js';
-import { LOCAL_MIN_OVERLAP_BYTES, OBJECT_STORE_MIN_OVERLAP_BYTES } from '../../src/storage/wal-writer.js';
+import { LOCAL_MIN_OVERLAP_BYTES, OBJECT_STORE_MIN_OVERLAP_BYTES, PREPARED_MAX_AGE_MS, parseWalKey } from '../../src/storage/wal-writer.js';
 import { DEFAULT_STORAGE_OPTIONS, LogManager, type StorageOptions } from '../../src/storage/log-manager.js';
 import { MemoryObjectStore } from '../../src/storage/memory-object-store.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
@@ -431,3 +431,102 @@ test('a compaction hands the event loop back while it works (it held every conne
   expect(longest).toBeLessThan(took / 4);
   await b.close();
 }, 60_000);
+
+/** Runs `fn` with the clock moved on by `ms` (the collectors judge age by Date.now). */
+async function later<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+  const realNow = Date.now;
+  Date.now = () => realNow() + ms;
+  try {
+    return await fn();
+  } finally {
+    Date.now = realNow;
+  }
+}
+
+/** A broker of a cluster (not the single writer) whose live brokers are `live`. */
+async function openClusterBroker(dir: string, store: ObjectStore, brokerId: number, live: number[]) {
+  const meta = new EmbeddedMetadataStore(new FilePersistence(join(dir, 'meta')), log);
+  Object.defineProperty(meta, 'singleWriter', { value: false });
+  meta.brokers = () => live.map((id) => ({ brokerId: id, host: 'localhost', port: 9092 + id, rack: null }));
+  await meta.start();
+  if (!meta.topics().get('t')) await meta.createTopic(topic);
+  const logs = new LogManager(store, meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId, compactionIntervalMs: 60_000 }, () => ({ segmentBytes: 64 << 20, segmentMs: 600_000, retentionMs: -1, retentionBytes: -1 }), log);
+  await logs.start();
+  const p0 = await logs.open(topic, 0);
+  return { meta, logs, p0, close: async () => { await logs.close(); await meta.close(); } };
+}
+
+describe('objects nobody else deletes, in a cluster', () => {
+  const HOUR = 3_600_000;
+
+  test('the lowest live broker sweeps WAL objects of brokers that left and segments no manifest references', async () => {
+    const dir = await tempDir();
+    const store = new MemoryObjectStore();
+    const b = await openClusterBroker(dir, store, 1, [1, 2]);
+    for (const v of ['a', 'b']) await b.p0.append([batch([v])]);
+    await b.logs.compact(b.p0, 64 << 20); // a referenced segment
+    await b.p0.append([batch(['c'])]); // and a referenced WAL object of this broker
+    const name = (brokerId: number, ms: number) => `wal/${brokerId}/${ms.toString().padStart(15, '0')}-00000001.wal`;
+    const now = Date.now();
+    const departed = name(5, now); // an hour old by the time of the sweep
+    const departedYoung = name(5, now + HOUR - 60_000); // named a minute before the sweep
+    const liveOther = name(2, now); // broker 2 is live: its own collector's business
+    const orphanSegment = `segments/${topic.topicId}/0/00000000000000000099-dead.seg`;
+    for (const k of [departed, departedYoung, liveOther, orphanSegment]) await store.put(k, Buffer.from('x'));
+    const before = [...store.objects.keys()];
+
+    // Young objects stay, whoever wrote them.
+    expect(await b.logs.sweepOrphans()).toEqual({ wal: 0, segments: 0 });
+    expect(await later(HOUR, () => b.logs.sweepOrphans())).toEqual({ wal: 1, segments: 1 });
+    expect([...store.objects.keys()].sort()).toEqual(before.filter((k) => k !== departed && k !== orphanSegment).sort());
+    expect(await readAll(b.p0)).toEqual([[0, 'a'], [1, 'b'], [2, 'c']]);
+    await b.close();
+  });
+
+  test('only the lowest live broker sweeps; a broker that is not live itself never does', async () => {
+    for (const [self, live, sweeps] of [[1, [1, 2], true], [2, [1, 2], false], [0, [1, 2], false]] as const) {
+      const dir = await tempDir();
+      const store = new MemoryObjectStore();
+      const b = await openClusterBroker(dir, store, self, [...live]);
+      await store.put(`segments/${topic.topicId}/0/00000000000000000099-dead.seg`, Buffer.from('x'));
+      await later(HOUR, () => b.logs.collectGarbage());
+      expect(store.objects.has(`segments/${topic.topicId}/0/00000000000000000099-dead.seg`)).toBe(!sweeps);
+      await b.close();
+    }
+  });
+
+  test('a segment put and not yet swapped in is left alone, however old it looks', async () => {
+    const dir = await tempDir();
+    const store = new MemoryObjectStore();
+    const b = await openClusterBroker(dir, store, 1, [1]);
+    for (const v of ['a', 'b']) await b.p0.append([batch([v])]);
+    const replace = b.meta.replaceRanges.bind(b.meta);
+    let swept: { wal: number; segments: number } | null = null;
+    b.meta.replaceRanges = async (r) => {
+      swept = await later(HOUR, () => b.logs.sweepOrphans());
+      return replace(r);
+    };
+    await b.logs.compact(b.p0, 64 << 20);
+    expect(swept).toEqual({ wal: 0, segments: 0 });
+    expect(b.p0.ranges.map((r) => r.kind)).toEqual(['segment']);
+    expect(await readAll(b.p0)).toEqual([[0, 'a'], [1, 'b']]);
+    await b.close();
+  });
+
+  test('a prepared WAL object is never written once its name is PREPARED_MAX_AGE_MS old', async () => {
+    const dir = await tempDir();
+    const store = new FsObjectStore(join(dir, 'objects'));
+    const b = await openBroker(dir, store);
+    await b.p0.append([batch(['a'])]);
+    const first = parseWalKey(b.p0.ranges[0]!.key)!.writtenAt;
+    const moved = PREPARED_MAX_AGE_MS + 1000;
+    await later(moved, () => b.p0.append([batch(['b'])]));
+    // Named after the clock moved on: not one of the keys prepared before it.
+    expect(parseWalKey(b.p0.ranges[1]!.key)!.writtenAt).toBeGreaterThanOrEqual(first + moved - 1000);
+    expect(await readAll(b.p0)).toEqual([[0, 'a'], [1, 'b']]);
+    await b.close();
+    const again = await openBroker(dir, new FsObjectStore(join(dir, 'objects')));
+    expect(await readAll(again.p0)).toEqual([[0, 'a'], [1, 'b']]);
+    await again.close();
+  });
+});

@@ -1,0 +1,108 @@
+// Collection of objects in a cluster (LogManager.collectGarbage), with the
+// etcd metadata store on a real etcd (test/helpers/etcd.ts) and one shared
+// object store: a broker that leaves for good leaves WAL objects only a
+// manifest-wide view can tell are garbage, and a compaction can leave a
+// segment no manifest references.
+import pino from 'pino';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { EtcdMetadataStore } from '../../src/coordination/etcd-metadata-store.js';
+import type { TopicRecord } from '../../src/coordination/metadata-store.js';
+import { buildBatch, decodeRecords } from '../../src/protocol/records/index.js';
+import { DEFAULT_STORAGE_OPTIONS, LogManager } from '../../src/storage/log-manager.js';
+import { MemoryObjectStore } from '../../src/storage/memory-object-store.js';
+import { parseWalKey } from '../../src/storage/wal-writer.js';
+import { startEtcd, type EtcdProcess } from '../helpers/etcd.js';
+
+const log = pino({ level: 'silent' });
+const MIN_AGE_MS = 300;
+let etcd: EtcdProcess;
+const closers: Array<() => Promise<void>> = [];
+
+beforeAll(async () => {
+  etcd = await startEtcd();
+});
+afterAll(async () => {
+  for (const c of closers.reverse()) await c().catch(() => {});
+  await etcd?.cleanup();
+});
+
+async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function broker(brokerId: number, store: MemoryObjectStore) {
+  const meta = new EtcdMetadataStore({ endpoints: [etcd.endpoint], prefix: '/collect', leaseTtlSeconds: 2, maxTxnOps: 128, requestTimeoutMs: 3000 }, log);
+  await meta.start();
+  await meta.registerBroker({ brokerId, host: '127.0.0.1', port: brokerId, rack: null });
+  const logs = new LogManager(
+    store,
+    meta,
+    { ...DEFAULT_STORAGE_OPTIONS, brokerId, compactionIntervalMs: 60_000, gcMinAgeMs: MIN_AGE_MS },
+    () => ({ segmentBytes: 64 << 20, segmentMs: 600_000, retentionMs: -1, retentionBytes: -1 }),
+    log,
+  );
+  await logs.start();
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await logs.close();
+    await meta.close();
+  };
+  closers.push(close);
+  return { meta, logs, close };
+}
+
+const batch = (v: string) => buildBatch({ records: [{ key: null, value: Buffer.from(v) }] });
+
+test('WAL objects of a broker that left and unreferenced segments are collected by the lowest live broker; referenced ones stay', async () => {
+  const store = new MemoryObjectStore();
+  const a = await broker(1, store);
+  const b = await broker(2, store);
+  await until('both brokers seen', () => a.meta.brokers().length === 2 && b.meta.brokers().length === 2);
+  const topic: TopicRecord = { name: 'collect', topicId: 'collect-id'.padEnd(22, 'A'), partitions: 2, configs: {} };
+  await a.meta.createTopic(topic);
+  await until('one partition each', () => a.meta.assignedPartitions().length === 1 && b.meta.assignedPartitions().length === 1);
+  const pb = await b.logs.open(topic, b.meta.assignedPartitions()[0]!.partition);
+
+  // Broker 2 writes, compacts (its WAL objects are then referenced by no manifest), and writes once more.
+  for (const v of ['a', 'b', 'c']) await pb.append([batch(v)]);
+  await b.logs.compact(pb, 64 << 20);
+  await pb.append([batch('d')]);
+  const broker2Wal = () => [...store.objects.keys()].filter((k) => parseWalKey(k)?.brokerId === 2);
+  const referenced = pb.ranges.filter((r) => r.kind === 'wal').map((r) => r.key);
+  expect(referenced).toHaveLength(1);
+  expect(broker2Wal()).toHaveLength(4);
+  const orphan = `segments/${topic.topicId}/0/00000000000000000099-dead.seg`;
+  await store.put(orphan, Buffer.from('left by a swap that was refused'));
+  await new Promise((r) => setTimeout(r, MIN_AGE_MS + 50));
+
+  // While broker 2 is live, its WAL objects are its own collector's business.
+  expect(await a.logs.sweepOrphans()).toEqual({ wal: 0, segments: 1 });
+  expect(store.objects.has(orphan)).toBe(false);
+  expect(broker2Wal()).toHaveLength(4);
+  // And broker 2, not the lowest live id, does not sweep.
+  await store.put(orphan, Buffer.from('again'));
+  await new Promise((r) => setTimeout(r, MIN_AGE_MS + 50));
+  await b.logs.collectGarbage();
+  expect(store.objects.has(orphan)).toBe(true);
+  expect(broker2Wal()).toEqual(referenced); // its own collector took its three compacted ones
+
+  // Broker 2 leaves and never comes back; broker 1 gets its partition.
+  await store.put(`wal/2/${Date.now().toString().padStart(15, '0')}-00000099.wal`, Buffer.from('never committed'));
+  await b.close();
+  await until('broker 2 gone', () => a.meta.brokers().length === 1);
+  await new Promise((r) => setTimeout(r, MIN_AGE_MS + 50));
+  expect(await a.logs.sweepOrphans()).toEqual({ wal: 1, segments: 1 });
+  expect(broker2Wal()).toEqual(referenced);
+  await until('partition handed over', () => a.meta.assignedPartitions().length === 2);
+  const pa = await a.logs.open(topic, pb.partition);
+  const values: string[] = [];
+  for (const buf of await pa.read(0, 1 << 20)) for (const r of decodeRecords(buf)) values.push(r.value!.toString());
+  expect(values).toEqual(['a', 'b', 'c', 'd']);
+  await a.close();
+}, 60_000);

@@ -22,6 +22,7 @@ import { Dispatcher } from './dispatcher.js';
 import { HANDLERS } from './handlers.js';
 import { Topics } from './topics.js';
 import { Leadership } from './leadership.js';
+import { FetchSessionCache } from './fetch-sessions.js';
 import { GroupCoordinator } from '../groups/coordinator.js';
 
 export class Broker {
@@ -34,6 +35,7 @@ export class Broker {
   private metricsServer: Server | null = null;
   private stopping: Promise<void> | null = null;
   private readonly shutdownController = new AbortController();
+  private readonly fetchSessions = new FetchSessionCache();
   address: { host: string; port: number } | null = null;
 
   constructor(
@@ -52,6 +54,7 @@ export class Broker {
           debtBytes: () => this.logs?.compactionDebtBytes() ?? 0,
           produceHolds: () => this.logs?.stats.produceHolds ?? 0,
           bufferedBytes: () => this.logs?.writer.bufferedBytes ?? 0,
+          fetchSessions: () => this.fetchSessions.size,
         })
       : null;
     this.store = await openObjectStore(cfg.storage, {
@@ -113,6 +116,7 @@ export class Broker {
       logs: this.logs!,
       topics,
       groups: this.groups!,
+      fetchSessions: this.fetchSessions,
       cluster: new ClusterView({ brokerId: cfg.brokerId, host: cfg.advertisedHost, port, rack: cfg.rack }, this.meta!, this.logs!),
       log: this.log,
       shuttingDown: this.shutdownController.signal,

@@ -8,6 +8,7 @@ import type { ConnectionContext } from '../server/connection.js';
 import type { LogManager } from '../storage/log-manager.js';
 import type { Topics } from './topics.js';
 import type { ClusterView } from './cluster.js';
+import type { FetchSessionCache } from './fetch-sessions.js';
 import type { GroupCoordinator } from '../groups/coordinator.js';
 
 export interface BrokerServices {
@@ -17,6 +18,8 @@ export interface BrokerServices {
   readonly topics: Topics;
   readonly cluster: ClusterView;
   readonly groups: GroupCoordinator;
+  /** Consumers' fetch sessions (KIP-227), shared by every listener. */
+  readonly fetchSessions: FetchSessionCache;
   readonly log: Logger;
   /** Resolves when the broker begins shutting down (long polls end early). */
   readonly shuttingDown: AbortSignal;

@@ -1,11 +1,10 @@
 // Fetch v0-17 for consumers: long polling (max_wait_ms / min_bytes), response
 // and partition byte limits (KIP-74: the first batch is returned even when it
-// is larger), leader-epoch checks (KIP-320), topic ids (v13+), down-conversion
-// to message format 0/1 for v0-3. isolation_level is accepted: with no
-// transactions, the last stable offset is the high watermark. Fetch sessions
-// (KIP-227) are declined by answering session id 0, so clients send full
-// fetches; follower fetches (replica id >= 0) are refused, StreamHouse has no
-// followers.
+// is larger), leader-epoch checks (KIP-320), topic ids (v13+), fetch sessions
+// (KIP-227, v7+: see fetch-sessions.ts), down-conversion to message format
+// 0/1 for v0-3. isolation_level is accepted: with no transactions, the last
+// stable offset is the high watermark. Follower fetches (replica id >= 0) are
+// refused, StreamHouse has no followers.
 
 import {
   FetchApi,
@@ -18,12 +17,14 @@ import { downConvert } from '../protocol/records/legacy.js';
 import type { TopicRecord } from '../coordination/metadata-store.js';
 import type { PartitionLog } from '../storage/partition-log.js';
 import type { RequestContext } from './context.js';
+import { FINAL_EPOCH, INITIAL_EPOCH, partitionKey, type FetchSession } from './fetch-sessions.js';
 import { defineHandler } from './handler.js';
 
 const EMPTY = Buffer.alloc(0);
 
 interface Target {
-  topicIndex: number;
+  /** The topic as the request names it: its name (v0-12) or its id (v13+). */
+  topic: string;
   req: FetchRequestFetchPartition;
   log: PartitionLog | undefined;
   error: number;
@@ -107,31 +108,39 @@ export const fetch = defineHandler({
   minVersion: 0,
   maxVersion: 17,
   async handle(req, ctx) {
-    const { topics } = ctx.broker;
     const useIds = ctx.apiVersion >= 13;
-    if ((req.replicaId ?? -1) >= 0 || (req.replicaState?.replicaId ?? -1) >= 0) {
-      return { throttleTimeMs: 0, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, sessionId: 0, responses: [] };
-    }
-    if ((req.sessionId ?? 0) !== 0) {
-      return { throttleTimeMs: 0, errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND, sessionId: 0, responses: [] };
-    }
-    const targets: Target[] = [];
-    const topicList: Array<{ topic: TopicRecord | undefined; name?: string; id?: string }> = [];
-    req.topics.forEach((ft, i) => {
-      const topic = useIds ? topics.byId(ft.topicId ?? '') : topics.byName(ft.topic ?? '');
-      topicList.push({ topic, name: ft.topic, id: ft.topicId });
-      for (const p of ft.partitions) {
-        let error: number = ErrorCode.NONE;
-        let log: PartitionLog | undefined;
-        if (!topic) error = useIds ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-        else if (p.partition < 0 || p.partition >= topic.partitions) error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-        else {
-          log = ctx.broker.logs.get(topic.topicId, p.partition);
-          if (!log) error = ErrorCode.NOT_LEADER_OR_FOLLOWER;
-        }
-        targets.push({ topicIndex: i, req: p, log, error });
+    const refuse = (errorCode: number) => ({ throttleTimeMs: 0, errorCode, sessionId: 0, responses: [] });
+    if ((req.replicaId ?? -1) >= 0 || (req.replicaState?.replicaId ?? -1) >= 0) return refuse(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+
+    // Which partitions this fetch reads: the request's, or (incremental) its session's.
+    let session: FetchSession | null = null;
+    let incremental = false;
+    if (ctx.apiVersion >= 7) {
+      const sessions = ctx.broker.fetchSessions;
+      const id = req.sessionId ?? 0;
+      const epoch = req.sessionEpoch ?? FINAL_EPOCH;
+      if (epoch === FINAL_EPOCH || epoch === INITIAL_EPOCH) {
+        if (id !== 0) sessions.remove(id);
+        if (epoch === INITIAL_EPOCH) session = sessions.create(useIds);
+      } else {
+        session = id !== 0 ? (sessions.get(id) ?? null) : null;
+        if (!session) return refuse(ErrorCode.FETCH_SESSION_ID_NOT_FOUND);
+        if (session.epoch !== epoch) return refuse(ErrorCode.INVALID_FETCH_SESSION_EPOCH);
+        if (session.usesTopicIds !== useIds) return refuse(ErrorCode.FETCH_SESSION_TOPIC_ID_ERROR);
+        incremental = true;
+        session.advance();
       }
-    });
+    }
+    const named = (t: { topic?: string; topicId?: string }) => (useIds ? (t.topicId ?? '') : (t.topic ?? ''));
+    let wanted: Array<{ topic: string; req: FetchRequestFetchPartition }> = [];
+    for (const ft of req.topics) for (const p of ft.partitions) wanted.push({ topic: named(ft), req: p });
+    if (session) {
+      if (!incremental) session.partitions.clear();
+      for (const w of wanted) session.set(w.topic, w.req);
+      for (const f of req.forgottenTopicsData ?? []) for (const p of f.partitions) session.forget(named(f), p);
+      wanted = [...session.partitions.values()];
+    }
+    const targets = wanted.map((w) => target(w.topic, w.req, useIds, ctx));
 
     const maxBytes = req.maxBytes ?? 0x7fffffff;
     const deadline = Date.now() + Math.max(0, req.maxWaitMs);
@@ -142,15 +151,43 @@ export const fetch = defineHandler({
       result = await readOnce(targets, ctx, maxBytes);
     }
 
-    const responses: FetchResponseFetchableTopicResponse[] = topicList.map((t) => ({
-      topic: t.topic?.name ?? t.name ?? '',
-      topicId: t.topic?.topicId ?? t.id,
-      partitions: [],
-    }));
-    result.partitions.forEach((p, j) => responses[targets[j]!.topicIndex]!.partitions.push(p));
-    return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses };
+    // Topics in the order they first appear; an incremental answer leaves out the partitions with nothing new.
+    const responses = new Map<string, FetchResponseFetchableTopicResponse>();
+    result.partitions.forEach((p, j) => {
+      const t = targets[j]!;
+      if (session) {
+        const key = partitionKey(t.topic, t.req.partition);
+        const cached = session.partitions.get(key)!;
+        const hasRecords = Array.isArray(p.records) ? p.records.length > 0 : (p.records?.length ?? 0) > 0;
+        const answer = session.mustAnswer(cached, p.errorCode, hasRecords, Number(p.highWatermark), Number(p.logStartOffset));
+        if (hasRecords) session.moveToEnd(key);
+        if (incremental && !answer) return;
+      }
+      let r = responses.get(t.topic);
+      if (!r) {
+        const topic = useIds ? ctx.broker.topics.byId(t.topic) : ctx.broker.topics.byName(t.topic);
+        r = { topic: topic?.name ?? (useIds ? '' : t.topic), topicId: useIds ? t.topic : topic?.topicId, partitions: [] };
+        responses.set(t.topic, r);
+      }
+      r.partitions.push(p);
+    });
+    return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: session?.id ?? 0, responses: [...responses.values()] };
   },
 });
+
+/** A partition to read, or the error that answers it instead. */
+function target(topicName: string, req: FetchRequestFetchPartition, useIds: boolean, ctx: RequestContext): Target {
+  const topic: TopicRecord | undefined = useIds ? ctx.broker.topics.byId(topicName) : ctx.broker.topics.byName(topicName);
+  let error: number = ErrorCode.NONE;
+  let log: PartitionLog | undefined;
+  if (!topic) error = useIds ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+  else if (req.partition < 0 || req.partition >= topic.partitions) error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+  else {
+    log = ctx.broker.logs.get(topic.topicId, req.partition);
+    if (!log) error = ErrorCode.NOT_LEADER_OR_FOLLOWER;
+  }
+  return { topic: topicName, req, log, error };
+}
 
 /** Resolves true when any partition's high watermark moves, false on timeout or shutdown. */
 function waitForChange(targets: Target[], ms: number, shuttingDown: AbortSignal): Promise<boolean> {

@@ -132,6 +132,12 @@ export class Broker {
       if (view) groups.retain((g) => view.coordinatorFor(g).brokerId === cfg.brokerId);
     });
     this.meta.on('lease-lost', () => groups.forgetAll());
+    let topicNames = new Set(this.meta.topics().keys());
+    this.meta.on('topics', () => {
+      const now = new Set(this.meta!.topics().keys());
+      for (const name of topicNames) if (!now.has(name)) groups.forgetTopic(name);
+      topicNames = now;
+    });
     let markReady!: () => void;
     const ready = new Promise<void>((r) => (markReady = r));
     const dispatcher = new Dispatcher(HANDLERS, () => holder.services!, ready, metrics ? (api, ms) => {

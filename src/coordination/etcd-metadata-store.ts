@@ -512,6 +512,25 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
     this.topicCache.delete(name);
     this.emit('topics');
     this.kickController();
+    await this.deleteOffsetsOfTopic(name);
+  }
+
+  /**
+   * Every group's committed offsets of a deleted topic (keyed by group first,
+   * so found by a scan of the keys). After the topic's own deletion, not in
+   * its transaction: the offsets of many groups can exceed a transaction's
+   * operations; a broker that stops in between leaves offsets that a topic
+   * created again under the name would inherit, as before this existed.
+   */
+  private async deleteOffsetsOfTopic(name: string): Promise<void> {
+    const keys = await this.ns.getAll().prefix('offsets/').keys();
+    const doomed = keys.filter((k) => k.split('/')[2] === enc(name));
+    for (let i = 0; i < doomed.length; i += this.opts.maxTxnOps) {
+      await this.ns
+        .if('cluster', 'Create', '>', 0)
+        .then(...doomed.slice(i, i + this.opts.maxTxnOps).map((k) => this.ns.delete().key(k)))
+        .commit();
+    }
   }
 
   private async updateTopic(name: string, change: (t: TopicRecord) => TopicRecord): Promise<void> {

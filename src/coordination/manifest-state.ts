@@ -202,6 +202,11 @@ export function apply(state: MetadataState, o: Operation): void {
       if (!t) return;
       delete state.topics[o.name];
       for (let i = 0; i < t.partitions; i++) delete state.partitions[partitionKey(t.topicId, i)];
+      // Its committed offsets go too, as Kafka's: a topic created again under the name starts with none.
+      for (const [group, g] of Object.entries(state.offsets)) {
+        delete g[o.name];
+        if (Object.keys(g).length === 0) delete state.offsets[group];
+      }
       return;
     }
     case 'setPartitionCount':

@@ -189,6 +189,7 @@ export interface MetadataStore extends EventEmitter {
   /** Current view of the topics by name (embedded: authoritative; etcd: watched). */
   topics(): ReadonlyMap<string, TopicRecord>;
   createTopic(topic: TopicRecord): Promise<void>;
+  /** Deletes the topic, its partitions' state and ranges, and every group's committed offsets of it. */
   deleteTopic(name: string): Promise<void>;
   setPartitionCount(name: string, count: number): Promise<void>;
   setTopicConfigs(name: string, configs: Record<string, string>): Promise<void>;

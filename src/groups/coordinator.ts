@@ -128,6 +128,29 @@ export class GroupCoordinator {
     this.retain(() => false);
   }
 
+  /**
+   * A deleted topic's committed offsets are gone from the store: from the
+   * cached ones too. A group left empty, with no member and no offset, is
+   * dropped, as Kafka's group coordinator drops it (Dead).
+   */
+  forgetTopic(name: string): void {
+    for (const [id, p] of this.offsets) {
+      void p.then(
+        (m) => {
+          if (!m.delete(name) || m.size > 0) return;
+          const g = this.groups.get(id);
+          if (g && (g.state !== 'Empty' || g.members.size > 0)) return;
+          g?.shutdown(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+          this.groups.delete(id);
+          this.offsets.delete(id);
+          this.meta.saveGroup(id, null).catch((err: unknown) => this.log.warn({ err, group: id }, 'could not delete an empty group'));
+          this.log.info({ group: id, topic: name }, 'group dropped: empty, and its only offsets were of a deleted topic');
+        },
+        () => {},
+      );
+    }
+  }
+
   /** Committed offsets of a group (topic -> partition -> offset). */
   committed(groupId: string): Promise<OffsetMap> {
     let p = this.offsets.get(groupId);

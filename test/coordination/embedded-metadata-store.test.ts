@@ -85,3 +85,31 @@ test('acquirePartitions takes many partitions in one journal record, and the epo
   expect((await s.acquirePartitions(big.topicId, [0, 4999], 0)).map((p) => p.leaderEpoch)).toEqual([1, 1]);
   await s.close();
 });
+
+test("deleting a topic deletes every group's committed offsets of it, also after a restart", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sh-meta-'));
+  dirs.push(dir);
+  let s = new EmbeddedMetadataStore(new FilePersistence(dir), log);
+  await s.start();
+  const other = { name: 'u', topicId: 'AAAAAAAAAAAAAAAAAAAAAg', partitions: 1, configs: {} };
+  await s.createTopic(topic);
+  await s.createTopic(other);
+  const at = (offset: bigint) => ({ offset, leaderEpoch: 0, metadata: null, commitTimestamp: 1 });
+  await s.commitOffsets('both', [{ topic: 't', partition: 0, value: at(3n) }, { topic: 'u', partition: 0, value: at(4n) }]);
+  await s.commitOffsets('only-t', [{ topic: 't', partition: 0, value: at(5n) }]);
+  await s.deleteTopic('t');
+  const check = async () => {
+    expect([...(await s.fetchOffsets('both')).keys()]).toEqual(['u']);
+    expect((await s.fetchOffsets('only-t')).size).toBe(0);
+    expect(await s.groupsWithOffsets()).toEqual(['both']);
+  };
+  await check();
+  await s.close();
+  s = new EmbeddedMetadataStore(new FilePersistence(dir), log);
+  await s.start();
+  await check();
+  // A topic created again under the name starts with no committed offsets.
+  await s.createTopic({ ...topic, topicId: 'AAAAAAAAAAAAAAAAAAAAAw' });
+  expect((await s.fetchOffsets('only-t')).size).toBe(0);
+  await s.close();
+});

@@ -197,6 +197,18 @@ test('committed offsets and producer ids are shared', async () => {
   expect((await a.fetchOffsets('g1')).size).toBe(0);
   expect(await a.groupsWithOffsets()).toEqual(['g 2']);
 
+  // Deleting a topic deletes every group's offsets of it (and only of it).
+  const doomed = topic('x/y', 2);
+  await a.createTopic(doomed);
+  await a.commitOffsets('g1', [{ topic: 'x/y', partition: 0, value: { offset: 5n, leaderEpoch: 0, metadata: null, commitTimestamp: 1 } }]);
+  await b.commitOffsets('g 2', [{ topic: 'x/y', partition: 1, value: { offset: 6n, leaderEpoch: 0, metadata: null, commitTimestamp: 1 } }]);
+  await b.commitOffsets('x/y', [{ topic: 't', partition: 0, value: { offset: 7n, leaderEpoch: 0, metadata: null, commitTimestamp: 1 } }]); // a group named as the topic
+  await until('b sees the topic', () => b.topics().has('x/y'));
+  await b.deleteTopic('x/y');
+  expect((await a.fetchOffsets('g1')).size).toBe(0);
+  expect([...(await a.fetchOffsets('g 2')).keys()]).toEqual(['t']);
+  expect([...(await a.fetchOffsets('x/y')).keys()]).toEqual(['t']);
+
   // Producer ids: concurrent allocations from both stores never overlap.
   const ranges = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).allocateProducerIds(10)));
   const ids = new Set<number>();

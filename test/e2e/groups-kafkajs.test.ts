@@ -158,3 +158,22 @@ test('three kafkajs consumers share six partitions, then survive a join and a le
   expect(new Set(rows.map((r) => r[6])).size).toBe(3); // consumers 1, 2 and 3 hold the partitions
   await admin.disconnect();
 });
+
+test("deleting a topic deletes the groups' committed offsets of it: created again, it starts with none", async () => {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const topic = uniqueTopic('groups-deleted');
+    const groupId = `${topic}-g`;
+    await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
+    await admin.setOffsets({ groupId, topic, partitions: [{ partition: 0, offset: '0' }, { partition: 1, offset: '0' }] });
+    const committed = async () => (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions.map((p) => [p.partition, p.offset]).sort();
+    expect(await committed()).toEqual([[0, '0'], [1, '0']]);
+    await admin.deleteTopics({ topics: [topic] });
+    await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
+    expect(await committed()).toEqual([[0, '-1'], [1, '-1']]);
+    expect((await admin.listGroups()).groups.map((g) => g.groupId)).not.toContain(groupId);
+  } finally {
+    await admin.disconnect();
+  }
+});

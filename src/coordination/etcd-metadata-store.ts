@@ -91,7 +91,14 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
   private readonly leaders = new Map<string, { leaderId: number; leaderEpoch: number }>();
   private readonly assignment = new Map<string, number>();
   /** Mod revision of each state key this broker last wrote as leader. */
-  private readonly stateRevs = new Map<string, string>();
+  /**
+   * Per partition this broker leads, the epoch it holds and the revision of
+   * the state key that epoch wrote: a commit is guarded by that revision, and
+   * only for appends of that epoch. (A commit of an earlier tenure, issued late,
+   * once went through under the revision of a later one and overwrote what the
+   * leader in between had committed.)
+   */
+  private readonly stateRevs = new Map<string, { epoch: number; rev: string }>();
   private watchers: Watcher[] = [];
   private controllerId = -1;
   private isController = false;
@@ -629,7 +636,7 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
     const final: StateValue = { ...bumped, epochHistory: history };
     const res2 = await this.ns.if(key, 'Mod', '==', rev).then(this.ns.put(key).value(JSON.stringify(final))).commit();
     if (!res2.succeeded) throw new Error(`partition ${topicId}/${partition} was taken over while opening`);
-    this.stateRevs.set(partitionKey(topicId, partition), res2.header.revision);
+    this.stateRevs.set(partitionKey(topicId, partition), { epoch: final.leaderEpoch, rev: res2.header.revision });
     const logStart = final.logStartOffset;
     return {
       topicId,
@@ -650,18 +657,31 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
     return this.whileLeased(work);
   }
 
+  /** The state revision that guards a write of `leaderEpoch`'s tenure; null when this broker holds another epoch (or none). */
+  private guard(topicId: string, partition: number, leaderEpoch: number): string | null {
+    const held = this.stateRevs.get(partitionKey(topicId, partition));
+    return held && held.epoch === leaderEpoch ? held.rev : null;
+  }
+
   private async commitWalUnbounded(commit: WalCommit): Promise<{ fenced: PartitionKey[] }> {
     const fenced: PartitionKey[] = [];
     const perTxn = Math.max(1, Math.floor(this.opts.maxTxnOps / 2));
     for (let i = 0; i < commit.appends.length; i += perTxn) {
       let chunk = commit.appends.slice(i, i + perTxn);
       while (chunk.length) {
-        let txn = null as ReturnType<Namespace['if']> | null;
-        for (const a of chunk) {
-          const rev = this.stateRevs.get(partitionKey(a.topicId, a.partition)) ?? '0';
-          const sk = `state/${a.topicId}/${a.partition}`;
-          txn = txn ? txn.and(sk, 'Mod', '==', rev) : this.ns.if(sk, 'Mod', '==', rev);
+        // Appends of an epoch this broker no longer holds are fenced without asking etcd.
+        const stale = chunk.filter((a) => this.guard(a.topicId, a.partition, a.leaderEpoch) === null);
+        if (stale.length) {
+          fenced.push(...stale.map((a) => partitionKey(a.topicId, a.partition)));
+          chunk = chunk.filter((a) => !stale.includes(a));
+          if (chunk.length === 0) break;
         }
+        let txn = null as ReturnType<Namespace['if']> | null;
+        const revs = chunk.map((a) => this.guard(a.topicId, a.partition, a.leaderEpoch)!);
+        chunk.forEach((a, j) => {
+          const sk = `state/${a.topicId}/${a.partition}`;
+          txn = txn ? txn.and(sk, 'Mod', '==', revs[j]!) : this.ns.if(sk, 'Mod', '==', revs[j]!);
+        });
         const res = await txn!
           .then(
             ...chunk.map((a) =>
@@ -674,9 +694,9 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
         if (res.succeeded) break;
         // Which guard failed? The ones whose state key moved on.
         const lost: PartitionKey[] = [];
-        for (const a of chunk) {
+        for (const [j, a] of chunk.entries()) {
           const cur = await this.readState(a.topicId, a.partition);
-          if (cur.modRevision !== (this.stateRevs.get(partitionKey(a.topicId, a.partition)) ?? '0')) lost.push(partitionKey(a.topicId, a.partition));
+          if (cur.modRevision !== revs[j]) lost.push(partitionKey(a.topicId, a.partition));
         }
         if (lost.length === 0) throw new Error('etcd commit failed without a fenced partition');
         fenced.push(...lost);
@@ -688,7 +708,8 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
 
   async replaceRanges(r: RangeReplacement): Promise<void> {
     const pk = partitionKey(r.topicId, r.partition);
-    const rev = this.stateRevs.get(pk) ?? '0';
+    const rev = this.guard(r.topicId, r.partition, r.leaderEpoch);
+    if (rev === null) throw new RangesNotReplaced(`partition ${pk}: epoch ${r.leaderEpoch} is no longer held here`);
     const prefix = `ranges/${r.topicId}/${r.partition}/`;
     // The segment keeps the producer state of the runs it replaces.
     const producers = new Map<number, ProducerStateEntry>();
@@ -713,12 +734,12 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
   async setLogStartOffset(topicId: string, partition: number, leaderEpoch: number, offset: number): Promise<void> {
     const pk = partitionKey(topicId, partition);
     const cur = await this.readState(topicId, partition);
-    if (!cur.value || cur.value.leaderEpoch !== leaderEpoch || cur.modRevision !== this.stateRevs.get(pk)) throw new Error(`partition ${pk}: leadership lost`);
+    if (!cur.value || cur.value.leaderEpoch !== leaderEpoch || cur.modRevision !== this.guard(topicId, partition, leaderEpoch)) throw new Error(`partition ${pk}: leadership lost`);
     if (offset <= cur.value.logStartOffset) return;
     const next: StateValue = { ...cur.value, logStartOffset: offset };
     const res = await this.ns.if(`state/${topicId}/${partition}`, 'Mod', '==', cur.modRevision).then(this.ns.put(`state/${topicId}/${partition}`).value(JSON.stringify(next))).commit();
     if (!res.succeeded) throw new Error(`partition ${pk}: leadership lost`);
-    this.stateRevs.set(pk, res.header.revision);
+    this.stateRevs.set(pk, { epoch: leaderEpoch, rev: res.header.revision });
     // Ranges wholly below the new start are forgotten.
     const ranges = await this.ns.getAll().prefix(`ranges/${topicId}/${partition}/`).exec();
     for (const kv of ranges.kvs) {

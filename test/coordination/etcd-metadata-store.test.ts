@@ -236,3 +236,33 @@ test('registered brokers: one controller, partitions spread, a closed broker han
   await b.close();
   await until('b gone', () => a.brokers().length === 1);
 });
+
+test('a commit of an earlier tenure, issued once the broker leads again, is fenced: it never overwrites what the leader in between committed', async () => {
+  // Found by fault scenario 04: a broker cut from etcd lost a partition, got it back
+  // under a new epoch, and a flush of its first tenure then committed under the new
+  // epoch's guard, over the key of the range the leader in between had committed.
+  const { prefix, a, b } = await pair();
+  const t = topic('tenures', 1);
+  await a.createTopic(t);
+  await assign(prefix, t, 0, 1);
+  const first = await a.acquirePartition(t.topicId, 0, 1);
+  expect(await a.commitWal({ brokerId: 1, objectKey: 'wal/1/a', appends: [append(t, 0, first.leaderEpoch, 'wal/1/a', 0, 5)] })).toEqual({ fenced: [] });
+  await assign(prefix, t, 0, 2);
+  const second = await b.acquirePartition(t.topicId, 0, 2);
+  expect(await b.commitWal({ brokerId: 2, objectKey: 'wal/2/b', appends: [append(t, 0, second.leaderEpoch, 'wal/2/b', 5, 8)] })).toEqual({ fenced: [] });
+  await assign(prefix, t, 0, 1);
+  const third = await a.acquirePartition(t.topicId, 0, 1);
+  expect(third.highWatermark).toBe(8);
+
+  const pk = `${t.topicId}:0`;
+  expect(await a.commitWal({ brokerId: 1, objectKey: 'wal/1/late', appends: [append(t, 0, first.leaderEpoch, 'wal/1/late', 5, 6)] })).toEqual({ fenced: [pk] });
+  await expect(
+    a.replaceRanges({ topicId: t.topicId, partition: 0, leaderEpoch: first.leaderEpoch, replacedBaseOffsets: [0], range: { ...range('segments/x', 0, 5), kind: 'segment' } }),
+  ).rejects.toThrow(/no longer held/);
+  await expect(a.setLogStartOffset(t.topicId, 0, first.leaderEpoch, 2)).rejects.toThrow(/leadership lost/);
+  const keys = async () => Object.values(await raw.getAll().prefix(`${prefix}/ranges/${t.topicId}/0/`).strings()).map((v) => (JSON.parse(v) as { key: string }).key).sort();
+  expect(await keys()).toEqual(['wal/1/a', 'wal/2/b']);
+  // Its current epoch commits as before.
+  expect(await a.commitWal({ brokerId: 1, objectKey: 'wal/1/c', appends: [append(t, 0, third.leaderEpoch, 'wal/1/c', 8, 9)] })).toEqual({ fenced: [] });
+  expect(await keys()).toEqual(['wal/1/a', 'wal/1/c', 'wal/2/b']);
+});

@@ -172,6 +172,10 @@ test('a leader cut off from etcd but not from its clients stops acknowledging; a
     expect(a.ms).toBeLessThan(1000);
   }
   // The victim can prove nothing after its last keepalive: it acknowledges nothing later than a lease TTL after the cut.
-  if (lastVictimAck) expect(lastVictimAck.t - cutAt).toBeLessThan(TTL * 1000);
+  // An ack's time is when the Python producer saw librdkafka's delivery report
+  // (polled every 10 ms), not when the broker sent it; on a loaded CI machine
+  // that lags by a second and more (2,307 ms once), hence the margin. Whether
+  // anything acknowledged was lost is checked above without any clock.
+  if (lastVictimAck) expect(lastVictimAck.t - cutAt).toBeLessThan(TTL * 1000 + 1500);
   expect(at - cutAt).toBeLessThan(TTL * 1000 + 2000);
 });

@@ -10,6 +10,7 @@ import {
   ProduceApi,
   type ProduceRequest,
   type ProduceResponse,
+  type ProduceResponseBatchIndexAndErrorMessage,
   type ProduceResponsePartitionProduceResponse,
   type ProduceResponseTopicProduceResponse,
 } from '../protocol/generated/produce.js';
@@ -17,13 +18,18 @@ import { recordsBuffer } from '../protocol/tagged.js';
 import { ErrorCode, KafkaError, errorCodeOf } from '../protocol/kafka-error.js';
 import { RecordsError } from '../protocol/records/errors.js';
 import { splitProducedRecords } from '../protocol/records/produce.js';
+import { setLogAppendTime } from '../protocol/records/batch.js';
+import { firstRecordOutsideTimes } from '../protocol/records/records.js';
+import type { TopicRecord } from '../coordination/metadata-store.js';
+import type { Topics } from './topics.js';
 import type { AppendResult } from '../storage/partition-log.js';
 import { CloseConnection } from '../server/connection.js';
 import { partitionKey } from '../coordination/metadata-store.js';
 import type { RequestContext } from './context.js';
 import { defineHandler } from './handler.js';
 
-type Outcome = { result: AppendResult } | { error: number; message: string | null };
+/** An error; record-level refusals (Kafka's RecordValidationException) also carry the record errors and the log start offset. */
+type Outcome = { result: AppendResult } | { error: number; message: string | null; recordErrors?: ProduceResponseBatchIndexAndErrorMessage[]; logStartOffset?: number };
 
 /**
  * How long a refusal (REFUSALS) explains a later sequence gap.
@@ -66,6 +72,37 @@ function explainGap(ctx: RequestContext, key: string, o: Outcome): Outcome {
 
 function noteRefusal(ctx: RequestContext, key: string): void {
   ctx.connState.refusedAt.set(key, Date.now());
+}
+
+/** Kafka's Long.MAX_VALUE defaults, as the Number a config value parses to. */
+const LONG_MAX_MS = Number('9223372036854775807');
+
+/**
+ * A topic's timestamp rules (message.timestamp.*). The deprecated
+ * difference.max.ms stands in for before/after.max.ms left at their defaults,
+ * as in Kafka 3.9's LogConfig.
+ */
+function timestampRules(topics: Topics, topic: TopicRecord): { logAppendTime: boolean; beforeMaxMs: number; afterMaxMs: number } {
+  const num = (k: string) => Number(topics.config(topic, k) ?? LONG_MAX_MS);
+  const difference = num('message.timestamp.difference.max.ms');
+  const before = num('message.timestamp.before.max.ms');
+  const after = num('message.timestamp.after.max.ms');
+  return {
+    logAppendTime: topics.config(topic, 'message.timestamp.type') === 'LogAppendTime',
+    beforeMaxMs: before < LONG_MAX_MS ? before : difference,
+    afterMaxMs: after < LONG_MAX_MS ? after : difference,
+  };
+}
+
+/** INVALID_TIMESTAMP with Kafka's record error when a record's CreateTime lies outside [min, max]. */
+function outsideTimes(batches: Buffer[], min: number, max: number): { error: number; message: string; recordErrors: ProduceResponseBatchIndexAndErrorMessage[] } | null {
+  for (const b of batches) {
+    const r = firstRecordOutsideTimes(b, min, max);
+    if (!r) continue;
+    const message = `Timestamp ${r.timestamp} of message with offset ${r.offset} is out of range. The timestamp should be within [${min}, ${max}]`;
+    return { error: ErrorCode.INVALID_TIMESTAMP, message: 'One or more records have been rejected due to invalid timestamp', recordErrors: [{ batchIndex: r.index, batchIndexErrorMessage: message }] };
+  }
+  return null;
 }
 
 function failure(err: unknown): { error: number; message: string | null } {
@@ -135,7 +172,17 @@ async function appendAll(
           row.push({ result: { baseOffset: log.logEndOffset, logAppendTime: -1, logStartOffset: log.logStartOffset } });
           continue;
         }
-        const p = log.append(batches);
+        const stamp = timestampRules(topics, topic);
+        const now = Date.now();
+        if (stamp.logAppendTime) for (const b of batches) setLogAppendTime(b, now);
+        else if (stamp.beforeMaxMs < LONG_MAX_MS || stamp.afterMaxMs < LONG_MAX_MS) {
+          const bad = outsideTimes(batches, now - stamp.beforeMaxMs, now + stamp.afterMaxMs);
+          if (bad) {
+            row.push({ ...bad, logStartOffset: log.logStartOffset });
+            continue;
+          }
+        }
+        const p = log.append(batches, stamp.logAppendTime ? now : -1);
         // Settled outcomes pass explainGap as they happen (a refusal must be on record before the next request's check).
         row.push(settle(p, req.acks === 0 ? null : req.timeoutMs, (o) => explainGap(ctx, key, o)));
       } catch (err) {
@@ -229,8 +276,8 @@ function partitionResponse(index: number, o: Outcome): ProduceResponsePartitionP
     errorCode: o.error,
     baseOffset: -1n,
     logAppendTimeMs: -1n,
-    logStartOffset: -1n,
-    recordErrors: [],
+    logStartOffset: BigInt(o.logStartOffset ?? -1),
+    recordErrors: o.recordErrors ?? [],
     errorMessage: o.message,
   };
 }

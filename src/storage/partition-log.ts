@@ -77,9 +77,10 @@ export class PartitionLog {
 
   /**
    * Appends validated v2 batches (from one produce request for this partition)
-   * and resolves once they are durable and committed.
+   * and resolves once they are durable and committed. `logAppendTime`: the
+   * time the batches were stamped with (LogAppendTime topics), else -1.
    */
-  async append(batches: Buffer[]): Promise<AppendResult> {
+  async append(batches: Buffer[], logAppendTime = -1): Promise<AppendResult> {
     if (this.fenced || this.closing) throw new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'leadership lost');
     const first = readBatchHeader(batches[0]!);
     const idempotent = first.producerId >= 0;
@@ -120,7 +121,7 @@ export class PartitionLog {
     const committed = this.sink.enqueue(req);
     if (idempotent) req.producers.push(this.producers.record(first, baseOffset, committed));
     await committed;
-    return { baseOffset, logAppendTime: -1, logStartOffset: this.logStartOffset };
+    return { baseOffset, logAppendTime, logStartOffset: this.logStartOffset };
   }
 
   /** Called by the WAL writer, in commit order. */

@@ -21,6 +21,7 @@ import {
   NO_PRODUCER_EPOCH,
   NO_PRODUCER_ID,
   NO_SEQUENCE,
+  NO_TIMESTAMP,
   RECORDS_OFFSET,
   TIMESTAMP_TYPE_LOG_APPEND,
   computeCrc,
@@ -163,6 +164,29 @@ export function firstOffsetAtOrAfterTimestamp(
   if (header.maxTimestamp < ts) return null;
   for (const r of decodeBatch(batch, opts).records) {
     if (r.timestamp >= ts) return { offset: r.offset, timestamp: r.timestamp };
+  }
+  return null;
+}
+
+/**
+ * For topics that bound CreateTime timestamps (message.timestamp.before.max.ms
+ * and after.max.ms): the first record whose timestamp lies outside [min, max],
+ * with its index in the batch (Kafka's batch_index) and offset, or null.
+ * Records without a timestamp (-1) pass, as in Kafka. It decodes the batch, so
+ * only topics that set a bound pay for it.
+ */
+export function firstRecordOutsideTimes(
+  batch: Buffer,
+  min: number,
+  max: number,
+  opts: DecodeOptions = {},
+): { index: number; offset: number; timestamp: number } | null {
+  const header = readBatchHeader(batch, 0);
+  if (header.timestampType === TIMESTAMP_TYPE_LOG_APPEND) return null;
+  const { records } = decodeBatch(batch, opts);
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    if (r.timestamp !== NO_TIMESTAMP && (r.timestamp < min || r.timestamp > max)) return { index: i, offset: r.offset, timestamp: r.timestamp };
   }
   return null;
 }

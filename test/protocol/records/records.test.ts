@@ -7,6 +7,7 @@ import {
   decodeBatch,
   decodeRecords,
   firstOffsetAtOrAfterTimestamp,
+  firstRecordOutsideTimes,
 } from '../../../src/protocol/records/records.js';
 import { checkBatch, computeCrc, readBatchHeader, setBaseOffset } from '../../../src/protocol/records/batch.js';
 import { firstOffsetAtOrAfterTimestamp as fromBatchModule } from '../../../src/protocol/records/batch.js';
@@ -109,6 +110,24 @@ describe('decodeRecords', () => {
     b.writeInt16BE(6, 21);
     b.writeUInt32BE(computeCrc(b), 17);
     expectCode(() => decodeRecords(b), RecordsErrorCode.UNSUPPORTED_COMPRESSION_TYPE);
+  });
+});
+
+describe('firstRecordOutsideTimes', () => {
+  it('finds the first record outside [min, max] in every codec, also below the first record\'s time', () => {
+    for (const compression of [0, 1, 2, 3, 4]) {
+      const b = buildBatch({ records: [50, 10, 70, -1, 90].map((ts, i) => ({ key: null, value: Buffer.from([i]), timestamp: ts })), compression });
+      expect(firstRecordOutsideTimes(b, 10, 90)).toBeNull();
+      expect(firstRecordOutsideTimes(b, 20, 90)).toEqual({ index: 1, offset: 1, timestamp: 10 });
+      expect(firstRecordOutsideTimes(b, 0, 80)).toEqual({ index: 4, offset: 4, timestamp: 90 });
+      expect(firstRecordOutsideTimes(b, 60, 65)).toEqual({ index: 0, offset: 0, timestamp: 50 });
+    }
+  });
+
+  it('passes a log-append-time batch (its time is the broker\'s) without decoding it', () => {
+    const b = buildBatch({ records: [rec(1, 10)], timestampType: 1, maxTimestamp: 99 });
+    b.fill(0xff, 61);
+    expect(firstRecordOutsideTimes(b, 1000, 2000)).toBeNull();
   });
 });
 

@@ -51,7 +51,7 @@ const LONG_MAX = '9223372036854775807';
 
 export const TOPIC_CONFIGS: ConfigDef[] = [
   { name: 'cleanup.policy', type: 'list', default: 'delete', doc: 'delete or compact', brokerSynonym: 'log.cleanup.policy', inert: true, validValues: ['delete', 'compact', 'compact,delete', 'delete,compact'] },
-  { name: 'compression.type', type: 'string', default: 'producer', doc: 'Batches are stored as the producer sent them', brokerSynonym: 'compression.type', inert: true, validValues: ['producer', 'uncompressed', 'gzip', 'snappy', 'lz4', 'zstd'] },
+  { name: 'compression.type', type: 'string', default: 'producer', doc: 'producer: batches are stored as sent; otherwise they are recompressed with this codec', brokerSynonym: 'compression.type', validValues: ['producer', 'uncompressed', 'gzip', 'snappy', 'lz4', 'zstd'] },
   { name: 'delete.retention.ms', type: 'long', default: '86400000', doc: 'Tombstone retention for compacted topics', brokerSynonym: 'log.cleaner.delete.retention.ms', inert: true, min: 0 },
   { name: 'file.delete.delay.ms', type: 'long', default: '60000', doc: 'Kept for compatibility', brokerSynonym: 'log.segment.delete.delay.ms', inert: true, min: 0 },
   { name: 'flush.messages', type: 'long', default: LONG_MAX, doc: 'Every acknowledged write is durable already', brokerSynonym: 'log.flush.interval.messages', inert: true, min: 1 },
@@ -69,9 +69,9 @@ export const TOPIC_CONFIGS: ConfigDef[] = [
   { name: 'retention.ms', type: 'long', default: '604800000', doc: 'Time records are kept (-1: forever)', brokerSynonym: 'log.retention.ms', min: -1, noDefaultSynonym: true },
   { name: 'segment.bytes', type: 'int', default: '67108864', doc: 'Segment object size', brokerSynonym: 'log.segment.bytes', min: 14 },
   { name: 'segment.ms', type: 'long', default: '600000', doc: 'Longest time WAL data waits before it is compacted into a segment', brokerSynonym: 'log.roll.ms', min: 1, noDefaultSynonym: true },
-  { name: 'compression.gzip.level', type: 'int', default: '-1', doc: 'Not used: batches are stored as produced', brokerSynonym: 'compression.gzip.level', inert: true },
-  { name: 'compression.lz4.level', type: 'int', default: '9', doc: 'Not used: batches are stored as produced', brokerSynonym: 'compression.lz4.level', inert: true },
-  { name: 'compression.zstd.level', type: 'int', default: '3', doc: 'Not used: batches are stored as produced', brokerSynonym: 'compression.zstd.level', inert: true },
+  { name: 'compression.gzip.level', type: 'int', default: '-1', doc: 'Not used: recompression (compression.type) uses the codec default level', brokerSynonym: 'compression.gzip.level', inert: true },
+  { name: 'compression.lz4.level', type: 'int', default: '9', doc: 'Not used: recompression (compression.type) uses the codec default level', brokerSynonym: 'compression.lz4.level', inert: true },
+  { name: 'compression.zstd.level', type: 'int', default: '3', doc: 'Not used: recompression (compression.type) uses the codec default level', brokerSynonym: 'compression.zstd.level', inert: true },
   { name: 'follower.replication.throttled.replicas', type: 'list', default: '', doc: 'No followers', inert: true, noDefaultSynonym: true },
   { name: 'leader.replication.throttled.replicas', type: 'list', default: '', doc: 'No followers', inert: true, noDefaultSynonym: true },
   { name: 'local.retention.bytes', type: 'long', default: '-2', doc: 'Tiered storage: all data is in the object store', brokerSynonym: 'log.local.retention.bytes', inert: true },

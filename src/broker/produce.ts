@@ -18,8 +18,8 @@ import { recordsBuffer } from '../protocol/tagged.js';
 import { ErrorCode, KafkaError, errorCodeOf } from '../protocol/kafka-error.js';
 import { RecordsError } from '../protocol/records/errors.js';
 import { splitProducedRecords } from '../protocol/records/produce.js';
-import { setLogAppendTime } from '../protocol/records/batch.js';
-import { firstRecordOutsideTimes } from '../protocol/records/records.js';
+import { compressionOf, setLogAppendTime } from '../protocol/records/batch.js';
+import { firstRecordOutsideTimes, recompressBatch } from '../protocol/records/records.js';
 import type { TopicRecord } from '../coordination/metadata-store.js';
 import type { Topics } from './topics.js';
 import type { AppendResult } from '../storage/partition-log.js';
@@ -73,6 +73,15 @@ function explainGap(ctx: RequestContext, key: string, o: Outcome): Outcome {
 function noteRefusal(ctx: RequestContext, key: string): void {
   ctx.connState.refusedAt.set(key, Date.now());
 }
+
+/** compression.type values other than `producer` (batches kept as sent), as codec ids. */
+const TOPIC_CODECS = new Map<string, number>([
+  ['uncompressed', 0],
+  ['gzip', 1],
+  ['snappy', 2],
+  ['lz4', 3],
+  ['zstd', 4],
+]);
 
 /** Kafka's Long.MAX_VALUE defaults, as the Number a config value parses to. */
 const LONG_MAX_MS = Number('9223372036854775807');
@@ -167,7 +176,13 @@ async function appendAll(
         if (records && records.length > maxBytes + 12) {
           throw new KafkaError(ErrorCode.MESSAGE_TOO_LARGE, `${records.length} bytes exceed max.message.bytes ${maxBytes}`);
         }
-        const batches = splitProducedRecords(records ?? Buffer.alloc(0), { produceVersion: ctx.apiVersion });
+        let batches = splitProducedRecords(records ?? Buffer.alloc(0), { produceVersion: ctx.apiVersion });
+        const codec = TOPIC_CODECS.get(topics.config(topic, 'compression.type') ?? 'producer');
+        if (codec !== undefined && batches.some((b) => compressionOf(b) !== codec)) {
+          batches = batches.map((b) => (compressionOf(b) === codec ? b : recompressBatch(b, codec)));
+          const largest = Math.max(...batches.map((b) => b.length));
+          if (largest > maxBytes + 12) throw new KafkaError(ErrorCode.MESSAGE_TOO_LARGE, `${largest} bytes once compressed as the topic's compression.type asks exceed max.message.bytes ${maxBytes}`);
+        }
         if (batches.length === 0) {
           row.push({ result: { baseOffset: log.logEndOffset, logAppendTime: -1, logStartOffset: log.logStartOffset } });
           continue;

@@ -191,6 +191,31 @@ export function firstRecordOutsideTimes(
   return null;
 }
 
+/**
+ * A produced batch rebuilt with its records compressed by `codec` (a topic's
+ * compression.type other than `producer`, as Kafka's LogValidator does it):
+ * producer id, epoch and sequence, timestamps, offset deltas and headers are
+ * kept; only the record bytes change.
+ */
+export function recompressBatch(batch: Buffer, codec: number, opts: DecodeOptions = {}): Buffer {
+  const { header, records } = decodeBatch(batch, opts);
+  return buildBatch({
+    baseOffset: header.baseOffset,
+    records: records.map((r) => ({ key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp, offsetDelta: r.offset - header.baseOffset })),
+    compression: codec,
+    producerId: header.producerId,
+    producerEpoch: header.producerEpoch,
+    baseSequence: header.baseSequence,
+    partitionLeaderEpoch: header.partitionLeaderEpoch,
+    timestampType: header.timestampType,
+    isTransactional: header.isTransactional,
+    isControl: header.isControl,
+    lastOffsetDelta: header.lastOffsetDelta,
+    baseTimestamp: header.baseTimestamp,
+    maxTimestamp: header.maxTimestamp,
+  });
+}
+
 // ------------------------------------------------------------------- encode
 
 export interface RecordInput {

@@ -8,6 +8,7 @@ import {
   decodeRecords,
   firstOffsetAtOrAfterTimestamp,
   firstRecordOutsideTimes,
+  recompressBatch,
 } from '../../../src/protocol/records/records.js';
 import { checkBatch, computeCrc, readBatchHeader, setBaseOffset } from '../../../src/protocol/records/batch.js';
 import { firstOffsetAtOrAfterTimestamp as fromBatchModule } from '../../../src/protocol/records/batch.js';
@@ -110,6 +111,24 @@ describe('decodeRecords', () => {
     b.writeInt16BE(6, 21);
     b.writeUInt32BE(computeCrc(b), 17);
     expectCode(() => decodeRecords(b), RecordsErrorCode.UNSUPPORTED_COMPRESSION_TYPE);
+  });
+});
+
+describe('recompressBatch', () => {
+  it('rebuilds a batch in another codec with the same records, offsets, producer fields and timestamps', () => {
+    const input = Array.from({ length: 7 }, (_, i) => ({ ...rec(i, 5000 - i * 7), offsetDelta: i * 2 }));
+    for (const from of [0, 1, 2, 3, 4]) {
+      const b = buildBatch({ records: input, compression: from, producerId: 42, producerEpoch: 3, baseSequence: 17, lastOffsetDelta: 20 });
+      for (const to of [0, 1, 2, 3, 4]) {
+        const r = recompressBatch(b, to);
+        expect(checkBatch(r)).toBe(r.length);
+        const h = readBatchHeader(r);
+        const o = readBatchHeader(b);
+        expect(h.compression).toBe(to);
+        expect({ ...h, compression: 0, attributes: 0, crc: 0, batchLength: 0, totalSize: 0 }).toEqual({ ...o, compression: 0, attributes: 0, crc: 0, batchLength: 0, totalSize: 0 });
+        expect(decodeRecords(r)).toEqual(decodeRecords(b));
+      }
+    }
   });
 });
 

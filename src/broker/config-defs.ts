@@ -50,9 +50,9 @@ export interface ConfigDef {
 const LONG_MAX = '9223372036854775807';
 
 export const TOPIC_CONFIGS: ConfigDef[] = [
-  { name: 'cleanup.policy', type: 'list', default: 'delete', doc: 'delete or compact', brokerSynonym: 'log.cleanup.policy', inert: true, validValues: ['delete', 'compact', 'compact,delete', 'delete,compact'] },
+  { name: 'cleanup.policy', type: 'list', default: 'delete', doc: 'delete (retention.ms/bytes apply), compact (segments are cleaned down to each key\'s latest record), or both', brokerSynonym: 'log.cleanup.policy', validValues: ['delete', 'compact', 'compact,delete', 'delete,compact'] },
   { name: 'compression.type', type: 'string', default: 'producer', doc: 'producer: batches are stored as sent; otherwise they are recompressed with this codec', brokerSynonym: 'compression.type', validValues: ['producer', 'uncompressed', 'gzip', 'snappy', 'lz4', 'zstd'] },
-  { name: 'delete.retention.ms', type: 'long', default: '86400000', doc: 'Tombstone retention for compacted topics', brokerSynonym: 'log.cleaner.delete.retention.ms', inert: true, min: 0 },
+  { name: 'delete.retention.ms', type: 'long', default: '86400000', doc: 'How long a tombstone (null value) outlives the records it deleted, by its timestamp', brokerSynonym: 'log.cleaner.delete.retention.ms', min: 0 },
   { name: 'file.delete.delay.ms', type: 'long', default: '60000', doc: 'Kept for compatibility', brokerSynonym: 'log.segment.delete.delay.ms', inert: true, min: 0 },
   { name: 'flush.messages', type: 'long', default: LONG_MAX, doc: 'Every acknowledged write is durable already', brokerSynonym: 'log.flush.interval.messages', inert: true, min: 1 },
   { name: 'flush.ms', type: 'long', default: LONG_MAX, doc: 'Every acknowledged write is durable already', brokerSynonym: 'log.flush.interval.ms', inert: true, min: 0, noDefaultSynonym: true },
@@ -61,8 +61,8 @@ export const TOPIC_CONFIGS: ConfigDef[] = [
   { name: 'max.message.bytes', type: 'int', default: '1048588', doc: 'Largest record batch accepted', brokerSynonym: 'message.max.bytes', min: 0 },
   { name: 'message.downconversion.enable', type: 'boolean', default: 'true', doc: 'Down-convert for old fetch versions', brokerSynonym: 'log.message.downconversion.enable' },
   { name: 'message.timestamp.type', type: 'string', default: 'CreateTime', doc: 'CreateTime or LogAppendTime (the broker stamps each batch with its append time)', brokerSynonym: 'log.message.timestamp.type', validValues: ['CreateTime', 'LogAppendTime'] },
-  { name: 'min.cleanable.dirty.ratio', type: 'double', default: '0.5', doc: 'Log compaction', brokerSynonym: 'log.cleaner.min.cleanable.ratio', inert: true },
-  { name: 'min.compaction.lag.ms', type: 'long', default: '0', doc: 'Log compaction', brokerSynonym: 'log.cleaner.min.compaction.lag.ms', inert: true, min: 0 },
+  { name: 'min.cleanable.dirty.ratio', type: 'double', default: '0.5', doc: 'Share of segment bytes written since the last cleaning that starts the next one', brokerSynonym: 'log.cleaner.min.cleanable.ratio' },
+  { name: 'min.compaction.lag.ms', type: 'long', default: '0', doc: 'Records younger than this are never cleaned away', brokerSynonym: 'log.cleaner.min.compaction.lag.ms', min: 0 },
   { name: 'min.insync.replicas', type: 'int', default: '1', doc: 'Durability comes from the object store', brokerSynonym: 'min.insync.replicas', inert: true, min: 1 },
   { name: 'preallocate', type: 'boolean', default: 'false', doc: 'Kept for compatibility', brokerSynonym: 'log.preallocate', inert: true },
   { name: 'retention.bytes', type: 'long', default: '-1', doc: 'Bytes kept per partition (-1: no limit)', brokerSynonym: 'log.retention.bytes' },

@@ -1,6 +1,7 @@
 // DeleteRecords v0-2: moves a partition's log start offset (-1: to the high
 // watermark); whole segments and WAL runs below it are dropped from the
-// manifest and their objects deleted once unreferenced.
+// manifest and their objects deleted once unreferenced. Not on topics whose
+// cleanup.policy lacks `delete` (POLICY_VIOLATION, as Kafka).
 
 import { DeleteRecordsApi } from '../protocol/generated/delete-records.js';
 import { ErrorCode, KafkaError } from '../protocol/kafka-error.js';
@@ -24,6 +25,11 @@ export const deleteRecords = defineHandler({
         }
         if (!log || log.fenced) {
           partitions.push({ partitionIndex: p.partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER });
+          continue;
+        }
+        // As Kafka: records of a compact-only topic are removed by cleaning, never by offset.
+        if (!(topics.config(topic, 'cleanup.policy') ?? 'delete').includes('delete')) {
+          partitions.push({ partitionIndex: p.partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.POLICY_VIOLATION });
           continue;
         }
         const target = p.offset === -1n ? log.highWatermark : Number(p.offset);

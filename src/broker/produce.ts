@@ -19,7 +19,7 @@ import { ErrorCode, KafkaError, errorCodeOf } from '../protocol/kafka-error.js';
 import { RecordsError } from '../protocol/records/errors.js';
 import { splitProducedRecords } from '../protocol/records/produce.js';
 import { compressionOf, setLogAppendTime } from '../protocol/records/batch.js';
-import { firstRecordOutsideTimes, recompressBatch } from '../protocol/records/records.js';
+import { recordsOutsideTimes, recordsWithoutKey, recompressBatch } from '../protocol/records/records.js';
 import type { TopicRecord } from '../coordination/metadata-store.js';
 import type { Topics } from './topics.js';
 import type { AppendResult } from '../storage/partition-log.js';
@@ -103,15 +103,37 @@ function timestampRules(topics: Topics, topic: TopicRecord): { logAppendTime: bo
   };
 }
 
-/** INVALID_TIMESTAMP with Kafka's record error when a record's CreateTime lies outside [min, max]. */
-function outsideTimes(batches: Buffer[], min: number, max: number): { error: number; message: string; recordErrors: ProduceResponseBatchIndexAndErrorMessage[] } | null {
+/**
+ * A refusal of some records, as Kafka's LogValidator words it: INVALID_TIMESTAMP
+ * when a timestamp is among the causes, else INVALID_RECORD with the first
+ * three record errors in the message.
+ */
+function recordErrors(errors: Array<{ index: number; message: string; timestamp: boolean }>): { error: number; message: string; recordErrors: ProduceResponseBatchIndexAndErrorMessage[] } | null {
+  if (errors.length === 0) return null;
+  const recordErrors = errors.map((e) => ({ batchIndex: e.index, batchIndexErrorMessage: e.message }));
+  if (errors.some((e) => e.timestamp)) return { error: ErrorCode.INVALID_TIMESTAMP, message: 'One or more records have been rejected due to invalid timestamp', recordErrors };
+  const shown = errors.slice(0, 3).map((e) => `RecordError(batchIndex=${e.index}, message='${e.message}')`);
+  return {
+    error: ErrorCode.INVALID_RECORD,
+    message: `One or more records have been rejected due to ${errors.length} record errors in total, and only showing the first three errors at most: [${shown.join(', ')}]`,
+    recordErrors,
+  };
+}
+
+/** Record-level checks a topic's configs ask for (each decodes the records, so only such topics pay). */
+function checkRecords(batches: Buffer[], topicName: string, partition: number, compacted: boolean, bounds: { min: number; max: number } | null) {
+  const errors: Array<{ index: number; message: string; timestamp: boolean }> = [];
   for (const b of batches) {
-    const r = firstRecordOutsideTimes(b, min, max);
-    if (!r) continue;
-    const message = `Timestamp ${r.timestamp} of message with offset ${r.offset} is out of range. The timestamp should be within [${min}, ${max}]`;
-    return { error: ErrorCode.INVALID_TIMESTAMP, message: 'One or more records have been rejected due to invalid timestamp', recordErrors: [{ batchIndex: r.index, batchIndexErrorMessage: message }] };
+    if (compacted) {
+      for (const index of recordsWithoutKey(b)) errors.push({ index, message: `Compacted topic cannot accept message without key in topic partition ${topicName}-${partition}.`, timestamp: false });
+    }
+    if (bounds) {
+      for (const r of recordsOutsideTimes(b, bounds.min, bounds.max)) {
+        errors.push({ index: r.index, message: `Timestamp ${r.timestamp} of message with offset ${r.offset} is out of range. The timestamp should be within [${bounds.min}, ${bounds.max}]`, timestamp: true });
+      }
+    }
   }
-  return null;
+  return recordErrors(errors.sort((a, b) => a.index - b.index));
 }
 
 function failure(err: unknown): { error: number; message: string | null } {
@@ -189,14 +211,16 @@ async function appendAll(
         }
         const stamp = timestampRules(topics, topic);
         const now = Date.now();
-        if (stamp.logAppendTime) for (const b of batches) setLogAppendTime(b, now);
-        else if (stamp.beforeMaxMs < LONG_MAX_MS || stamp.afterMaxMs < LONG_MAX_MS) {
-          const bad = outsideTimes(batches, now - stamp.beforeMaxMs, now + stamp.afterMaxMs);
+        const bounded = !stamp.logAppendTime && (stamp.beforeMaxMs < LONG_MAX_MS || stamp.afterMaxMs < LONG_MAX_MS);
+        const compacted = (topics.config(topic, 'cleanup.policy') ?? '').includes('compact');
+        if (bounded || compacted) {
+          const bad = checkRecords(batches, td.name, pd.index, compacted, bounded ? { min: now - stamp.beforeMaxMs, max: now + stamp.afterMaxMs } : null);
           if (bad) {
             row.push({ ...bad, logStartOffset: log.logStartOffset });
             continue;
           }
         }
+        if (stamp.logAppendTime) for (const b of batches) setLogAppendTime(b, now);
         const p = log.append(batches, stamp.logAppendTime ? now : -1);
         // Settled outcomes pass explainGap as they happen (a refusal must be on record before the next request's check).
         row.push(settle(p, req.acks === 0 ? null : req.timeoutMs, (o) => explainGap(ctx, key, o)));

@@ -160,11 +160,17 @@ export class Topics {
   storageConfig(topicName: string): TopicStorageConfig {
     const t = this.byName(topicName);
     const num = (k: string, d: number) => (t ? Number(this.config(t, k)) : d);
+    const policy = (t ? (this.config(t, 'cleanup.policy') ?? 'delete') : 'delete').split(',').map((p) => p.trim());
     return {
       segmentBytes: num('segment.bytes', 64 << 20),
       segmentMs: num('segment.ms', 600_000),
       retentionMs: num('retention.ms', 604_800_000),
       retentionBytes: num('retention.bytes', -1),
+      deleteByRetention: policy.includes('delete'),
+      compact: policy.includes('compact'),
+      deleteRetentionMs: num('delete.retention.ms', 86_400_000),
+      minCompactionLagMs: num('min.compaction.lag.ms', 0),
+      minCleanableDirtyRatio: num('min.cleanable.dirty.ratio', 0.5),
     };
   }
 }

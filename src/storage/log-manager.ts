@@ -13,6 +13,9 @@ import { PartitionLog } from './partition-log.js';
 import { RangeReader } from './range-reader.js';
 import { readAhead } from './read-ahead.js';
 import { SegmentEncoder } from './segment.js';
+import { KeyOffsets, cleanBatch } from './log-cleaner.js';
+import { readBatchHeader } from '../protocol/records/batch.js';
+import type { StoredBatch } from './range-reader.js';
 import { LOCAL_MIN_OVERLAP_BYTES, WalWriter, parseWalKey } from './wal-writer.js';
 import { YieldPoint } from './yield-point.js';
 
@@ -23,6 +26,12 @@ const MAX_WAL_RANGES = 1000;
 const SEGMENTS_PER_PASS = 4;
 /** WAL collections between two sweeps of the whole store for orphans (see sweepOrphans). */
 const SWEEP_EVERY_GCS = 10;
+/**
+ * Keys one cleaning of a compacted partition maps (about 100 bytes of memory
+ * each, more for long keys): past it, the segments after the one that crossed
+ * it wait for the next cleaning.
+ */
+const MAX_CLEANER_KEYS = 1_000_000;
 /**
  * Ranges a compaction reads ahead of the one it encodes while it catches up
  * (none otherwise, so as not to crowd the WAL's disk and threads): one read
@@ -67,7 +76,28 @@ export interface TopicStorageConfig {
   retentionMs: number;
   /** Per partition; -1: no limit. */
   retentionBytes: number;
+  /** cleanup.policy holds `delete`: retention.ms and retention.bytes apply. */
+  deleteByRetention: boolean;
+  /** cleanup.policy holds `compact`: segments are cleaned down to each key's latest record. */
+  compact: boolean;
+  deleteRetentionMs: number;
+  minCompactionLagMs: number;
+  /** min.cleanable.dirty.ratio: the share of segment bytes written since the last cleaning that starts the next one. */
+  minCleanableDirtyRatio: number;
 }
+
+/** Kafka's topic defaults (what a topic without configs gets). */
+export const DEFAULT_TOPIC_STORAGE: TopicStorageConfig = {
+  segmentBytes: 64 << 20,
+  segmentMs: 600_000,
+  retentionMs: 604_800_000,
+  retentionBytes: -1,
+  deleteByRetention: true,
+  compact: false,
+  deleteRetentionMs: 86_400_000,
+  minCompactionLagMs: 0,
+  minCleanableDirtyRatio: 0.5,
+};
 
 export const DEFAULT_STORAGE_OPTIONS: Omit<StorageOptions, 'brokerId'> = {
   walFlushMs: 0,
@@ -101,7 +131,9 @@ export class LogManager {
   private closed = false;
   /** Told when partitions were fenced and should be reopened if still assigned. */
   onFenced: () => void = () => {};
-  readonly stats = { segmentsWritten: 0, walObjectsDeleted: 0, compactionBacklogBytes: 0, produceHolds: 0 };
+  readonly stats = { segmentsWritten: 0, walObjectsDeleted: 0, compactionBacklogBytes: 0, produceHolds: 0, cleanings: 0 };
+  /** Per compacted partition: the offset its last cleaning covered (in memory: a restart cleans once more). */
+  private cleanedThrough = new WeakMap<PartitionLog, number>();
   private debtCheckedAt = -Infinity;
   private holding = false;
 
@@ -424,6 +456,7 @@ export class LogManager {
 
   /** retention.ms and retention.bytes: whole ranges only, oldest first, as Kafka deletes whole segments. */
   private async applyRetention(log: PartitionLog, cfg: TopicStorageConfig): Promise<void> {
+    if (!cfg.deleteByRetention) return;
     let cut = log.logStartOffset;
     if (cfg.retentionMs >= 0) {
       const horizon = Date.now() - cfg.retentionMs;
@@ -494,6 +527,13 @@ export class LogManager {
         }
         if (firstWal() === before) break;
       }
+      if (cfg.compact && !this.closed && !log.fenced && !log.closing) {
+        try {
+          await this.clean(log, cfg);
+        } catch (err) {
+          this.log.warn({ err, topic: log.topicName, partition: log.partition }, 'log cleaning failed; will retry');
+        }
+      }
       backlog += log.walBytes();
     }
     this.stats.compactionBacklogBytes = backlog;
@@ -545,19 +585,27 @@ export class LogManager {
     const reads = readAhead(group, (r) => log.batchesOfRange(r, false), catchUp ? CATCH_UP_READ_AHEAD : 0);
     const turn = new YieldPoint();
     for (let i = 0; i < group.length; i++) {
+      const r = group[i]!;
       for (const b of await reads.next()) {
-        if (b.baseOffset !== expected) {
+        // A cleaned segment (cleanup.policy=compact) has gaps between its batches and may end before its range does.
+        if (r.kind === 'wal' ? b.baseOffset !== expected : b.baseOffset < expected || b.nextOffset > r.nextOffset) {
           throw new Error(`compaction of ${log.topicName}/${log.partition}: batch at ${b.baseOffset}, expected ${expected}; ranges left as they are`);
         }
         expected = b.nextOffset;
         await enc.add(b);
         await turn.maybe();
       }
+      if (r.kind === 'segment') expected = r.nextOffset;
     }
     if (expected === group[0]!.baseOffset) return;
     if (expected !== group[group.length - 1]!.nextOffset) {
       throw new Error(`compaction of ${log.topicName}/${log.partition}: batches end at ${expected}, ranges at ${group[group.length - 1]!.nextOffset}; ranges left as they are`);
     }
+    await this.replaceWithSegment(log, group, enc, catchUp);
+  }
+
+  /** Writes the encoded segment, puts it in the place of `group` and frees the ranges it replaced. */
+  private async replaceWithSegment(log: PartitionLog, group: LogRange[], enc: SegmentEncoder, catchUp = false): Promise<void> {
     const { chunks, size } = await enc.finish();
     const base = group[0]!.baseOffset;
     const key = `segments/${log.topicId}/${log.partition}/${base.toString().padStart(20, '0')}-${randomBytes(4).toString('hex')}.seg`;
@@ -570,6 +618,81 @@ export class LogManager {
       this.segmentsBeingSwapped.delete(key);
     }
     for (const r of group) await this.releaseRange(r);
+  }
+
+  /**
+   * Log compaction (cleanup.policy=compact) of a partition's segments, once
+   * the segment bytes written since its last cleaning reach
+   * min.cleanable.dirty.ratio of them all: each key's latest offset is mapped
+   * over the segments, then they are rewritten, merged up to segment.bytes,
+   * without the records that the rules of log-cleaner.ts drop. The WAL (the
+   * head of the log) is left alone, as Kafka leaves the active segment.
+   */
+  async clean(log: PartitionLog, cfg: TopicStorageConfig): Promise<void> {
+    const segs: LogRange[] = [];
+    for (const r of log.ranges) {
+      if (r.kind !== 'segment') break;
+      segs.push(r);
+    }
+    if (segs.length === 0) return;
+    const through = this.cleanedThrough.get(log) ?? -1;
+    let dirty = 0;
+    let total = 0;
+    for (const r of segs) {
+      total += r.length;
+      if (r.nextOffset > through) dirty += r.length;
+    }
+    if (dirty === 0 || dirty < total * cfg.minCleanableDirtyRatio) return;
+    const keys = new KeyOffsets();
+    const turn = new YieldPoint();
+    let mapped = 0;
+    while (mapped < segs.length && (mapped === 0 || keys.size < MAX_CLEANER_KEYS)) {
+      for (const b of await log.batchesOfRange(segs[mapped]!, false)) {
+        keys.add(b.buf);
+        await turn.maybe();
+      }
+      mapped++;
+    }
+    const rules = { now: Date.now(), deleteRetentionMs: cfg.deleteRetentionMs, minCompactionLagMs: cfg.minCompactionLagMs };
+    let rewritten = 0;
+    let removedBatches = 0;
+    for (let i = 0; i < mapped; ) {
+      if (this.closed || log.fenced || log.closing) return;
+      const group: LogRange[] = [];
+      const enc = new SegmentEncoder();
+      let bytes = 0;
+      let changed = false;
+      let kept = 0;
+      let last: StoredBatch | null = null;
+      while (i < mapped && (group.length === 0 || bytes + segs[i]!.length <= cfg.segmentBytes)) {
+        const r = segs[i++]!;
+        group.push(r);
+        bytes += r.length;
+        for (const b of await log.batchesOfRange(r, false)) {
+          last = b;
+          const c = cleanBatch(b.buf, keys, rules);
+          if (c !== b.buf) changed = true;
+          if (c === null) removedBatches++;
+          else {
+            await enc.add({ baseOffset: b.baseOffset, nextOffset: b.nextOffset, maxTimestamp: readBatchHeader(c).maxTimestamp, buf: c });
+            kept++;
+          }
+          await turn.maybe();
+        }
+      }
+      if (!changed && group.length === 1) continue;
+      // A segment is never empty: when nothing is left, the last batch stays as it was.
+      if (kept === 0) {
+        if (!last) continue;
+        await enc.add(last);
+      }
+      await this.replaceWithSegment(log, group, enc);
+      log.dropTailBelow(group[group.length - 1]!.nextOffset);
+      rewritten++;
+    }
+    this.cleanedThrough.set(log, segs[mapped - 1]!.nextOffset);
+    this.stats.cleanings++;
+    this.log.info({ topic: log.topicName, partition: log.partition, segments: mapped, keys: keys.size, segmentsWritten: rewritten, batchesRemoved: removedBatches }, 'log cleaned');
   }
 
   /** Puts a written segment in the place of the ranges it holds (in the metadata store, then in the log). */

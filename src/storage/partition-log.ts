@@ -150,6 +150,11 @@ export class PartitionLog {
     this.wake();
   }
 
+  /** Forgets the in-memory copies of the batches below `offset`: a cleaned segment holds them now, without what it dropped. */
+  dropTailBelow(offset: number): void {
+    while (this.tail.length && this.tail[0]!.nextOffset <= offset) this.tailBytes -= this.tail.shift()!.buf.length;
+  }
+
   private evictTail(): void {
     const cap = this.opts.tailMaxBytes();
     while (this.tailBytes > cap && this.tail.length && this.tail[0]!.nextOffset <= this.highWatermark) {
@@ -183,13 +188,18 @@ export class PartitionLog {
   }
 
   private async someBatchesFrom(offset: number): Promise<StoredBatch[]> {
-    if (this.tail.length && this.tail[0]!.baseOffset <= offset) {
-      const i = findBatch(this.tail, offset);
-      return i < 0 ? [] : this.tail.slice(i, i + 64);
+    for (;;) {
+      if (this.tail.length && this.tail[0]!.baseOffset <= offset) {
+        const i = findBatch(this.tail, offset);
+        return i < 0 ? [] : this.tail.slice(i, i + 64);
+      }
+      const r = this.rangeFor(offset);
+      if (!r) return [];
+      const batches = await this.reader.batchesFrom(r, offset, this.epochAt(r.baseOffset));
+      // A cleaned segment (cleanup.policy=compact) may end before its range does: read on from the next range.
+      if (batches.length > 0 || r.nextOffset >= this.highWatermark) return batches;
+      offset = r.nextOffset;
     }
-    const r = this.rangeFor(offset);
-    if (!r) return [];
-    return this.reader.batchesFrom(r, offset, this.epochAt(r.baseOffset));
   }
 
   rangeFor(offset: number): LogRange | undefined {

@@ -13,7 +13,7 @@ import { buildBatch, decodeRecords } from '../../src/protocol/records/index.js';
 import { totalBytes } from '../../src/storage/chunks.js';
 import { FsObjectStore } from '../../src/storage/fs-object-store.js';
 import { LOCAL_MIN_OVERLAP_BYTES, OBJECT_STORE_MIN_OVERLAP_BYTES, PREPARED_MAX_AGE_MS, parseWalKey } from '../../src/storage/wal-writer.js';
-import { DEFAULT_STORAGE_OPTIONS, LogManager, type StorageOptions } from '../../src/storage/log-manager.js';
+import { DEFAULT_STORAGE_OPTIONS, DEFAULT_TOPIC_STORAGE, LogManager, type StorageOptions } from '../../src/storage/log-manager.js';
 import { MemoryObjectStore } from '../../src/storage/memory-object-store.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 
@@ -35,7 +35,7 @@ async function openBroker(dir: string, store: ObjectStore, segmentBytes = 64 << 
   const meta = new EmbeddedMetadataStore(new FilePersistence(join(dir, "meta")), log);
   await meta.start();
   if (!meta.topics().get('t')) await meta.createTopic(topic);
-  const logs = new LogManager(store, meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId: 0, compactionIntervalMs: 60_000, ...options }, () => ({ segmentBytes, segmentMs: 600_000, retentionMs: -1, retentionBytes: -1 }), log);
+  const logs = new LogManager(store, meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId: 0, compactionIntervalMs: 60_000, ...options }, () => ({ ...DEFAULT_TOPIC_STORAGE, segmentBytes, segmentMs: 600_000, retentionMs: -1, retentionBytes: -1 }), log);
   await logs.start();
   const p0 = await logs.open(topic, 0);
   return { meta, logs, p0, close: async () => { await logs.close(); await meta.close(); } };
@@ -450,7 +450,7 @@ async function openClusterBroker(dir: string, store: ObjectStore, brokerId: numb
   meta.brokers = () => live.map((id) => ({ brokerId: id, host: 'localhost', port: 9092 + id, rack: null }));
   await meta.start();
   if (!meta.topics().get('t')) await meta.createTopic(topic);
-  const logs = new LogManager(store, meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId, compactionIntervalMs: 60_000 }, () => ({ segmentBytes: 64 << 20, segmentMs: 600_000, retentionMs: -1, retentionBytes: -1 }), log);
+  const logs = new LogManager(store, meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId, compactionIntervalMs: 60_000 }, () => ({ ...DEFAULT_TOPIC_STORAGE, segmentBytes: 64 << 20, segmentMs: 600_000, retentionMs: -1, retentionBytes: -1 }), log);
   await logs.start();
   const p0 = await logs.open(topic, 0);
   return { meta, logs, p0, close: async () => { await logs.close(); await meta.close(); } };

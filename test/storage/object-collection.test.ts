@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { EtcdMetadataStore } from '../../src/coordination/etcd-metadata-store.js';
 import type { TopicRecord } from '../../src/coordination/metadata-store.js';
 import { buildBatch, decodeRecords } from '../../src/protocol/records/index.js';
-import { DEFAULT_STORAGE_OPTIONS, LogManager } from '../../src/storage/log-manager.js';
+import { DEFAULT_STORAGE_OPTIONS, DEFAULT_TOPIC_STORAGE, LogManager } from '../../src/storage/log-manager.js';
 import { MemoryObjectStore } from '../../src/storage/memory-object-store.js';
 import { parseWalKey } from '../../src/storage/wal-writer.js';
 import { startEtcd, type EtcdProcess } from '../helpers/etcd.js';
@@ -42,7 +42,7 @@ async function broker(brokerId: number, store: MemoryObjectStore) {
     store,
     meta,
     { ...DEFAULT_STORAGE_OPTIONS, brokerId, compactionIntervalMs: 60_000, gcMinAgeMs: MIN_AGE_MS },
-    () => ({ segmentBytes: 64 << 20, segmentMs: 600_000, retentionMs: -1, retentionBytes: -1 }),
+    () => ({ ...DEFAULT_TOPIC_STORAGE, segmentBytes: 64 << 20, segmentMs: 600_000, retentionMs: -1, retentionBytes: -1 }),
     log,
   );
   await logs.start();

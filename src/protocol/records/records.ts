@@ -170,25 +170,33 @@ export function firstOffsetAtOrAfterTimestamp(
 
 /**
  * For topics that bound CreateTime timestamps (message.timestamp.before.max.ms
- * and after.max.ms): the first record whose timestamp lies outside [min, max],
- * with its index in the batch (Kafka's batch_index) and offset, or null.
- * Records without a timestamp (-1) pass, as in Kafka. It decodes the batch, so
- * only topics that set a bound pay for it.
+ * and after.max.ms): every record whose timestamp lies outside [min, max],
+ * with its index in the batch (Kafka's batch_index) and offset. Records
+ * without a timestamp (-1) pass, as in Kafka. It decodes the batch, so only
+ * topics that set a bound pay for it.
  */
-export function firstRecordOutsideTimes(
+export function recordsOutsideTimes(
   batch: Buffer,
   min: number,
   max: number,
   opts: DecodeOptions = {},
-): { index: number; offset: number; timestamp: number } | null {
+): Array<{ index: number; offset: number; timestamp: number }> {
   const header = readBatchHeader(batch, 0);
-  if (header.timestampType === TIMESTAMP_TYPE_LOG_APPEND) return null;
-  const { records } = decodeBatch(batch, opts);
-  for (let i = 0; i < records.length; i++) {
-    const r = records[i]!;
-    if (r.timestamp !== NO_TIMESTAMP && (r.timestamp < min || r.timestamp > max)) return { index: i, offset: r.offset, timestamp: r.timestamp };
-  }
-  return null;
+  if (header.timestampType === TIMESTAMP_TYPE_LOG_APPEND) return [];
+  const out: Array<{ index: number; offset: number; timestamp: number }> = [];
+  decodeBatch(batch, opts).records.forEach((r, index) => {
+    if (r.timestamp !== NO_TIMESTAMP && (r.timestamp < min || r.timestamp > max)) out.push({ index, offset: r.offset, timestamp: r.timestamp });
+  });
+  return out;
+}
+
+/** The indexes of the batch's records without a key (compacted topics refuse those). */
+export function recordsWithoutKey(batch: Buffer, opts: DecodeOptions = {}): number[] {
+  const out: number[] = [];
+  decodeBatch(batch, opts).records.forEach((r, i) => {
+    if (r.key === null) out.push(i);
+  });
+  return out;
 }
 
 /**

@@ -17,7 +17,7 @@ import { EmbeddedMetadataStore } from '../../../src/coordination/embedded-metada
 import { FilePersistence } from '../../../src/coordination/file-persistence.js';
 import type { TopicRecord } from '../../../src/coordination/metadata-store.js';
 import { buildBatch, decodeRecords } from '../../../src/protocol/records/index.js';
-import { DEFAULT_STORAGE_OPTIONS, LogManager } from '../../../src/storage/log-manager.js';
+import { DEFAULT_STORAGE_OPTIONS, DEFAULT_TOPIC_STORAGE, LogManager } from '../../../src/storage/log-manager.js';
 import { MemoryObjectStore } from '../../../src/storage/memory-object-store.js';
 import type { ByteRange } from '../../../src/storage/object-store.js';
 
@@ -48,7 +48,7 @@ async function setup() {
     const meta = new EmbeddedMetadataStore(new FilePersistence(join(dir, 'meta')), log);
     await meta.start();
     if (!meta.topics().get('t')) await meta.createTopic(topic);
-    const logs = new LogManager(store, meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId: 0, compactionIntervalMs: 60_000 }, () => ({ segmentBytes: 64 << 20, segmentMs: 600_000, retentionMs: -1, retentionBytes: -1 }), log);
+    const logs = new LogManager(store, meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId: 0, compactionIntervalMs: 60_000 }, () => ({ ...DEFAULT_TOPIC_STORAGE, segmentBytes: 64 << 20, segmentMs: 600_000, retentionMs: -1, retentionBytes: -1 }), log);
     await logs.start();
     return { meta, logs, p: await logs.open(topic, 0) };
   };

@@ -7,7 +7,8 @@ import {
   decodeBatch,
   decodeRecords,
   firstOffsetAtOrAfterTimestamp,
-  firstRecordOutsideTimes,
+  recordsOutsideTimes,
+  recordsWithoutKey,
   recompressBatch,
 } from '../../../src/protocol/records/records.js';
 import { checkBatch, computeCrc, readBatchHeader, setBaseOffset } from '../../../src/protocol/records/batch.js';
@@ -132,21 +133,28 @@ describe('recompressBatch', () => {
   });
 });
 
-describe('firstRecordOutsideTimes', () => {
-  it('finds the first record outside [min, max] in every codec, also below the first record\'s time', () => {
+describe('recordsOutsideTimes', () => {
+  it('lists every record outside [min, max] in every codec, also below the first record\'s time', () => {
     for (const compression of [0, 1, 2, 3, 4]) {
       const b = buildBatch({ records: [50, 10, 70, -1, 90].map((ts, i) => ({ key: null, value: Buffer.from([i]), timestamp: ts })), compression });
-      expect(firstRecordOutsideTimes(b, 10, 90)).toBeNull();
-      expect(firstRecordOutsideTimes(b, 20, 90)).toEqual({ index: 1, offset: 1, timestamp: 10 });
-      expect(firstRecordOutsideTimes(b, 0, 80)).toEqual({ index: 4, offset: 4, timestamp: 90 });
-      expect(firstRecordOutsideTimes(b, 60, 65)).toEqual({ index: 0, offset: 0, timestamp: 50 });
+      expect(recordsOutsideTimes(b, 10, 90)).toEqual([]);
+      expect(recordsOutsideTimes(b, 20, 90)).toEqual([{ index: 1, offset: 1, timestamp: 10 }]);
+      expect(recordsOutsideTimes(b, 0, 80)).toEqual([{ index: 4, offset: 4, timestamp: 90 }]);
+      expect(recordsOutsideTimes(b, 60, 65).map((r) => r.index)).toEqual([0, 1, 2, 4]);
     }
   });
 
   it('passes a log-append-time batch (its time is the broker\'s) without decoding it', () => {
     const b = buildBatch({ records: [rec(1, 10)], timestampType: 1, maxTimestamp: 99 });
     b.fill(0xff, 61);
-    expect(firstRecordOutsideTimes(b, 1000, 2000)).toBeNull();
+    expect(recordsOutsideTimes(b, 1000, 2000)).toEqual([]);
+  });
+});
+
+describe('recordsWithoutKey', () => {
+  it('lists the records with a null key (an empty key is a key)', () => {
+    const b = buildBatch({ records: [Buffer.from('a'), null, Buffer.alloc(0), null].map((key) => ({ key, value: null })), compression: 1 });
+    expect(recordsWithoutKey(b)).toEqual([1, 3]);
   });
 });
 

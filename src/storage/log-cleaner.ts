@@ -1,0 +1,79 @@
+// Log compaction (cleanup.policy=compact), batch by batch: which records of a
+// partition's segments a cleaning keeps. Kafka's rules (LogCleaner): a record
+// stays when it is the latest of its key among the records the cleaning saw;
+// records without a key go; a tombstone (null value) that is the latest of
+// its key stays until delete.retention.ms has passed; nothing younger than
+// min.compaction.lag.ms goes. Offsets never move: a cleaned batch keeps its
+// base offset and last offset delta, so the offsets it held stay its own and
+// a consumer sees gaps, as on Kafka. The WAL (the log's head) is never
+// cleaned; LogManager.clean picks the segments and writes the result.
+
+import { readBatchHeader } from '../protocol/records/batch.js';
+import { buildBatch, decodeBatch, type DecodedRecord } from '../protocol/records/records.js';
+
+/** Each key's latest offset among the batches added, in offset order. */
+export class KeyOffsets {
+  private readonly latest = new Map<string, number>();
+
+  get size(): number {
+    return this.latest.size;
+  }
+
+  add(batch: Buffer): void {
+    if (readBatchHeader(batch).isControl) return;
+    for (const r of decodeBatch(batch).records) if (r.key !== null) this.latest.set(keyString(r.key), r.offset);
+  }
+
+  latestOf(key: Buffer): number | undefined {
+    return this.latest.get(keyString(key));
+  }
+}
+
+/** A key's bytes as a Map key (latin1 maps every byte to one char, so distinct keys stay distinct). */
+function keyString(key: Buffer): string {
+  return key.toString('latin1');
+}
+
+export interface CleanRules {
+  now: number;
+  /** delete.retention.ms: how long a tombstone outlives what it deleted. */
+  deleteRetentionMs: number;
+  /** min.compaction.lag.ms: records younger than this are kept. */
+  minCompactionLagMs: number;
+}
+
+/**
+ * The batch as a cleaning keeps it: the same bytes when every record stays,
+ * null when none does, else a batch rebuilt from the records that stay (same
+ * codec, producer fields, base offset and last offset delta). A tombstone's
+ * age is its record timestamp (Kafka 3 dates it from its first cleaning).
+ */
+export function cleanBatch(batch: Buffer, keys: KeyOffsets, rules: CleanRules): Buffer | null {
+  const h = readBatchHeader(batch);
+  if (h.isControl) return batch;
+  const { records } = decodeBatch(batch);
+  const keep = (r: DecodedRecord): boolean => {
+    if (r.key === null) return false;
+    if (rules.minCompactionLagMs > 0 && rules.now - r.timestamp < rules.minCompactionLagMs) return true;
+    const latest = keys.latestOf(r.key);
+    if (latest !== undefined && latest > r.offset) return false;
+    return r.value !== null || rules.now - r.timestamp < rules.deleteRetentionMs;
+  };
+  const kept = records.filter(keep);
+  if (kept.length === records.length) return batch;
+  if (kept.length === 0) return null;
+  return buildBatch({
+    baseOffset: h.baseOffset,
+    records: kept.map((r) => ({ key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp, offsetDelta: r.offset - h.baseOffset })),
+    compression: h.compression,
+    producerId: h.producerId,
+    producerEpoch: h.producerEpoch,
+    baseSequence: h.baseSequence,
+    partitionLeaderEpoch: h.partitionLeaderEpoch,
+    timestampType: h.timestampType,
+    isTransactional: h.isTransactional,
+    lastOffsetDelta: h.lastOffsetDelta,
+    baseTimestamp: h.baseTimestamp,
+    ...(h.timestampType === 1 ? { maxTimestamp: h.maxTimestamp } : {}),
+  });
+}

@@ -125,7 +125,7 @@ function checkRecords(batches: Buffer[], topicName: string, partition: number, c
   const errors: Array<{ index: number; message: string; timestamp: boolean }> = [];
   for (const b of batches) {
     if (compacted) {
-      for (const index of recordsWithoutKey(b)) errors.push({ index, message: `Compacted topic cannot accept message without key in topic partition ${topicName}-${partition}.`, timestamp: false });
+      for (const index of recordsWithoutKey(b)) errors.push({ index, message: `Compacted topic cannot accept message without key in topic partition ${topicName}-${partition}`, timestamp: false });
     }
     if (bounds) {
       for (const r of recordsOutsideTimes(b, bounds.min, bounds.max)) {

@@ -10,7 +10,6 @@ import {
   ProduceApi,
   type ProduceRequest,
   type ProduceResponse,
-  type ProduceResponseBatchIndexAndErrorMessage,
   type ProduceResponsePartitionProduceResponse,
   type ProduceResponseTopicProduceResponse,
 } from '../protocol/generated/produce.js';
@@ -18,10 +17,7 @@ import { recordsBuffer } from '../protocol/tagged.js';
 import { ErrorCode, KafkaError, errorCodeOf } from '../protocol/kafka-error.js';
 import { RecordsError } from '../protocol/records/errors.js';
 import { splitProducedRecords } from '../protocol/records/produce.js';
-import { compressionOf, setLogAppendTime } from '../protocol/records/batch.js';
-import { recordsOutsideTimes, recordsWithoutKey, recompressBatch } from '../protocol/records/records.js';
-import type { TopicRecord } from '../coordination/metadata-store.js';
-import type { Topics } from './topics.js';
+import { applyRecordRules, type RecordRefusal } from './record-rules.js';
 import type { AppendResult } from '../storage/partition-log.js';
 import { CloseConnection } from '../server/connection.js';
 import { partitionKey } from '../coordination/metadata-store.js';
@@ -29,7 +25,7 @@ import type { RequestContext } from './context.js';
 import { defineHandler } from './handler.js';
 
 /** An error; record-level refusals (Kafka's RecordValidationException) also carry the record errors and the log start offset. */
-type Outcome = { result: AppendResult } | { error: number; message: string | null; recordErrors?: ProduceResponseBatchIndexAndErrorMessage[]; logStartOffset?: number };
+type Outcome = { result: AppendResult } | ({ error: number; message: string | null; logStartOffset?: number } & Partial<Pick<RecordRefusal, 'recordErrors'>>);
 
 /**
  * How long a refusal (REFUSALS) explains a later sequence gap.
@@ -72,68 +68,6 @@ function explainGap(ctx: RequestContext, key: string, o: Outcome): Outcome {
 
 function noteRefusal(ctx: RequestContext, key: string): void {
   ctx.connState.refusedAt.set(key, Date.now());
-}
-
-/** compression.type values other than `producer` (batches kept as sent), as codec ids. */
-const TOPIC_CODECS = new Map<string, number>([
-  ['uncompressed', 0],
-  ['gzip', 1],
-  ['snappy', 2],
-  ['lz4', 3],
-  ['zstd', 4],
-]);
-
-/** Kafka's Long.MAX_VALUE defaults, as the Number a config value parses to. */
-const LONG_MAX_MS = Number('9223372036854775807');
-
-/**
- * A topic's timestamp rules (message.timestamp.*). The deprecated
- * difference.max.ms stands in for before/after.max.ms left at their defaults,
- * as in Kafka 3.9's LogConfig.
- */
-function timestampRules(topics: Topics, topic: TopicRecord): { logAppendTime: boolean; beforeMaxMs: number; afterMaxMs: number } {
-  const num = (k: string) => Number(topics.config(topic, k) ?? LONG_MAX_MS);
-  const difference = num('message.timestamp.difference.max.ms');
-  const before = num('message.timestamp.before.max.ms');
-  const after = num('message.timestamp.after.max.ms');
-  return {
-    logAppendTime: topics.config(topic, 'message.timestamp.type') === 'LogAppendTime',
-    beforeMaxMs: before < LONG_MAX_MS ? before : difference,
-    afterMaxMs: after < LONG_MAX_MS ? after : difference,
-  };
-}
-
-/**
- * A refusal of some records, as Kafka's LogValidator words it: INVALID_TIMESTAMP
- * when a timestamp is among the causes, else INVALID_RECORD with the first
- * three record errors in the message.
- */
-function recordErrors(errors: Array<{ index: number; message: string; timestamp: boolean }>): { error: number; message: string; recordErrors: ProduceResponseBatchIndexAndErrorMessage[] } | null {
-  if (errors.length === 0) return null;
-  const recordErrors = errors.map((e) => ({ batchIndex: e.index, batchIndexErrorMessage: e.message }));
-  if (errors.some((e) => e.timestamp)) return { error: ErrorCode.INVALID_TIMESTAMP, message: 'One or more records have been rejected due to invalid timestamp', recordErrors };
-  const shown = errors.slice(0, 3).map((e) => `RecordError(batchIndex=${e.index}, message='${e.message}')`);
-  return {
-    error: ErrorCode.INVALID_RECORD,
-    message: `One or more records have been rejected due to ${errors.length} record errors in total, and only showing the first three errors at most: [${shown.join(', ')}]`,
-    recordErrors,
-  };
-}
-
-/** Record-level checks a topic's configs ask for (each decodes the records, so only such topics pay). */
-function checkRecords(batches: Buffer[], topicName: string, partition: number, compacted: boolean, bounds: { min: number; max: number } | null) {
-  const errors: Array<{ index: number; message: string; timestamp: boolean }> = [];
-  for (const b of batches) {
-    if (compacted) {
-      for (const index of recordsWithoutKey(b)) errors.push({ index, message: `Compacted topic cannot accept message without key in topic partition ${topicName}-${partition}`, timestamp: false });
-    }
-    if (bounds) {
-      for (const r of recordsOutsideTimes(b, bounds.min, bounds.max)) {
-        errors.push({ index: r.index, message: `Timestamp ${r.timestamp} of message with offset ${r.offset} is out of range. The timestamp should be within [${bounds.min}, ${bounds.max}]`, timestamp: true });
-      }
-    }
-  }
-  return recordErrors(errors.sort((a, b) => a.index - b.index));
 }
 
 function failure(err: unknown): { error: number; message: string | null } {
@@ -198,30 +132,17 @@ async function appendAll(
         if (records && records.length > maxBytes + 12) {
           throw new KafkaError(ErrorCode.MESSAGE_TOO_LARGE, `${records.length} bytes exceed max.message.bytes ${maxBytes}`);
         }
-        let batches = splitProducedRecords(records ?? Buffer.alloc(0), { produceVersion: ctx.apiVersion });
-        const codec = TOPIC_CODECS.get(topics.config(topic, 'compression.type') ?? 'producer');
-        if (codec !== undefined && batches.some((b) => compressionOf(b) !== codec)) {
-          batches = batches.map((b) => (compressionOf(b) === codec ? b : recompressBatch(b, codec)));
-          const largest = Math.max(...batches.map((b) => b.length));
-          if (largest > maxBytes + 12) throw new KafkaError(ErrorCode.MESSAGE_TOO_LARGE, `${largest} bytes once compressed as the topic's compression.type asks exceed max.message.bytes ${maxBytes}`);
-        }
-        if (batches.length === 0) {
+        const produced = splitProducedRecords(records ?? Buffer.alloc(0), { produceVersion: ctx.apiVersion });
+        if (produced.length === 0) {
           row.push({ result: { baseOffset: log.logEndOffset, logAppendTime: -1, logStartOffset: log.logStartOffset } });
           continue;
         }
-        const stamp = timestampRules(topics, topic);
-        const now = Date.now();
-        const bounded = !stamp.logAppendTime && (stamp.beforeMaxMs < LONG_MAX_MS || stamp.afterMaxMs < LONG_MAX_MS);
-        const compacted = (topics.config(topic, 'cleanup.policy') ?? '').includes('compact');
-        if (bounded || compacted) {
-          const bad = checkRecords(batches, td.name, pd.index, compacted, bounded ? { min: now - stamp.beforeMaxMs, max: now + stamp.afterMaxMs } : null);
-          if (bad) {
-            row.push({ ...bad, logStartOffset: log.logStartOffset });
-            continue;
-          }
+        const ruled = applyRecordRules(topics, topic, pd.index, produced, maxBytes);
+        if ('refused' in ruled) {
+          row.push({ ...ruled.refused, logStartOffset: log.logStartOffset });
+          continue;
         }
-        if (stamp.logAppendTime) for (const b of batches) setLogAppendTime(b, now);
-        const p = log.append(batches, stamp.logAppendTime ? now : -1);
+        const p = log.append(ruled.batches, ruled.logAppendTime);
         // Settled outcomes pass explainGap as they happen (a refusal must be on record before the next request's check).
         row.push(settle(p, req.acks === 0 ? null : req.timeoutMs, (o) => explainGap(ctx, key, o)));
       } catch (err) {

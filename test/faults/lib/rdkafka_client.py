@@ -78,6 +78,15 @@ def produce(a, tps, rng, stop):
         "acks": "all",
         "linger.ms": 5,
         "message.timeout.ms": 30000,
+        # A ProduceRequest on a connection whose packets vanish (a cut) times
+        # out after the lesser of this and the first message's remaining
+        # message.timeout.ms. Left at 60 s, the messages time out first, and
+        # librdkafka 2.0 answers a message timeout with an epoch bump that
+        # re-sends, under new sequence numbers, messages of other partitions
+        # whose earlier attempt may have been stored: duplicates no broker can
+        # tell apart (librdkafka issue #4953; seen in fault scenario 04, seed 2).
+        # At 10 s the request fails first and is retried with its sequence.
+        "socket.timeout.ms": 10000,
         "retry.backoff.ms": 100,
         "reconnect.backoff.ms": 100,
         "reconnect.backoff.max.ms": 1000,

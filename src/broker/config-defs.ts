@@ -57,7 +57,7 @@ export const TOPIC_CONFIGS: ConfigDef[] = [
   { name: 'flush.messages', type: 'long', default: LONG_MAX, doc: 'Every acknowledged write is durable already', brokerSynonym: 'log.flush.interval.messages', inert: true, min: 1 },
   { name: 'flush.ms', type: 'long', default: LONG_MAX, doc: 'Every acknowledged write is durable already', brokerSynonym: 'log.flush.interval.ms', inert: true, min: 0, noDefaultSynonym: true },
   { name: 'index.interval.bytes', type: 'int', default: '4096', doc: 'Kept for compatibility', brokerSynonym: 'log.index.interval.bytes', inert: true, min: 0 },
-  { name: 'max.compaction.lag.ms', type: 'long', default: LONG_MAX, doc: 'Log compaction', brokerSynonym: 'log.cleaner.max.compaction.lag.ms', inert: true, min: 1 },
+  { name: 'max.compaction.lag.ms', type: 'long', default: LONG_MAX, doc: 'A segment whose newest record is older than this is cleaned whatever the dirty ratio', brokerSynonym: 'log.cleaner.max.compaction.lag.ms', min: 1 },
   { name: 'max.message.bytes', type: 'int', default: '1048588', doc: 'Largest record batch accepted', brokerSynonym: 'message.max.bytes', min: 0 },
   { name: 'message.downconversion.enable', type: 'boolean', default: 'true', doc: 'Down-convert for old fetch versions', brokerSynonym: 'log.message.downconversion.enable' },
   { name: 'message.timestamp.type', type: 'string', default: 'CreateTime', doc: 'CreateTime or LogAppendTime (the broker stamps each batch with its append time)', brokerSynonym: 'log.message.timestamp.type', validValues: ['CreateTime', 'LogAppendTime'] },

@@ -170,6 +170,7 @@ export class Topics {
       compact: policy.includes('compact'),
       deleteRetentionMs: num('delete.retention.ms', 86_400_000),
       minCompactionLagMs: num('min.compaction.lag.ms', 0),
+      maxCompactionLagMs: num('max.compaction.lag.ms', Number.MAX_SAFE_INTEGER),
       minCleanableDirtyRatio: num('min.cleanable.dirty.ratio', 0.5),
     };
   }

@@ -82,6 +82,8 @@ export interface TopicStorageConfig {
   compact: boolean;
   deleteRetentionMs: number;
   minCompactionLagMs: number;
+  /** max.compaction.lag.ms: a segment whose newest record is older than this is cleaned below the dirty ratio too. */
+  maxCompactionLagMs: number;
   /** min.cleanable.dirty.ratio: the share of segment bytes written since the last cleaning that starts the next one. */
   minCleanableDirtyRatio: number;
 }
@@ -96,6 +98,7 @@ export const DEFAULT_TOPIC_STORAGE: TopicStorageConfig = {
   compact: false,
   deleteRetentionMs: 86_400_000,
   minCompactionLagMs: 0,
+  maxCompactionLagMs: Number.MAX_SAFE_INTEGER,
   minCleanableDirtyRatio: 0.5,
 };
 
@@ -642,7 +645,10 @@ export class LogManager {
       total += r.length;
       if (r.nextOffset > through) dirty += r.length;
     }
-    if (dirty === 0 || dirty < total * cfg.minCleanableDirtyRatio) return;
+    // max.compaction.lag.ms: a dirty segment whose records are all older than it is cleaned whatever the ratio.
+    const firstDirty = segs.find((r) => r.nextOffset > through);
+    const overdue = firstDirty !== undefined && firstDirty.maxTimestamp >= 0 && Date.now() - firstDirty.maxTimestamp > cfg.maxCompactionLagMs;
+    if (dirty === 0 || (dirty < total * cfg.minCleanableDirtyRatio && !overdue)) return;
     const keys = new KeyOffsets();
     const turn = new YieldPoint();
     let mapped = 0;

@@ -136,3 +136,21 @@ test('a compacted partition: segments are cleaned down to each key latest record
   expect(await readAll(b.p)).toEqual(expected);
   await b.close();
 });
+
+test('max.compaction.lag.ms cleans a segment whose records are older than it, below the dirty ratio', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sh-cleaner-'));
+  dirs.push(dir);
+  const b = await open(dir);
+  for (let round = 0; round < 3; round++) await b.p.append([keyed([['k', `v${round}`]])]);
+  while (b.p.walBytes() > 0) await b.logs.compact(b.p, CFG.segmentBytes);
+  // A ratio no partition reaches: only the lag can start a cleaning.
+  const never = { ...CFG, minCleanableDirtyRatio: 2 };
+  await b.logs.clean(b.p, never);
+  expect(b.logs.stats.cleanings).toBe(0);
+  await b.logs.clean(b.p, { ...never, maxCompactionLagMs: 3_600_000 }); // records a minute old: not yet
+  expect(b.logs.stats.cleanings).toBe(0);
+  await b.logs.clean(b.p, { ...never, maxCompactionLagMs: 1000 });
+  expect(b.logs.stats.cleanings).toBe(1);
+  expect(await readAll(b.p)).toEqual([[2, 'k', 'v2']]);
+  await b.close();
+});

@@ -20,7 +20,7 @@ export class Metrics {
   readonly requests = new Counter({ name: 'streamhouse_requests_total', help: 'Kafka requests handled', labelNames: ['api'], registers: [this.registry] });
   readonly requestLatency = new Histogram({ name: 'streamhouse_request_seconds', help: 'Kafka request latency (fetch includes long-poll waits)', labelNames: ['api'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
 
-  constructor(sources: { cache: () => { hits: number; misses: number; bytes: number }; backlogBytes: () => number; debtBytes: () => number; produceHolds: () => number; bufferedBytes: () => number; fetchSessions: () => number }) {
+  constructor(sources: { cache: () => { hits: number; misses: number; bytes: number }; backlogBytes: () => number; debtBytes: () => number; produceHolds: () => number; cleanings: () => number; bufferedBytes: () => number; fetchSessions: () => number }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'streamhouse_' });
     new Gauge({ name: 'streamhouse_block_cache_hits', help: 'Block cache hits since start', registers: [this.registry], collect() { this.set(sources.cache().hits); } });
     new Gauge({ name: 'streamhouse_block_cache_misses', help: 'Block cache misses since start', registers: [this.registry], collect() { this.set(sources.cache().misses); } });
@@ -37,6 +37,7 @@ export class Metrics {
     new Gauge({ name: 'streamhouse_compaction_backlog_bytes', help: 'WAL bytes not yet compacted into segments', registers: [this.registry], collect() { this.set(sources.backlogBytes()); } });
     new Gauge({ name: 'streamhouse_compaction_debt_bytes', help: 'WAL bytes past one segment per partition awaiting compaction (produce waits above --max-compaction-debt-bytes)', registers: [this.registry], collect() { this.set(sources.debtBytes()); } });
     new Gauge({ name: 'streamhouse_produce_held_for_compaction', help: 'Times since start that produce waited for compaction to catch up', registers: [this.registry], collect() { this.set(sources.produceHolds()); } });
+    new Gauge({ name: 'streamhouse_log_cleanings', help: 'Cleanings of compacted partitions (cleanup.policy=compact) since start', registers: [this.registry], collect() { this.set(sources.cleanings()); } });
     new Gauge({ name: 'streamhouse_fetch_sessions', help: 'Consumers\' fetch sessions (KIP-227) the broker holds', registers: [this.registry], collect() { this.set(sources.fetchSessions()); } });
     new Gauge({ name: 'streamhouse_write_buffered_bytes', help: 'Bytes accepted and not yet committed', registers: [this.registry], collect() { this.set(sources.bufferedBytes()); } });
   }

@@ -53,6 +53,7 @@ export class Broker {
           backlogBytes: () => this.logs?.stats.compactionBacklogBytes ?? 0,
           debtBytes: () => this.logs?.compactionDebtBytes() ?? 0,
           produceHolds: () => this.logs?.stats.produceHolds ?? 0,
+          cleanings: () => this.logs?.stats.cleanings ?? 0,
           bufferedBytes: () => this.logs?.writer.bufferedBytes ?? 0,
           fetchSessions: () => this.fetchSessions.size,
         })

@@ -14,10 +14,12 @@ import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type { BrokerProcess } from '../helpers/broker.js';
 import { runCommand, runKcat, SYSTEM_PYTHON } from '../helpers/clients.js';
 import { DeleteRecordsApi } from '../../src/protocol/generated/delete-records.js';
+import { freePort } from '../helpers/ports.js';
 import { startE2EBroker, uniqueTopic, waitFor } from './common.js';
 import { withConnection } from './wire.js';
 
-const broker: BrokerProcess = await startE2EBroker();
+const metricsPort = await freePort();
+const broker: BrokerProcess = await startE2EBroker({ args: ['--metrics-listen', `127.0.0.1:${metricsPort}`] });
 const kafka = () => new Kafka({ clientId: 'e2e-log-compaction', brokers: [broker.bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 5, initialRetryTime: 100 } });
 let admin: Admin;
 beforeAll(async () => {
@@ -75,6 +77,8 @@ describe('cleanup.policy=compact', () => {
     expect(await kcatRead(topic)).toEqual(survivors);
     // From an offset whose record was cleaned away: the next survivor.
     expect(await kcatRead(topic, '13')).toEqual(survivors);
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(Number(/^streamhouse_log_cleanings (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
     // The log start is still 0 (retention.ms=1 does not delete a compact-only topic), the end 40.
     expect(await admin.fetchTopicOffsets(topic)).toEqual([expect.objectContaining({ partition: 0, low: '0', high: '40' })]);
   });

@@ -2,8 +2,8 @@
 // partition's segments a cleaning keeps. Kafka's rules (LogCleaner): a record
 // stays when it is the latest of its key among the records the cleaning saw;
 // records without a key go; a tombstone (null value) that is the latest of
-// its key stays until delete.retention.ms has passed; nothing younger than
-// min.compaction.lag.ms goes. Offsets never move: a cleaned batch keeps its
+// its key stays for delete.retention.ms after a cleaning first kept it;
+// nothing younger than min.compaction.lag.ms goes. Offsets never move: a cleaned batch keeps its
 // base offset and last offset delta, so the offsets it held stay its own and
 // a consumer sees gaps, as on Kafka. The WAL (the log's head) is never
 // cleaned; LogManager.clean picks the segments and writes the result.
@@ -36,33 +36,46 @@ function keyString(key: Buffer): string {
 
 export interface CleanRules {
   now: number;
-  /** delete.retention.ms: how long a tombstone outlives what it deleted. */
+  /** delete.retention.ms: how long a tombstone stays once a cleaning has seen it. */
   deleteRetentionMs: number;
   /** min.compaction.lag.ms: records younger than this are kept. */
   minCompactionLagMs: number;
 }
 
+export interface CleanedBatch {
+  /** The same bytes when nothing changed, null when nothing is left, else a rebuilt batch. */
+  batch: Buffer | null;
+  /** The delete horizon of the tombstones the batch keeps, null when it keeps none. */
+  horizon: number | null;
+}
+
 /**
- * The batch as a cleaning keeps it: the same bytes when every record stays,
- * null when none does, else a batch rebuilt from the records that stay (same
- * codec, producer fields, base offset and last offset delta). A tombstone's
- * age is its record timestamp (Kafka 3 dates it from its first cleaning).
+ * The batch as a cleaning keeps it. A rebuilt batch has the records that stay
+ * and the same codec, producer fields, base offset and last offset delta.
+ * Tombstones go by Kafka 3's delete horizon (KIP-534): the first cleaning
+ * that keeps one stamps its batch with now + delete.retention.ms, and a
+ * cleaning after that time drops it, so a tombstone stays readable for
+ * delete.retention.ms after the records it deleted went, whatever its own
+ * timestamp says.
  */
-export function cleanBatch(batch: Buffer, keys: KeyOffsets, rules: CleanRules): Buffer | null {
+export function cleanBatch(batch: Buffer, keys: KeyOffsets, rules: CleanRules): CleanedBatch {
   const h = readBatchHeader(batch);
-  if (h.isControl) return batch;
+  if (h.isControl) return { batch, horizon: null };
+  const horizon = h.hasDeleteHorizon ? h.baseTimestamp : null;
   const { records } = decodeBatch(batch);
   const keep = (r: DecodedRecord): boolean => {
     if (r.key === null) return false;
     if (rules.minCompactionLagMs > 0 && rules.now - r.timestamp < rules.minCompactionLagMs) return true;
     const latest = keys.latestOf(r.key);
     if (latest !== undefined && latest > r.offset) return false;
-    return r.value !== null || rules.now - r.timestamp < rules.deleteRetentionMs;
+    return r.value !== null || horizon === null || rules.now < horizon;
   };
   const kept = records.filter(keep);
-  if (kept.length === records.length) return batch;
-  if (kept.length === 0) return null;
-  return buildBatch({
+  const tombstones = kept.some((r) => r.value === null);
+  const newHorizon = tombstones ? (horizon ?? rules.now + rules.deleteRetentionMs) : null;
+  if (kept.length === 0) return { batch: null, horizon: null };
+  if (kept.length === records.length && newHorizon === horizon) return { batch, horizon };
+  const rebuilt = buildBatch({
     baseOffset: h.baseOffset,
     records: kept.map((r) => ({ key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp, offsetDelta: r.offset - h.baseOffset })),
     compression: h.compression,
@@ -73,7 +86,8 @@ export function cleanBatch(batch: Buffer, keys: KeyOffsets, rules: CleanRules): 
     timestampType: h.timestampType,
     isTransactional: h.isTransactional,
     lastOffsetDelta: h.lastOffsetDelta,
-    baseTimestamp: h.baseTimestamp,
+    ...(newHorizon !== null ? { deleteHorizonMs: newHorizon } : {}),
     ...(h.timestampType === 1 ? { maxTimestamp: h.maxTimestamp } : {}),
   });
+  return { batch: rebuilt, horizon: newHorizon };
 }

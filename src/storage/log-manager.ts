@@ -137,6 +137,8 @@ export class LogManager {
   readonly stats = { segmentsWritten: 0, walObjectsDeleted: 0, compactionBacklogBytes: 0, produceHolds: 0, cleanings: 0 };
   /** Per compacted partition: the offset its last cleaning covered (in memory: a restart cleans once more). */
   private cleanedThrough = new WeakMap<PartitionLog, number>();
+  /** Per compacted partition: the earliest delete horizon among the tombstones its last cleaning kept. */
+  private deleteHorizons = new WeakMap<PartitionLog, number>();
   private debtCheckedAt = -Infinity;
   private holding = false;
 
@@ -645,10 +647,13 @@ export class LogManager {
       total += r.length;
       if (r.nextOffset > through) dirty += r.length;
     }
-    // max.compaction.lag.ms: a dirty segment whose records are all older than it is cleaned whatever the ratio.
+    // max.compaction.lag.ms: a dirty segment whose records are all older than it is cleaned whatever the ratio;
+    // so is a partition whose kept tombstones have reached their delete horizon.
     const firstDirty = segs.find((r) => r.nextOffset > through);
     const overdue = firstDirty !== undefined && firstDirty.maxTimestamp >= 0 && Date.now() - firstDirty.maxTimestamp > cfg.maxCompactionLagMs;
-    if (dirty === 0 || (dirty < total * cfg.minCleanableDirtyRatio && !overdue)) return;
+    const horizon = this.deleteHorizons.get(log);
+    const tombstonesDue = horizon !== undefined && Date.now() >= horizon;
+    if (!tombstonesDue && (dirty === 0 || (dirty < total * cfg.minCleanableDirtyRatio && !overdue))) return;
     const keys = new KeyOffsets();
     const turn = new YieldPoint();
     let mapped = 0;
@@ -662,6 +667,7 @@ export class LogManager {
     const rules = { now: Date.now(), deleteRetentionMs: cfg.deleteRetentionMs, minCompactionLagMs: cfg.minCompactionLagMs };
     let rewritten = 0;
     let removedBatches = 0;
+    let nextHorizon = Infinity;
     for (let i = 0; i < mapped; ) {
       if (this.closed || log.fenced || log.closing) return;
       const group: LogRange[] = [];
@@ -676,7 +682,8 @@ export class LogManager {
         bytes += r.length;
         for (const b of await log.batchesOfRange(r, false)) {
           last = b;
-          const c = cleanBatch(b.buf, keys, rules);
+          const { batch: c, horizon: h } = cleanBatch(b.buf, keys, rules);
+          if (h !== null) nextHorizon = Math.min(nextHorizon, h);
           if (c !== b.buf) changed = true;
           if (c === null) removedBatches++;
           else {
@@ -697,6 +704,8 @@ export class LogManager {
       rewritten++;
     }
     this.cleanedThrough.set(log, segs[mapped - 1]!.nextOffset);
+    if (nextHorizon === Infinity) this.deleteHorizons.delete(log);
+    else this.deleteHorizons.set(log, nextHorizon);
     this.stats.cleanings++;
     this.log.info({ topic: log.topicName, partition: log.partition, segments: mapped, keys: keys.size, segmentsWritten: rewritten, batchesRemoved: removedBatches }, 'log cleaned');
   }

@@ -39,7 +39,7 @@ describe('cleanBatch', () => {
       const keys = new KeyOffsets();
       keys.add(b);
       keys.add(keyed([['b', '2']], { baseOffset: 14 }));
-      const c = cleanBatch(b, keys, RULES)!;
+      const c = cleanBatch(b, keys, RULES).batch!;
       expect(checkBatch(c)).toBe(c.length);
       const h = readBatchHeader(c);
       expect({ base: h.baseOffset, last: h.lastOffsetDelta, codec: h.compression, pid: h.producerId, epoch: h.producerEpoch, seq: h.baseSequence }).toEqual({ base: 10, last: 3, codec: compression, pid: 5, epoch: 1, seq: 3 });
@@ -51,21 +51,38 @@ describe('cleanBatch', () => {
     const b = keyed([['a', '1'], ['b', '1']]);
     const keys = new KeyOffsets();
     keys.add(b);
-    expect(cleanBatch(b, keys, RULES)).toBe(b);
+    expect(cleanBatch(b, keys, RULES)).toEqual({ batch: b, horizon: null });
     keys.add(keyed([['a', '2'], ['b', '2']], { baseOffset: 2 }));
-    expect(cleanBatch(b, keys, RULES)).toBeNull();
+    expect(cleanBatch(b, keys, RULES).batch).toBeNull();
   });
 
-  test('a tombstone stays until delete.retention.ms has passed; min.compaction.lag.ms keeps young records', () => {
-    const tomb = keyed([['a', null]], {}, NOW - 5000);
+  test('a tombstone gets a delete horizon when a cleaning first keeps it and goes at one past it; min.compaction.lag.ms keeps young records', () => {
+    const tomb = keyed([['a', null], ['b', 'x']], {}, NOW - 5000);
     const keys = new KeyOffsets();
     keys.add(tomb);
-    expect(cleanBatch(tomb, keys, { ...RULES, deleteRetentionMs: 10_000 })).toBe(tomb);
-    expect(cleanBatch(tomb, keys, { ...RULES, deleteRetentionMs: 1000 })).toBeNull();
+    const first = cleanBatch(tomb, keys, { ...RULES, deleteRetentionMs: 10_000 });
+    expect(first.horizon).toBe(NOW + 10_000);
+    const h = readBatchHeader(first.batch!);
+    expect(h.hasDeleteHorizon).toBe(true);
+    expect(h.baseTimestamp).toBe(NOW + 10_000);
+    expect(checkBatch(first.batch!)).toBe(first.batch!.length);
+    // Records keep their own timestamps (relative to the horizon now).
+    expect(decodeRecords(first.batch!).map((r) => [r.offset, r.timestamp, r.value?.toString() ?? null])).toEqual([
+      [0, NOW - 5000, null],
+      [1, NOW - 5000, 'x'],
+    ]);
+    // Before the horizon the stamped batch stays as it is, even with a shorter retention.
+    expect(cleanBatch(first.batch!, keys, { ...RULES, now: NOW + 9000, deleteRetentionMs: 0 })).toEqual({ batch: first.batch, horizon: NOW + 10_000 });
+    // At the horizon the tombstone goes, the rest stays, without a horizon.
+    const later = cleanBatch(first.batch!, keys, { ...RULES, now: NOW + 10_000 });
+    expect(later.horizon).toBeNull();
+    expect(readBatchHeader(later.batch!).hasDeleteHorizon).toBe(false);
+    expect(decodeRecords(later.batch!).map((r) => [r.offset, r.timestamp])).toEqual([[1, NOW - 5000]]);
+
     const old = keyed([['a', '1']], {}, NOW - 5000);
-    keys.add(keyed([['a', '2']], { baseOffset: 1 }));
-    expect(cleanBatch(old, keys, { ...RULES, minCompactionLagMs: 10_000 })).toBe(old);
-    expect(cleanBatch(old, keys, { ...RULES, minCompactionLagMs: 1000 })).toBeNull();
+    keys.add(keyed([['a', '2']], { baseOffset: 2 }));
+    expect(cleanBatch(old, keys, { ...RULES, minCompactionLagMs: 10_000 }).batch).toBe(old);
+    expect(cleanBatch(old, keys, { ...RULES, minCompactionLagMs: 1000 }).batch).toBeNull();
   });
 });
 

@@ -13,6 +13,7 @@
 
 import {
   ATTR_CONTROL,
+  ATTR_DELETE_HORIZON,
   ATTR_TIMESTAMP_TYPE,
   ATTR_TRANSACTIONAL,
   CRC_OFFSET,
@@ -249,6 +250,12 @@ export interface BuildBatchOptions {
   timestampType?: 0 | 1;
   isTransactional?: boolean;
   isControl?: boolean;
+  /**
+   * A log cleaning's delete horizon (Kafka 3, KIP-534): sets the attribute
+   * and takes the place of the base timestamp, which record timestamps are
+   * then relative to (so they keep their values).
+   */
+  deleteHorizonMs?: number;
   /** Default: the records' largest offsetDelta (-1 when there are none). */
   lastOffsetDelta?: number;
   /** Default: the first record's timestamp (-1 when there are none). */
@@ -272,7 +279,7 @@ export function buildBatch(opts: BuildBatchOptions): Buffer {
     const t = recs[i]!.timestamp;
     timestamps[i] = t ?? (now ??= Date.now());
   }
-  const baseTimestamp = opts.baseTimestamp ?? (recs.length > 0 ? timestamps[0]! : -1);
+  const baseTimestamp = opts.deleteHorizonMs ?? opts.baseTimestamp ?? (recs.length > 0 ? timestamps[0]! : -1);
   let maxTs = -1;
   for (const t of timestamps) if (t > maxTs) maxTs = t;
   const maxTimestamp = opts.maxTimestamp ?? maxTs;
@@ -332,6 +339,7 @@ export function buildBatch(opts: BuildBatchOptions): Buffer {
   if (opts.timestampType === 1) attributes |= ATTR_TIMESTAMP_TYPE;
   if (opts.isTransactional) attributes |= ATTR_TRANSACTIONAL;
   if (opts.isControl) attributes |= ATTR_CONTROL;
+  if (opts.deleteHorizonMs !== undefined) attributes |= ATTR_DELETE_HORIZON;
   writeInt64(out, 0, opts.baseOffset ?? 0);
   out.writeInt32BE(total - LOG_OVERHEAD, 8);
   out.writeInt32BE(opts.partitionLeaderEpoch ?? NO_PARTITION_LEADER_EPOCH, 12);

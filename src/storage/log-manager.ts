@@ -628,7 +628,8 @@ export class LogManager {
   /**
    * Log compaction (cleanup.policy=compact) of a partition's segments, once
    * the segment bytes written since its last cleaning reach
-   * min.cleanable.dirty.ratio of them all: each key's latest offset is mapped
+   * min.cleanable.dirty.ratio of them all (or max.compaction.lag.ms or a kept
+   * tombstone's delete horizon has passed): each key's latest offset is mapped
    * over the segments, then they are rewritten, merged up to segment.bytes,
    * without the records that the rules of log-cleaner.ts drop. The WAL (the
    * head of the log) is left alone, as Kafka leaves the active segment.

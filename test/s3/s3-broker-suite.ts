@@ -15,6 +15,8 @@
  * - kill -9, restart on a FRESH data dir against the same bucket: every
  *   topic comes back from the bucket alone; reads crossing the seam between
  *   segments and WAL runs return everything.
+ * - A compacted topic (cleanup.policy=compact) is cleaned in the bucket:
+ *   one segment object left, kcat reads each key's latest at its offset.
  * - kill -9 in the middle of an acks=all idempotent librdkafka produce,
  *   restart on a fresh data dir: every acknowledged message is there exactly
  *   once (and nothing is there twice).
@@ -250,6 +252,31 @@ export async function s3BrokerSuite(label: string, start: (o: { buckets: string[
       const got = await expectTopic(topic, all);
       expect(got.map((m) => m.ts)).toEqual(all.map((_, i) => seam.base + i * 1000));
       written.set(topic, all);
+    });
+  });
+
+  describe(`${label}: log compaction on S3`, () => {
+    test('a compacted topic: its segments are rewritten in the bucket down to each key\'s latest record; kcat reads the survivors at their offsets', async () => {
+      const topic = uniqueTopic('s3-compacted');
+      await admin.createTopics({
+        topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }, { name: 'segment.ms', value: '300' }, { name: 'min.cleanable.dirty.ratio', value: '0.01' }] }],
+        waitForLeaders: true,
+      });
+      const topicId = topicIdFromLogs(broker, topic);
+      const producer = kafka.producer({ idempotent: true });
+      await producer.connect();
+      try {
+        for (let round = 0; round < 4; round++) {
+          await producer.send({ topic, acks: -1, messages: Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `v${round}-k${i}` })) });
+        }
+      } finally {
+        await producer.disconnect();
+      }
+      const survivors = Array.from({ length: 10 }, (_, i) => [30 + i, `k${i}`, `v3-k${i}`]);
+      await waitFor(async () => (await kcatJson(broker.bootstrap, topic)).length === survivors.length, 30_000, 'the segment to be cleaned', 250);
+      expect((await kcatJson(broker.bootstrap, topic)).map((m) => [m.offset, m.key, m.payload])).toEqual(survivors);
+      // One segment object in the bucket for the partition, the cleaned one.
+      await waitFor(async () => (await segmentKeys(topicId)).length === 1, 10_000, 'one segment left', 250);
     });
   });
 

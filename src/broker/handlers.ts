@@ -28,6 +28,7 @@ import { offsetDelete } from './offset-delete.js';
 import { alterConfigs, incrementalAlterConfigs } from './alter-configs.js';
 import { deleteRecords } from './delete-records.js';
 import { describeTopicPartitions } from './describe-topic-partitions.js';
+import { describeLogDirs } from './describe-log-dirs.js';
 
 export const HANDLERS: readonly ApiHandler[] = [
   produce,
@@ -57,4 +58,5 @@ export const HANDLERS: readonly ApiHandler[] = [
   incrementalAlterConfigs,
   describeCluster,
   describeTopicPartitions,
+  describeLogDirs,
 ] as ApiHandler[];

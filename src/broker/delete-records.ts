@@ -28,7 +28,7 @@ export const deleteRecords = defineHandler({
           continue;
         }
         // As Kafka: records of a compact-only topic are removed by cleaning, never by offset.
-        if (!(topics.config(topic, 'cleanup.policy') ?? 'delete').includes('delete')) {
+        if (!topics.cleanupPolicy(topic).delete) {
           partitions.push({ partitionIndex: p.partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.POLICY_VIOLATION });
           continue;
         }

@@ -54,7 +54,7 @@ export function applyRecordRules(
   }
   const stamp = timestampRules(topics, topic);
   const bounded = !stamp.logAppendTime && (stamp.beforeMaxMs < LONG_MAX_MS || stamp.afterMaxMs < LONG_MAX_MS);
-  const compacted = (topics.config(topic, 'cleanup.policy') ?? '').includes('compact');
+  const compacted = topics.cleanupPolicy(topic).compact;
   if (bounded || compacted) {
     const refused = checkRecords(batches, `${topic.name}-${partition}`, compacted, bounded ? { min: now - stamp.beforeMaxMs, max: now + stamp.afterMaxMs } : null);
     if (refused) return { refused };

@@ -157,17 +157,23 @@ export class Topics {
     return def?.default ?? null;
   }
 
+  /** cleanup.policy: whether retention deletes (`delete`) and whether the cleaner keeps each key's latest (`compact`). */
+  cleanupPolicy(topic: TopicRecord): { delete: boolean; compact: boolean } {
+    const policy = (this.config(topic, 'cleanup.policy') ?? 'delete').split(',').map((p) => p.trim());
+    return { delete: policy.includes('delete'), compact: policy.includes('compact') };
+  }
+
   storageConfig(topicName: string): TopicStorageConfig {
     const t = this.byName(topicName);
     const num = (k: string, d: number) => (t ? Number(this.config(t, k)) : d);
-    const policy = (t ? (this.config(t, 'cleanup.policy') ?? 'delete') : 'delete').split(',').map((p) => p.trim());
+    const policy = t ? this.cleanupPolicy(t) : { delete: true, compact: false };
     return {
       segmentBytes: num('segment.bytes', 64 << 20),
       segmentMs: num('segment.ms', 600_000),
       retentionMs: num('retention.ms', 604_800_000),
       retentionBytes: num('retention.bytes', -1),
-      deleteByRetention: policy.includes('delete'),
-      compact: policy.includes('compact'),
+      deleteByRetention: policy.delete,
+      compact: policy.compact,
       deleteRetentionMs: num('delete.retention.ms', 86_400_000),
       minCompactionLagMs: num('min.compaction.lag.ms', 0),
       maxCompactionLagMs: num('max.compaction.lag.ms', Number.MAX_SAFE_INTEGER),

@@ -41,7 +41,7 @@ function harness() {
     connState,
     broker: {
       log: pino({ level: 'silent' }),
-      topics: { getOrAutoCreate: async () => topic, config: () => '1048588' },
+      topics: { getOrAutoCreate: async () => topic, config: () => '1048588', cleanupPolicy: () => ({ delete: true, compact: false }) },
       logs: {
         get: () => (behaviour === 'absent' ? undefined : log),
         writer: { admit: async () => true },

@@ -302,7 +302,12 @@ export async function rawProduce(c: KafkaClient, topic: string, partition: numbe
 
 export interface Ack {
   partition: number;
-  offset: number;
+  /**
+   * null when librdkafka acknowledged the message implicitly: a later batch of
+   * the same idempotent producer succeeded after this one's answer was lost, so
+   * it is stored but its offset is unknown to the client.
+   */
+  offset: number | null;
   seq: number;
   t: number;
 }
@@ -475,10 +480,14 @@ export function verify(tag: string, acks: Ack[], consumed: Consumed): Verdict {
     }
     const ackedAt = new Map<number, number>();
     for (const a of list) {
+      const at = offsetOf.get(a.seq);
+      if (a.offset === null) {
+        if (!at) v.missing.push(`${p}:${a.seq}@?`);
+        continue;
+      }
       const other = ackedAt.get(a.offset);
       if (other !== undefined && other !== a.seq) v.doubleAcked.push(`${p}@${a.offset}: seq ${other} and ${a.seq}`);
       ackedAt.set(a.offset, a.seq);
-      const at = offsetOf.get(a.seq);
       if (!at) v.missing.push(`${p}:${a.seq}@${a.offset}`);
       else if (!at.includes(a.offset)) v.misplaced.push(`${p}:${a.seq} acked @${a.offset}, read @${at.join(',')}`);
     }

@@ -27,12 +27,6 @@ const SEGMENTS_PER_PASS = 4;
 /** WAL collections between two sweeps of the whole store for orphans (see sweepOrphans). */
 const SWEEP_EVERY_GCS = 10;
 /**
- * Keys one cleaning of a compacted partition maps (about 100 bytes of memory
- * each, more for long keys): past it, the segments after the one that crossed
- * it wait for the next cleaning.
- */
-const MAX_CLEANER_KEYS = 1_000_000;
-/**
  * Ranges a compaction reads ahead of the one it encodes while it catches up
  * (none otherwise, so as not to crowd the WAL's disk and threads): one read
  * at a time, each waiting for a busy event loop to issue it, made reading a
@@ -67,6 +61,12 @@ export interface StorageOptions {
    * written past half of it).
    */
   gcMinAgeMs: number;
+  /**
+   * Keys one cleaning of a compacted partition maps (about 100 bytes of memory
+   * each, more for long keys): past it, the dirty segments after the one that
+   * crossed it wait for the next cleaning, which maps from there on.
+   */
+  cleanerMaxKeys: number;
 }
 
 export interface TopicStorageConfig {
@@ -115,6 +115,7 @@ export const DEFAULT_STORAGE_OPTIONS: Omit<StorageOptions, 'brokerId'> = {
   compactionIntervalMs: 1000,
   maxCompactionDebtBytes: 1024 * 1024 * 1024,
   gcMinAgeMs: 10 * 60_000,
+  cleanerMaxKeys: 1_000_000,
 };
 
 export class LogManager {
@@ -655,10 +656,15 @@ export class LogManager {
     const horizon = this.deleteHorizons.get(log);
     const tombstonesDue = horizon !== undefined && Date.now() >= horizon;
     if (!tombstonesDue && (dirty === 0 || (dirty < total * cfg.minCleanableDirtyRatio && !overdue))) return;
+    // As Kafka's cleaner: keys are mapped from the first dirty segment on, so a
+    // partition with more keys than one cleaning maps moves forward at each;
+    // the clean segments before it are cleaned against that map (a key it
+    // lacks keeps its record, which earlier cleanings left the latest).
     const keys = new KeyOffsets();
     const turn = new YieldPoint();
-    let mapped = 0;
-    while (mapped < segs.length && (mapped === 0 || keys.size < MAX_CLEANER_KEYS)) {
+    const start = firstDirty ? segs.indexOf(firstDirty) : segs.length;
+    let mapped = start;
+    while (mapped < segs.length && (mapped === start || keys.size < this.opts.cleanerMaxKeys)) {
       for (const b of await log.batchesOfRange(segs[mapped]!, false)) {
         keys.add(b.buf);
         await turn.maybe();

@@ -89,11 +89,11 @@ describe('cleanBatch', () => {
 const topic: TopicRecord = { name: 'c', topicId: 'AAAAAAAAAAAAAAAAAAAAAg', partitions: 1, configs: { 'cleanup.policy': 'compact' } };
 const CFG: TopicStorageConfig = { ...DEFAULT_TOPIC_STORAGE, compact: true, deleteByRetention: false, segmentBytes: 4096, minCleanableDirtyRatio: 0 };
 
-async function open(dir: string) {
+async function open(dir: string, cleanerMaxKeys = DEFAULT_STORAGE_OPTIONS.cleanerMaxKeys) {
   const meta = new EmbeddedMetadataStore(new FilePersistence(join(dir, 'meta')), log);
   await meta.start();
   if (!meta.topics().get('c')) await meta.createTopic(topic);
-  const logs = new LogManager(new FsObjectStore(join(dir, 'objects')), meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId: 0, compactionIntervalMs: 600_000 }, () => CFG, log);
+  const logs = new LogManager(new FsObjectStore(join(dir, 'objects')), meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId: 0, compactionIntervalMs: 600_000, cleanerMaxKeys }, () => CFG, log);
   await logs.start();
   const p = await logs.open(topic, 0);
   return { logs, p, close: async () => { await logs.close(); await meta.close(); } };
@@ -169,5 +169,29 @@ test('max.compaction.lag.ms cleans a segment whose records are older than it, be
   await b.logs.clean(b.p, { ...never, maxCompactionLagMs: 1000 });
   expect(b.logs.stats.cleanings).toBe(1);
   expect(await readAll(b.p)).toEqual([[2, 'k', 'v2']]);
+  await b.close();
+});
+
+test('more keys than one cleaning maps: each cleaning maps from the first dirty segment on, so the partition converges', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sh-cleaner-'));
+  dirs.push(dir);
+  const b = await open(dir, 8);
+  // 24 keys written twice, 8 to a batch (offsets 0..47), one batch to a segment: k<i>'s latest is at 24 + i.
+  for (let round = 0; round < 6; round++) {
+    await b.p.append([keyed(Array.from({ length: 8 }, (_, i) => [`k${((round * 8) % 24) + i}`, `v${round}`.padEnd(100, '.')]))]);
+    while (b.p.walBytes() > 0) await b.logs.compact(b.p, 1);
+  }
+  expect(b.p.ranges.filter((r) => r.kind === 'segment').length).toBe(6);
+  const latest = Array.from({ length: 24 }, (_, i) => [24 + i, `k${i}`, `v${3 + Math.floor(i / 8)}`.padEnd(100, '.')]);
+  // A map of 8 keys covers about one segment a cleaning. Before, every cleaning mapped
+  // from the start again: it never reached the later segments and never stopped.
+  let passes = 0;
+  while (passes < 12) {
+    await b.logs.clean(b.p, CFG);
+    if (b.logs.stats.cleanings === passes) break;
+    passes++;
+  }
+  expect(passes).toBeLessThan(12);
+  expect(await readAll(b.p)).toEqual(latest);
   await b.close();
 });

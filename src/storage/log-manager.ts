@@ -683,7 +683,8 @@ export class LogManager {
       let changed = false;
       let kept = 0;
       let last: StoredBatch | null = null;
-      while (i < mapped && (group.length === 0 || bytes + segs[i]!.length <= cfg.segmentBytes)) {
+      // A group that nothing is left of so far takes in the next segment whatever its size.
+      while (i < mapped && (group.length === 0 || kept === 0 || bytes + segs[i]!.length <= cfg.segmentBytes)) {
         const r = segs[i++]!;
         group.push(r);
         bytes += r.length;
@@ -701,7 +702,7 @@ export class LogManager {
         }
       }
       if (!changed && group.length === 1) continue;
-      // A segment is never empty: when nothing is left, the last batch stays as it was.
+      // A segment is never empty: when nothing is left (only at the end of what was mapped), the last batch stays as it was.
       if (kept === 0) {
         if (!last) continue;
         await enc.add(last);

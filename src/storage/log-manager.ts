@@ -140,6 +140,8 @@ export class LogManager {
   private cleanedThrough = new WeakMap<PartitionLog, number>();
   /** Per compacted partition: the earliest delete horizon among the tombstones its last cleaning kept. */
   private deleteHorizons = new WeakMap<PartitionLog, number>();
+  /** A segment's first batch's timestamp, read once (max.compaction.lag.ms). */
+  private firstBatchTimestamps = new WeakMap<LogRange, number>();
   private debtCheckedAt = -Infinity;
   private holding = false;
 
@@ -649,13 +651,13 @@ export class LogManager {
       total += r.length;
       if (r.nextOffset > through) dirty += r.length;
     }
-    // max.compaction.lag.ms: a dirty segment whose records are all older than it is cleaned whatever the ratio;
-    // so is a partition whose kept tombstones have reached their delete horizon.
+    // max.compaction.lag.ms: once the first batch of the first dirty segment is older than it (Kafka's
+    // rule), the partition is cleaned whatever the ratio; so is one whose kept tombstones have reached
+    // their delete horizon.
     const firstDirty = segs.find((r) => r.nextOffset > through);
-    const overdue = firstDirty !== undefined && firstDirty.maxTimestamp >= 0 && Date.now() - firstDirty.maxTimestamp > cfg.maxCompactionLagMs;
     const horizon = this.deleteHorizons.get(log);
     const tombstonesDue = horizon !== undefined && Date.now() >= horizon;
-    if (!tombstonesDue && (dirty === 0 || (dirty < total * cfg.minCleanableDirtyRatio && !overdue))) return;
+    if (!tombstonesDue && (dirty === 0 || (dirty < total * cfg.minCleanableDirtyRatio && !(await this.compactionLagPassed(log, firstDirty!, cfg))))) return;
     // As Kafka's cleaner: keys are mapped from the first dirty segment on, so a
     // partition with more keys than one cleaning maps moves forward at each;
     // the clean segments before it are cleaned against that map (a key it
@@ -716,6 +718,21 @@ export class LogManager {
     else this.deleteHorizons.set(log, nextHorizon);
     this.stats.cleanings++;
     this.log.info({ topic: log.topicName, partition: log.partition, segments: mapped, keys: keys.size, segmentsWritten: rewritten, batchesRemoved: removedBatches }, 'log cleaned');
+  }
+
+  /** max.compaction.lag.ms has passed since the first batch of `r` (its max timestamp, as Kafka's getFirstBatchTimestamp). */
+  private async compactionLagPassed(log: PartitionLog, r: LogRange, cfg: TopicStorageConfig): Promise<boolean> {
+    if (cfg.maxCompactionLagMs >= Number.MAX_SAFE_INTEGER) return false;
+    const now = Date.now();
+    // The first batch's max timestamp is at most the segment's: if that one has passed the lag, so has the first.
+    if (r.maxTimestamp >= 0 && now - r.maxTimestamp > cfg.maxCompactionLagMs) return true;
+    let first = this.firstBatchTimestamps.get(r);
+    if (first === undefined) {
+      const b = await log.firstBatchOf(r);
+      first = b ? readBatchHeader(b.buf).maxTimestamp : -1;
+      this.firstBatchTimestamps.set(r, first);
+    }
+    return first >= 0 && now - first > cfg.maxCompactionLagMs;
   }
 
   /** Puts a written segment in the place of the ranges it holds (in the metadata store, then in the log). */

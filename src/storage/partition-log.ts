@@ -241,6 +241,13 @@ export class PartitionLog {
     return out;
   }
 
+  /** The first batch of a committed range (not kept in the block cache). */
+  async firstBatchOf(r: LogRange): Promise<StoredBatch | undefined> {
+    if (this.tail.length && this.tail[0]!.baseOffset <= r.baseOffset) return this.tail[findBatch(this.tail, r.baseOffset)];
+    const some = await this.reader.batchesFrom(r, r.baseOffset, this.epochAt(r.baseOffset), false);
+    return some[0] !== undefined && some[0].baseOffset < r.nextOffset ? some[0] : undefined;
+  }
+
   /**
    * Batches for a fetch: from the one holding `offset`, up to maxBytes (the
    * first batch always, as Kafka does since KIP-74).

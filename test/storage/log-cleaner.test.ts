@@ -172,6 +172,26 @@ test('max.compaction.lag.ms cleans a segment whose records are older than it, be
   await b.close();
 });
 
+test('max.compaction.lag.ms is judged by the first batch of the first dirty segment, as Kafka does, not by its newest record', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sh-cleaner-'));
+  dirs.push(dir);
+  const b = await open(dir);
+  const now = Date.now();
+  // One segment: a record ten minutes old, then two written now.
+  await b.p.append([keyed([['k', 'old']], {}, now - 600_000)]);
+  await b.p.append([keyed([['k', 'new1']], {}, now)]);
+  await b.p.append([keyed([['k', 'new2']], {}, now)]);
+  while (b.p.walBytes() > 0) await b.logs.compact(b.p, 1 << 20);
+  expect(b.p.ranges.filter((r) => r.kind === 'segment').length).toBe(1);
+  const never = { ...CFG, minCleanableDirtyRatio: 2 };
+  await b.logs.clean(b.p, { ...never, maxCompactionLagMs: 1_200_000 }); // 20 minutes: not yet
+  expect(b.logs.stats.cleanings).toBe(0);
+  await b.logs.clean(b.p, { ...never, maxCompactionLagMs: 300_000 }); // 5 minutes: the first batch is past it
+  expect(b.logs.stats.cleanings).toBe(1);
+  expect(await readAll(b.p)).toEqual([[2, 'k', 'new2']]);
+  await b.close();
+});
+
 test.each([4096, 1])('more keys than one cleaning maps: each cleaning maps from the first dirty segment on, so the partition converges (segment.bytes %i)', async (segmentBytes) => {
   const dir = await mkdtemp(join(tmpdir(), 'sh-cleaner-'));
   dirs.push(dir);

@@ -35,6 +35,12 @@ export interface LogRange {
   /** One past the last offset. */
   nextOffset: number;
   maxTimestamp: number;
+  /**
+   * A segment the log cleaner wrote: the offset its cleaning had mapped keys
+   * through, where the next cleaning starts after a restart or a leader
+   * change (Kafka's cleaner-offset-checkpoint).
+   */
+  cleanedThrough?: number;
 }
 
 /** A produced batch remembered for deduplication (Kafka keeps the last five). */

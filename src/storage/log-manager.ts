@@ -613,7 +613,7 @@ export class LogManager {
   }
 
   /** Writes the encoded segment, puts it in the place of `group` and frees the ranges it replaced. */
-  private async replaceWithSegment(log: PartitionLog, group: LogRange[], enc: SegmentEncoder, catchUp = false): Promise<void> {
+  private async replaceWithSegment(log: PartitionLog, group: LogRange[], enc: SegmentEncoder, catchUp = false, cleanedThrough?: number): Promise<void> {
     const { chunks, size } = await enc.finish();
     const base = group[0]!.baseOffset;
     const key = `segments/${log.topicId}/${log.partition}/${base.toString().padStart(20, '0')}-${randomBytes(4).toString('hex')}.seg`;
@@ -621,7 +621,7 @@ export class LogManager {
     try {
       await this.store.put(key, chunks, { catchUp });
       failpoint('compaction.after-segment-put');
-      await this.swapIn(log, group, key, size);
+      await this.swapIn(log, group, key, size, cleanedThrough);
     } finally {
       this.segmentsBeingSwapped.delete(key);
     }
@@ -644,7 +644,8 @@ export class LogManager {
       segs.push(r);
     }
     if (segs.length === 0) return;
-    const through = this.cleanedThrough.get(log) ?? -1;
+    // After a restart or a leader change, where the last cleaning that wrote a segment had got to.
+    const through = this.cleanedThrough.get(log) ?? segs.reduce((m, r) => Math.max(m, r.cleanedThrough ?? -1), -1);
     let dirty = 0;
     let total = 0;
     for (const r of segs) {
@@ -709,7 +710,7 @@ export class LogManager {
         if (!last) continue;
         await enc.add(last);
       }
-      await this.replaceWithSegment(log, group, enc);
+      await this.replaceWithSegment(log, group, enc, false, segs[mapped - 1]!.nextOffset);
       log.dropTailBelow(group[group.length - 1]!.nextOffset);
       rewritten++;
     }
@@ -736,7 +737,7 @@ export class LogManager {
   }
 
   /** Puts a written segment in the place of the ranges it holds (in the metadata store, then in the log). */
-  private async swapIn(log: PartitionLog, group: LogRange[], key: string, size: number): Promise<void> {
+  private async swapIn(log: PartitionLog, group: LogRange[], key: string, size: number, cleanedThrough?: number): Promise<void> {
     const base = group[0]!.baseOffset;
     const range: LogRange = {
       kind: 'segment',
@@ -746,6 +747,7 @@ export class LogManager {
       baseOffset: base,
       nextOffset: group[group.length - 1]!.nextOffset,
       maxTimestamp: group.reduce((m, r) => Math.max(m, r.maxTimestamp), -1),
+      ...(cleanedThrough === undefined ? {} : { cleanedThrough }),
     };
     try {
       await this.meta.replaceRanges({

@@ -19,6 +19,8 @@
 //   compaction.after-segment-put    segment object written, metadata not yet swapped
 //   compaction.after-metadata-swap  metadata names the segment, replaced WAL runs not yet released
 //   compaction.before-wal-delete    a WAL object no range references any more, just before its deletion
+//   cleaning.after-segment-put      log compaction (cleanup.policy=compact): a cleaned segment written, not swapped
+//   cleaning.after-metadata-swap    log compaction: metadata names the cleaned segment, the old ones not yet released
 
 import { writeSync } from 'node:fs';
 

@@ -620,7 +620,7 @@ export class LogManager {
     this.segmentsBeingSwapped.add(key);
     try {
       await this.store.put(key, chunks, { catchUp });
-      failpoint('compaction.after-segment-put');
+      failpoint(cleanedThrough === undefined ? 'compaction.after-segment-put' : 'cleaning.after-segment-put');
       await this.swapIn(log, group, key, size, cleanedThrough);
     } finally {
       this.segmentsBeingSwapped.delete(key);
@@ -764,7 +764,7 @@ export class LogManager {
       else this.log.warn({ err, key, topicId: log.topicId, partition: log.partition }, 'segment swap outcome unknown: segment kept');
       throw err;
     }
-    failpoint('compaction.after-metadata-swap');
+    failpoint(cleanedThrough === undefined ? 'compaction.after-metadata-swap' : 'cleaning.after-metadata-swap');
     const idx = log.ranges.findIndex((r) => r.baseOffset === base);
     if (idx >= 0) log.ranges.splice(idx, group.length, range);
     log.oldestWalCommitAt = Date.now();

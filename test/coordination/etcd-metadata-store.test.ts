@@ -143,11 +143,14 @@ test('acquirePartition bumps the epoch; the previous leader is fenced and the ne
   expect((await b.acquirePartition(t.topicId, 1, 2)).highWatermark).toBe(3);
 
   // Compaction by the leader replaces ranges and keeps the producer state.
-  await b.replaceRanges({ topicId: t.topicId, partition: 1, leaderEpoch: 1, replacedBaseOffsets: [0, 2], range: { ...range('segments/x', 0, 3), kind: 'segment' } });
+  // (A cleaned segment's cleanedThrough is kept with it, for the next leader's cleaner.)
+  await b.replaceRanges({ topicId: t.topicId, partition: 1, leaderEpoch: 1, replacedBaseOffsets: [0, 2], range: { ...range('segments/x', 0, 3), kind: 'segment', cleanedThrough: 3 } });
   await assign(prefix, t, 0, 2);
   const again = await b.acquirePartition(t.topicId, 0, 2);
   expect(again.producers).toEqual([producer]);
-  expect(await raw.getAll().prefix(`${prefix}/ranges/${t.topicId}/1/`).keys()).toHaveLength(1);
+  const stored = Object.values(await raw.getAll().prefix(`${prefix}/ranges/${t.topicId}/1/`).strings());
+  expect(stored).toHaveLength(1);
+  expect(JSON.parse(stored[0]!)).toMatchObject({ key: 'segments/x', cleanedThrough: 3 });
   const refs = await a.referencedObjects();
   expect([...refs].sort()).toEqual(['segments/x', 'wal/1/a', 'wal/2/a']);
 });

@@ -518,8 +518,11 @@ export class LogManager {
         this.log.warn({ err, topic: log.topicName, partition: log.partition }, 'retention failed; will retry');
       }
       // Many small flushes make many manifest entries: compact them early too, to bound the metadata.
+      // On a compacted topic the head also rolls once max.compaction.lag.ms has passed (KIP-354), since
+      // the cleaner leaves the WAL alone.
+      const rollMs = cfg.compact ? Math.min(cfg.segmentMs, cfg.maxCompactionLagMs) : cfg.segmentMs;
       const due = () =>
-        log.walBytes() > 0 && (log.walBytes() >= cfg.segmentBytes || log.walRanges() >= MAX_WAL_RANGES || Date.now() - log.oldestWalCommitAt >= cfg.segmentMs);
+        log.walBytes() > 0 && (log.walBytes() >= cfg.segmentBytes || log.walRanges() >= MAX_WAL_RANGES || Date.now() - log.oldestWalCommitAt >= rollMs);
       const firstWal = () => log.ranges.find((r) => r.kind === 'wal')?.baseOffset;
       for (let n = 0; !this.closed && !log.fenced && !log.closing && due(); n++) {
         if (n === SEGMENTS_PER_PASS) {

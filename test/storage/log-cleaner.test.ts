@@ -89,11 +89,11 @@ describe('cleanBatch', () => {
 const topic: TopicRecord = { name: 'c', topicId: 'AAAAAAAAAAAAAAAAAAAAAg', partitions: 1, configs: { 'cleanup.policy': 'compact' } };
 const CFG: TopicStorageConfig = { ...DEFAULT_TOPIC_STORAGE, compact: true, deleteByRetention: false, segmentBytes: 4096, minCleanableDirtyRatio: 0 };
 
-async function open(dir: string, cleanerMaxKeys = DEFAULT_STORAGE_OPTIONS.cleanerMaxKeys) {
+async function open(dir: string, cleanerMaxKeys = DEFAULT_STORAGE_OPTIONS.cleanerMaxKeys, cfg = CFG) {
   const meta = new EmbeddedMetadataStore(new FilePersistence(join(dir, 'meta')), log);
   await meta.start();
   if (!meta.topics().get('c')) await meta.createTopic(topic);
-  const logs = new LogManager(new FsObjectStore(join(dir, 'objects')), meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId: 0, compactionIntervalMs: 600_000, cleanerMaxKeys }, () => CFG, log);
+  const logs = new LogManager(new FsObjectStore(join(dir, 'objects')), meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId: 0, compactionIntervalMs: 600_000, cleanerMaxKeys }, () => cfg, log);
   await logs.start();
   const p = await logs.open(topic, 0);
   return { logs, p, close: async () => { await logs.close(); await meta.close(); } };
@@ -193,6 +193,21 @@ test('max.compaction.lag.ms is judged by the first batch of the first dirty segm
   await b.logs.clean(b.p, { ...never, maxCompactionLagMs: 300_000 }); // 5 minutes: the first batch is past it
   expect(b.logs.stats.cleanings).toBe(1);
   expect(await readAll(b.p)).toEqual([[2, 'k', 'new2']]);
+  await b.close();
+});
+
+test('max.compaction.lag.ms below segment.ms rolls the WAL head into a segment once it has passed (KIP-354), then cleans it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sh-cleaner-'));
+  dirs.push(dir);
+  const b = await open(dir, undefined, { ...CFG, segmentBytes: 1 << 20, segmentMs: 600_000, maxCompactionLagMs: 1000, minCleanableDirtyRatio: 2 });
+  for (let round = 0; round < 3; round++) await b.p.append([keyed([['k', `v${round}`]], {}, Date.now() - 5000)]);
+  await b.logs.compactionPass();
+  expect(b.p.ranges.every((r) => r.kind === 'wal')).toBe(true); // committed just now: not yet
+  await new Promise((r) => setTimeout(r, 1100));
+  await b.logs.compactionPass();
+  expect(b.p.ranges.map((r) => r.kind)).toEqual(['segment']);
+  expect(b.logs.stats.cleanings).toBe(1);
+  expect(await readAll(b.p)).toEqual([[2, 'k', 'v2']]);
   await b.close();
 });
 

@@ -416,28 +416,44 @@ export class LogManager {
         this.logs.delete(key);
       }
     }
-    for (const list of ranges) for (const r of list) await this.releaseRange(r);
+    await this.releaseRanges(ranges.flat());
   }
 
-  private async releaseRange(r: LogRange): Promise<void> {
-    if (r.kind === 'segment') {
-      this.reader.forget(r.key);
-      await this.deleteObject(r.key);
-      return;
+  /**
+   * Deletes the objects of ranges the manifest no longer holds: a segment at
+   * once (it is one partition's), a WAL object once no range references it.
+   */
+  private async releaseRanges(ranges: LogRange[]): Promise<void> {
+    const unreferenced: string[] = [];
+    for (const r of ranges) {
+      if (r.kind === 'segment') {
+        this.reader.forget(r.key);
+        await this.deleteObject(r.key);
+        continue;
+      }
+      // With several brokers, a WAL object may hold other brokers' partitions:
+      // the cluster's collector deletes it once no manifest references it.
+      if (!this.meta.singleWriter) continue;
+      const n = (this.walRefs.get(r.key) ?? 1) - 1;
+      if (n > 0) this.walRefs.set(r.key, n);
+      else {
+        this.walRefs.delete(r.key);
+        unreferenced.push(r.key);
+      }
     }
-    // With several brokers, a WAL object may hold other brokers' partitions:
-    // the cluster's collector deletes it once no manifest references it.
-    if (!this.meta.singleWriter) return;
-    const n = (this.walRefs.get(r.key) ?? 1) - 1;
-    if (n > 0) {
-      this.walRefs.set(r.key, n);
-      return;
+    if (!unreferenced.length) return;
+    // walRefs counts only the ranges of partitions open here: after a restart,
+    // the first partitions opened were compacted while the rest still waited
+    // for their takeover, and WAL objects those shared were deleted from under
+    // them (fault suite 05). The manifest has the last word.
+    const referenced = await this.meta.referencedObjects();
+    for (const key of unreferenced) {
+      if (referenced.has(key)) continue;
+      this.cache.invalidatePrefix(key);
+      failpoint('compaction.before-wal-delete');
+      await this.deleteObject(key);
+      this.stats.walObjectsDeleted++;
     }
-    this.walRefs.delete(r.key);
-    this.cache.invalidatePrefix(r.key);
-    failpoint('compaction.before-wal-delete');
-    await this.deleteObject(r.key);
-    this.stats.walObjectsDeleted++;
   }
 
   private async deleteObject(key: string): Promise<void> {
@@ -458,7 +474,7 @@ export class LogManager {
     log.logStartOffset = Math.max(log.logStartOffset, offset);
     const dropped = [];
     while (log.ranges.length && log.ranges[0]!.nextOffset <= log.logStartOffset) dropped.push(log.ranges.shift()!);
-    for (const r of dropped) await this.releaseRange(r);
+    await this.releaseRanges(dropped);
     this.log.info({ topic: log.topicName, partition: log.partition, logStartOffset: log.logStartOffset, droppedRanges: dropped.length }, 'log start moved');
   }
 
@@ -628,7 +644,7 @@ export class LogManager {
     } finally {
       this.segmentsBeingSwapped.delete(key);
     }
-    for (const r of group) await this.releaseRange(r);
+    await this.releaseRanges(group);
   }
 
   /**

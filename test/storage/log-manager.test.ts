@@ -147,6 +147,32 @@ test('compaction moves WAL runs into segments, reads cross the seam, and WAL obj
   await b2.close();
 });
 
+test('after a restart, compaction of the first partition opened keeps the WAL objects it shares with partitions not open yet (fault suite 05 lost one this way)', async () => {
+  const dir = await tempDir();
+  const store = new MemoryObjectStore();
+  const b = await openBroker(dir, store, 4096);
+  const p1 = await b.logs.open(topic, 1);
+  const values: string[] = [];
+  for (let i = 0; i < 100; i++) {
+    const v = `value-${i}-${'x'.repeat(50)}`;
+    values.push(v);
+    // both partitions' appends in one flush: every WAL object holds a run of each
+    await Promise.all([b.p0.append([batch([v])]), p1.append([batch([v])])]);
+  }
+  await b.close();
+
+  // Restarted, partition 0 opens first and is compacted before partition 1 opens (its takeover was slow).
+  const b2 = await openBroker(dir, store, 4096);
+  while (b2.p0.walBytes() > 0) await b2.logs.compact(b2.p0, 4096);
+  const p1again = await b2.logs.open(topic, 1);
+  expect((await readAll(p1again)).map((x) => x[1])).toEqual(values);
+  expect((await readAll(b2.p0)).map((x) => x[1])).toEqual(values);
+  // once partition 1 is compacted too, nothing references the WAL objects: they go
+  while (p1again.walBytes() > 0) await b2.logs.compact(p1again, 4096);
+  expect([...store.objects.keys()].filter((k) => k.startsWith('wal/'))).toEqual([]);
+  await b2.close();
+});
+
 test('a small segment is merged into the next compaction; one that holds half a segment of compressible records is not rewritten', async () => {
   const store = new MemoryObjectStore();
   const b = await openBroker(await tempDir(), store, 64 * 1024);

@@ -45,7 +45,7 @@ import {
 } from './manifest-state.js';
 import type { MetadataPersistence } from './persistence.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { readEmbeddedCommit, type EmbeddedCommit } from '../storage/wal-object.js';
+import { readEmbeddedCommitSurely, type EmbeddedCommit } from '../storage/wal-object.js';
 import { Limiter } from '../storage/limiter.js';
 
 const SNAPSHOT_AFTER_BYTES = 64 * 1024 * 1024;
@@ -63,6 +63,13 @@ const VERIFY_LAST_EMBEDDED = 32;
 const MAX_UNJOURNALED = 256;
 /** WAL object footers read at once during recovery. */
 const RECOVERY_READS = 16;
+/**
+ * Reads of a WAL object's footer, or of its data, that find it damaged before
+ * it counts as torn by the crash (see readEmbeddedCommitSurely), and the pause
+ * before each read again (times the attempt), as for journal objects.
+ */
+const DAMAGED_READS = 4;
+const DAMAGED_READ_PAUSE_MS = 100;
 
 interface Snapshot {
   seq: number;
@@ -137,7 +144,8 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
         .filter((o) => !referenced.has(o.key))
         .map((o) =>
           limiter.run(async () => {
-            const read = await readEmbeddedCommit(objects, o.key, o.size).catch(() => null);
+            // A read that keeps failing fails the start: taking it for a hole would drop what lies beyond it.
+            const read = await readEmbeddedCommitSurely(objects, o.key, o.size, DAMAGED_READS, DAMAGED_READ_PAUSE_MS);
             const seq = read?.commit.walSeq;
             if (read && seq !== undefined && seq > from && read.commit.objectKey === o.key) found.set(seq, { key: o.key, read });
           }),
@@ -148,7 +156,7 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
     let applied = 0;
     for (let seq = from + 1; seq <= last; seq++) {
       const { key, read } = found.get(seq)!;
-      if (last - seq < VERIFY_LAST_EMBEDDED && !(await read.verify().catch(() => false))) {
+      if (last - seq < VERIFY_LAST_EMBEDDED && !(await read.verify())) {
         this.log.warn({ key, walSeq: seq }, 'WAL object cut short by the crash: its commit and later ones were never acknowledged');
         break;
       }

@@ -12,7 +12,7 @@
 import { crc32c } from '@node-rs/crc32';
 import type { WalCommit } from '../coordination/metadata-store.js';
 import { crc32cOfBatches } from '../protocol/records/crc32c.js';
-import type { ObjectStore } from './object-store.js';
+import { ObjectNotFoundError, type ObjectStore } from './object-store.js';
 
 export const WAL_MAGIC = Buffer.from('SHWAL001');
 export const WAL_END = Buffer.from('SHWALEND');
@@ -109,18 +109,74 @@ export interface EmbeddedCommit {
  * never written, a write cut short) or carries no commit.
  */
 export async function readEmbeddedCommit(store: ObjectStore, key: string, size: number): Promise<EmbeddedCommit | null> {
-  if (size < WAL_MAGIC.length + TRAILER) return null;
+  const r = await readEmbeddedCommitOnce(store, key, size);
+  return typeof r === 'string' ? null : r;
+}
+
+/**
+ * readEmbeddedCommit that tells an object which holds no commit ('none': too
+ * short to be a WAL object, or a footer without a commit) from one whose read
+ * does not hold together ('damaged': no trailer, a footer that fails its CRC),
+ * which a write cut short and a damaged read (a bit flipped on the way, a
+ * body cut short) both look like.
+ */
+async function readEmbeddedCommitOnce(store: ObjectStore, key: string, size: number): Promise<EmbeddedCommit | 'none' | 'damaged'> {
+  if (size < WAL_MAGIC.length + TRAILER) return 'none';
   const trailer = await store.get(key, { start: size - TRAILER, end: size });
-  if (!trailer.subarray(8).equals(WAL_END)) return null;
+  if (!trailer.subarray(8).equals(WAL_END)) return 'damaged';
   const len = trailer.readUInt32BE(0);
-  if (len > size - WAL_MAGIC.length - TRAILER) return null;
+  if (len > size - WAL_MAGIC.length - TRAILER) return 'damaged';
   const footer = await store.get(key, { start: size - TRAILER - len, end: size - TRAILER });
-  if (crc32c(footer) !== trailer.readUInt32BE(4)) return null;
+  if (crc32c(footer) !== trailer.readUInt32BE(4)) return 'damaged';
   const f = parseFooter(footer);
-  if (!f.commit || f.dataLength !== size - TRAILER - len || f.dataCrc === undefined) return null;
+  if (!f.commit || f.dataLength !== size - TRAILER - len || f.dataCrc === undefined) return 'none';
   const { dataLength, dataCrc } = f;
   return {
     commit: f.commit,
     verify: async () => crc32c(await store.get(key, { start: 0, end: dataLength })) === dataCrc,
   };
+}
+
+/**
+ * readEmbeddedCommit for recovery, read again (`reads` times in all, `pauseMs`
+ * x the attempt between) while what it reads does not hold together, and its
+ * verify() likewise: a damaged GET must not pass for a write the crash tore,
+ * or recovery would drop a commit that had been acknowledged and delete its
+ * object as an orphan (fault suite 05 lost five records so, reading footers
+ * through bit flips). A torn write reads the same every time. A missing
+ * object is null; a read that keeps failing otherwise throws.
+ */
+export async function readEmbeddedCommitSurely(store: ObjectStore, key: string, size: number, reads: number, pauseMs: number): Promise<EmbeddedCommit | null> {
+  const pause = (attempt: number) => new Promise((r) => setTimeout(r, pauseMs * attempt));
+  for (let attempt = 1; ; attempt++) {
+    let r: EmbeddedCommit | 'none' | 'damaged';
+    try {
+      r = await readEmbeddedCommitOnce(store, key, size);
+    } catch (err) {
+      if (err instanceof ObjectNotFoundError) return null;
+      if (attempt >= reads) throw err;
+      await pause(attempt);
+      continue;
+    }
+    if (r === 'none') return null;
+    if (r === 'damaged') {
+      if (attempt >= reads) return null;
+      await pause(attempt);
+      continue;
+    }
+    const once = r;
+    const verify = async () => {
+      for (let n = 1; ; n++) {
+        try {
+          if (await once.verify()) return true;
+          if (n >= reads) return false;
+        } catch (err) {
+          if (err instanceof ObjectNotFoundError) return false;
+          if (n >= reads) throw err;
+        }
+        await pause(n);
+      }
+    };
+    return { commit: once.commit, verify };
+  }
 }

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { expect, test } from 'vitest';
 import { buildBatch } from '../../src/protocol/records/records.js';
 import { MemoryObjectStore } from '../../src/storage/memory-object-store.js';
-import { encodeWalObject, readEmbeddedCommit } from '../../src/storage/wal-object.js';
+import { encodeWalObject, readEmbeddedCommit, readEmbeddedCommitSurely } from '../../src/storage/wal-object.js';
 
 test('the data CRC of runs of large and small batches is that of the bytes, and a torn write fails it', async () => {
   const batch = (base: number, bytes: number) => buildBatch({ baseOffset: base, records: [{ key: null, value: randomBytes(bytes), timestamp: 1 }] });
@@ -27,4 +27,58 @@ test('the data CRC of runs of large and small batches is that of the bytes, and 
   torn.fill(0, 100_000, 150_000);
   await store.put(key, [torn]);
   expect(await (await readEmbeddedCommit(store, key, torn.length))!.verify()).toBe(false);
+});
+
+/** Flips a bit in the first `flips` GETs that `which` picks (as the fault suite's proxy does), or fails every GET. */
+class DamagingStore extends MemoryObjectStore {
+  constructor(
+    private flips: number,
+    private readonly which: (range?: { start: number; end: number }) => boolean = () => true,
+    private readonly fail = false,
+  ) {
+    super();
+  }
+  override async get(key: string, range?: { start: number; end: number }): Promise<Buffer> {
+    if (this.fail) throw Object.assign(new Error('503 SlowDown'), { code: 'ECONNRESET' });
+    const body = await super.get(key, range);
+    if (this.flips > 0 && this.which(range) && body.length > 0) {
+      this.flips--;
+      body[body.length >> 1] ^= 0x10;
+    }
+    return body;
+  }
+}
+
+async function walObjectIn(store: MemoryObjectStore, key: string): Promise<number> {
+  const runs = [{ topicId: 'a', partition: 0, baseOffset: 0, nextOffset: 1, maxTimestamp: 1, batches: [buildBatch({ baseOffset: 0, records: [{ key: null, value: randomBytes(5000), timestamp: 1 }] })] }];
+  const enc = encodeWalObject(runs, () => ({ brokerId: 0, objectKey: key, walSeq: 1, appends: [] }));
+  await store.put(key, enc.chunks);
+  return enc.size;
+}
+
+test('recovery reads a WAL object again when a read comes back damaged: a flipped bit is not a torn write', async () => {
+  const key = 'wal/0/000002.wal';
+  const store = new DamagingStore(3);
+  const size = await walObjectIn(store, key);
+  // read once, a damaged footer looks like a torn object
+  expect(await readEmbeddedCommit(store, key, size)).toBeNull();
+  const read = await readEmbeddedCommitSurely(store, key, size, 4, 1);
+  expect(read?.commit.objectKey).toBe(key);
+  // and its data, damaged on the first reads, is whole in the end
+  const data = new DamagingStore(3, (range) => range?.start === 0);
+  const dataSize = await walObjectIn(data, key);
+  expect(await (await readEmbeddedCommitSurely(data, key, dataSize, 4, 1))!.verify()).toBe(true);
+});
+
+test('recovery still takes a write the crash tore for torn, a missing object for missing, and fails on a store that keeps failing', async () => {
+  const key = 'wal/0/000003.wal';
+  const store = new MemoryObjectStore();
+  const size = await walObjectIn(store, key);
+  const obj = store.objects.get(key)!;
+  obj.fill(0, 20, 2000); // data torn, footer whole
+  expect(await (await readEmbeddedCommitSurely(store, key, size, 4, 1))!.verify()).toBe(false);
+  obj.fill(0, obj.length - 30, obj.length); // trailer gone too
+  expect(await readEmbeddedCommitSurely(store, key, size, 4, 1)).toBeNull();
+  expect(await readEmbeddedCommitSurely(store, 'wal/0/gone.wal', size, 4, 1)).toBeNull();
+  await expect(readEmbeddedCommitSurely(new DamagingStore(0, () => true, true), key, size, 4, 1)).rejects.toThrow(/503/);
 });

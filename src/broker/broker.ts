@@ -12,6 +12,7 @@ import { openMetadataStore } from '../coordination/open.js';
 import type { MetadataStore } from '../coordination/metadata-store.js';
 import { KafkaServer } from '../server/server.js';
 import { DEFAULT_STORAGE_OPTIONS, LogManager } from '../storage/log-manager.js';
+import { OBJECT_STORE_READ_AHEAD_GET_BYTES } from '../storage/range-reader.js';
 import { LOCAL_MIN_OVERLAP_BYTES, OBJECT_STORE_MIN_OVERLAP_BYTES } from '../storage/wal-writer.js';
 import { openObjectStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -81,6 +82,7 @@ export class Broker {
     await this.meta.start();
 
     const topicsRef: { current: Topics | null } = { current: null };
+    const onS3 = cfg.storage.startsWith('s3://');
     this.logs = new LogManager(
       this.store,
       this.meta,
@@ -89,7 +91,8 @@ export class Broker {
         brokerId: cfg.brokerId,
         walFlushMs: cfg.walFlushMs,
         walFlushBytes: cfg.walFlushBytes,
-        walMinOverlapBytes: cfg.storage.startsWith('s3://') ? OBJECT_STORE_MIN_OVERLAP_BYTES : LOCAL_MIN_OVERLAP_BYTES,
+        walMinOverlapBytes: onS3 ? OBJECT_STORE_MIN_OVERLAP_BYTES : LOCAL_MIN_OVERLAP_BYTES,
+        readAheadGetBytes: onS3 ? OBJECT_STORE_READ_AHEAD_GET_BYTES : 0,
         walMaxBufferedBytes: cfg.writeBufferBytes,
         maxCompactionDebtBytes: cfg.maxCompactionDebtBytes,
         tailMaxBytes: cfg.tailCacheBytes,

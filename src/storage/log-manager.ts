@@ -46,6 +46,8 @@ export interface StorageOptions {
   /** Produce waits once this many bytes are accepted and not yet committed. */
   walMaxBufferedBytes: number;
   maxConcurrentGets: number;
+  /** See RangeReader's readAheadGetBytes: 0 on a local disk, several MiB on S3. */
+  readAheadGetBytes: number;
   /** Per-partition bytes of recent batches kept in memory. */
   tailMaxBytes: number;
   /** All partitions' tails together: each gets its share when many are open. */
@@ -109,6 +111,7 @@ export const DEFAULT_STORAGE_OPTIONS: Omit<StorageOptions, 'brokerId'> = {
   walMinOverlapBytes: LOCAL_MIN_OVERLAP_BYTES,
   walMaxBufferedBytes: 64 * 1024 * 1024,
   maxConcurrentGets: 32,
+  readAheadGetBytes: 0,
   tailMaxBytes: 32 * 1024 * 1024,
   tailTotalBytes: 128 * 1024 * 1024,
   blockCacheBytes: 128 * 1024 * 1024,
@@ -153,7 +156,7 @@ export class LogManager {
     private readonly log: Logger,
   ) {
     this.cache = new BlockCache(opts.blockCacheBytes);
-    this.reader = new RangeReader(store, this.cache, opts.maxConcurrentGets);
+    this.reader = new RangeReader(store, this.cache, opts.maxConcurrentGets, opts.readAheadGetBytes);
     this.writer = new WalWriter(
       store,
       meta,

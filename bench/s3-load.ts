@@ -1,11 +1,11 @@
 /**
- * StreamHouse on S3 under load: four scenarios, each on a fresh broker with
+ * StreamHouse on S3 under load: five scenarios, each on a fresh broker with
  * a fresh S3 server and bucket (bench/lib/brokers.ts, 'streamhouse-s3'),
  * measured with franz-go, Kafka's own ProducerPerformance and librdkafka, and from the
  * broker's own Prometheus metrics (--metrics-listen), scraped before and
  * after each scenario and once a second during it (RSS).
  *
- *   npm run bench:s3 -- [--quick] [--duration S] [--only 1,2,3,4] [--rate N] [--s1-client franz|java] [--s1-batch-bytes N]
+ *   npm run bench:s3 -- [--quick] [--duration S] [--only 1,2,3,4,5] [--rate N] [--s1-client franz|java] [--s1-batch-bytes N]
  *                       [--s3 s3rver|minio] [--build] [--out FILE]
  *
  *  1. one producer at a fixed rate of 100 B records (--rate, default 1,000,000/s), 1 partition;
@@ -15,6 +15,10 @@
  *  4. consumer lag: produce 100 B records as fast as possible while a librdkafka
  *     consumer reads the same partition from offset 0; time from the end of
  *     production until the consumer has read every record
+ *  5. cold read: a consumer from offset 0 of a partition that lives only in
+ *     the bucket (written by one broker, read through a new one on a fresh
+ *     data directory), against the S3 server's own GET speed for the same
+ *     ranges, one at a time and several in flight
  *
  * and the machine's own limits in the same run (disk fsync write speed,
  * loopback TCP, bench/lib/system.ts). Prints each scenario's figures, then a
@@ -30,8 +34,11 @@ import path from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { BROKER_CLI, BROKER_NODE_FLAGS, REPO_ROOT } from '../test/helpers/broker.js';
 import { startEtcd, type EtcdProcess } from '../test/helpers/etcd.js';
+import { startMinio } from '../test/helpers/minio.js';
 import { freePort } from '../test/helpers/ports.js';
 import { sleep } from '../test/helpers/process.js';
+import type { S3ServerProcess } from '../test/helpers/s3-server.js';
+import { startS3rver } from '../test/helpers/s3rver.js';
 import { errMsg, fmtInt, fmtNum, makeLog, mdTable, runBench, textTable, windowsFor, type Table } from './lib/report.js';
 import {
   createTopics,
@@ -44,16 +51,19 @@ import {
   type RunningBroker,
   type S3ServerKind,
 } from './lib/brokers.js';
-import { PERF_JVM, runProducerPerformance, type ProducePerfResult } from './lib/kafka-tools.js';
+import { PERF_JVM, runConsumerPerformance, runProducerPerformance, type ConsumePerfResult, type ProducePerfResult } from './lib/kafka-tools.js';
 import { histogramDelta, histogramQuantile, scrape, delta, value, type QuantileEstimate, type Scrape } from './lib/prometheus.js';
 import { rdkafkaFollow, rdkafkaProduce, type RdkProduceResult } from './lib/rdkafka.js';
 import { buildFranzBenchFirst, franzProduce, type FranzProduceResult } from './lib/franz.js';
-import { measureS3Puts, type S3PutLimit } from './lib/s3-limit.js';
-import { loadavg, machineFacts, measureDisk, measureLoopback, MiB, processCpuSeconds, type DiskResult, type LoopbackResult, type MachineFacts } from './lib/system.js';
+import { coalesceRanges, measureS3Gets, measureS3Puts, segmentBlockRanges, type S3GetLimit, type S3PutLimit } from './lib/s3-limit.js';
+import { OBJECT_STORE_READ_AHEAD_GET_BYTES } from '../src/storage/range-reader.js';
+import { loadavg, machineBusySeconds, machineFacts, measureDisk, measureLoopback, MiB, processCpuSeconds, type DiskResult, type LoopbackResult, type MachineFacts } from './lib/system.js';
 
 const BENCH_DIR = path.join(REPO_ROOT, 'bench');
 
 // ------------------------------------------------------------------ options
+
+const ALL_SCENARIOS = [1, 2, 3, 4, 5];
 
 interface Options {
   quick: boolean;
@@ -77,7 +87,7 @@ const USAGE = `usage: npm run bench:s3 -- [options]
   --duration S        seconds of load in each scenario (default 30; scenario 4 produces for S
                       rounded up to ProducerPerformance's 5 s windows)
   --quick             --duration 10
-  --only LIST         scenarios to run, e.g. 1,3 (default 1,2,3,4)
+  --only LIST         scenarios to run, e.g. 1,3 (default 1,2,3,4,5)
   --rate N            scenario 1's fixed rate of 100 B records/s (default 1,000,000)
   --s1-client C       scenario 1's producer: franz (default: franz-go paced to the rate, bench/lib/franz.ts)
                       or java (ProducerPerformance, which tops out near 500K records/s on this machine)
@@ -93,7 +103,7 @@ const USAGE = `usage: npm run bench:s3 -- [options]
 `;
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { quick: false, duration: 0, rate: 1_000_000, s1BatchBytes: 0, s1Client: 'franz', only: [1, 2, 3, 4], s3: 's3rver', metadata: 'etcd', build: false, out: '' };
+  const o: Options = { quick: false, duration: 0, rate: 1_000_000, s1BatchBytes: 0, s1Client: 'franz', only: [...ALL_SCENARIOS], s3: 's3rver', metadata: 'etcd', build: false, out: '' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const val = () => {
@@ -112,7 +122,7 @@ function parseOptions(argv: string[]): Options {
     }
     else if (a === '--only') {
       o.only = [...new Set(val().split(',').map((s) => Number(s.trim())))].sort();
-      if (!o.only.length || o.only.some((n) => ![1, 2, 3, 4].includes(n))) throw new Error('--only takes scenario numbers 1-4, e.g. --only 1,3');
+      if (!o.only.length || o.only.some((n) => !ALL_SCENARIOS.includes(n))) throw new Error('--only takes scenario numbers 1-5, e.g. --only 1,3');
     } else if (a === '--s3') {
       const v = val();
       if (v !== 's3rver' && v !== 'minio') throw new Error(`--s3 s3rver|minio, got ${v}`);
@@ -131,7 +141,7 @@ function parseOptions(argv: string[]): Options {
   if (!o.duration) o.duration = o.quick ? 10 : 30;
   if (!o.s1BatchBytes) o.s1BatchBytes = o.s1Client === 'java' ? 262_144 : 1_000_000;
   if (!(o.duration > 0) || !(o.rate > 0) || !(o.s1BatchBytes > 0)) throw new Error('--duration, --rate and --s1-batch-bytes must be positive');
-  if (!o.out) o.out = path.join(BENCH_DIR, o.only.length === 4 ? 'S3-LOAD.md' : 'S3-LOAD.partial.md');
+  if (!o.out) o.out = path.join(BENCH_DIR, o.only.length === ALL_SCENARIOS.length ? 'S3-LOAD.md' : 'S3-LOAD.partial.md');
   return o;
 }
 
@@ -172,6 +182,38 @@ const SIZE_3 = 1_000_000;
 const RATE_3 = 100;
 const PROPS_3: Record<string, string> = { acks: 'all', 'linger.ms': '5', 'batch.size': '262144', 'max.request.size': '2097152' };
 const TOPIC_CONFIGS_3: Record<string, string> = { 'max.message.bytes': '2097152' };
+
+/**
+ * Scenario 5: 64 KiB records, each a different random value: incompressible,
+ * so the bucket holds as many bytes as the consumer reads back (one value for
+ * every record, as ProducerPerformance sends, LZ4-compresses to almost nothing).
+ */
+const SIZE_5 = 64 * 1024;
+/** Longest wait for compaction to move the WAL into segments before the first broker stops. */
+const SETTLE_SECONDS_5 = 120;
+/**
+ * The S3 server's own speed for the same bytes: a block per GET, one at a
+ * time (a reader without read-ahead), and the broker's read-ahead GETs (up to
+ * OBJECT_STORE_READ_AHEAD_GET_BYTES of adjacent blocks) with 1, 2 and 8 in flight.
+ */
+interface GetPattern {
+  /** 0: one block per GET. */
+  getBytes: number;
+  concurrency: number;
+}
+const GET_PATTERNS_5: GetPattern[] = [
+  { getBytes: 0, concurrency: 1 },
+  { getBytes: OBJECT_STORE_READ_AHEAD_GET_BYTES, concurrency: 1 },
+  { getBytes: OBJECT_STORE_READ_AHEAD_GET_BYTES, concurrency: 2 },
+  { getBytes: OBJECT_STORE_READ_AHEAD_GET_BYTES, concurrency: 8 },
+];
+const GET_SECONDS_5 = 5;
+
+function patternText(p: GetPattern): string {
+  return `${p.getBytes ? `GETs of up to ${fmtInt(p.getBytes / MiB)} MiB of blocks` : 'one block per GET'}, ${p.concurrency} in flight`;
+}
+/** "At the speed of the store": the cold read gets at least this share of the best of those. */
+const TARGET_STORE_SHARE_5 = 0.8;
 
 /** The S3 server's ceiling is measured with scenario 3's objects and an idempotent producer's requests in flight. */
 const S3_LIMIT_OBJECT_BYTES = 1 << 20;
@@ -241,6 +283,7 @@ interface StoreFigures {
   walPutP50: Estimate;
   walPutP99: Estimate;
   gets: number;
+  getBytes: number;
   deletes: number;
   retries: number;
   flushes: number;
@@ -309,15 +352,15 @@ function vmHwmBytes(pid: number): number {
   }
 }
 
-async function countObjects(b: RunningBroker): Promise<ObjectCounts> {
-  if (!b.s3) throw new Error('no S3 server handle');
-  const c = b.s3.client();
+async function countObjects(s3: S3ServerProcess | undefined): Promise<ObjectCounts> {
+  if (!s3) throw new Error('no S3 server handle');
+  const c = s3.client();
   const prefix = `${S3_BENCH_PREFIX}/`;
   const n: ObjectCounts = { wal: 0, journal: 0, snapshot: 0, segments: 0, other: 0, bytes: 0 };
   try {
     let token: string | undefined;
     do {
-      const r = await c.send(new ListObjectsV2Command({ Bucket: b.s3.bucket, Prefix: prefix, ContinuationToken: token }));
+      const r = await c.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix, ContinuationToken: token }));
       for (const obj of r.Contents ?? []) {
         const k = (obj.Key ?? '').slice(prefix.length);
         n.bytes += obj.Size ?? 0;
@@ -348,7 +391,7 @@ async function measured<T>(sb: ScenarioBroker, fn: () => Promise<T>, opts: { lis
   let objectsError: string | undefined;
   if (opts.listObjects) {
     try {
-      objectsBefore = await countObjects(b);
+      objectsBefore = await countObjects(b.s3);
     } catch (err) {
       objectsError = errMsg(err);
     }
@@ -369,7 +412,7 @@ async function measured<T>(sb: ScenarioBroker, fn: () => Promise<T>, opts: { lis
   let objectsAfter: ObjectCounts | undefined;
   if (opts.listObjects && !objectsError) {
     try {
-      objectsAfter = await countObjects(b);
+      objectsAfter = await countObjects(b.s3);
     } catch (err) {
       objectsError = errMsg(err);
     }
@@ -385,6 +428,7 @@ async function measured<T>(sb: ScenarioBroker, fn: () => Promise<T>, opts: { lis
     walPutP50: estimate(0.5, before, after, METRIC.latency, { op: 'put', kind: 'wal' }),
     walPutP99: estimate(0.99, before, after, METRIC.latency, { op: 'put', kind: 'wal' }),
     gets: delta(before, after, METRIC.requests, { op: 'get' }),
+    getBytes: delta(before, after, METRIC.bytes, { op: 'get' }),
     deletes: delta(before, after, METRIC.requests, { op: 'delete' }),
     retries: delta(before, after, METRIC.retries),
     flushes: delta(before, after, `${METRIC.flush}_count`),
@@ -419,7 +463,7 @@ function estText(e: Estimate): string {
 function describeStore(s: StoreFigures): string[] {
   const out = [
     `object store over ${fmtNum(s.seconds)} s: ${fmtInt(s.putsOk)} PUTs ok, ${fmtInt(s.putsError)} failed, ${fmtNum(s.putBytes / MiB)} MiB put; ` +
-      `PUT latency p50 ${estText(s.putP50)} ms, p99 ${estText(s.putP99)} ms (WAL objects alone: ${estText(s.walPutP50)}, ${estText(s.walPutP99)}; bucket estimates); ${fmtInt(s.gets)} GETs, ${fmtInt(s.deletes)} DELETEs, ${fmtInt(s.retries)} retries`,
+      `PUT latency p50 ${estText(s.putP50)} ms, p99 ${estText(s.putP99)} ms (WAL objects alone: ${estText(s.walPutP50)}, ${estText(s.walPutP99)}; bucket estimates); ${fmtInt(s.gets)} GETs (${fmtNum(s.getBytes / MiB)} MiB), ${fmtInt(s.deletes)} DELETEs, ${fmtInt(s.retries)} retries`,
     `WAL: ${fmtInt(s.flushes)} flushes, ${fmtNum(s.walBytes / MiB)} MiB; flush (PUT + metadata commit) p50 ${estText(s.flushP50)} ms, p99 ${estText(s.flushP99)} ms (bucket estimates)`,
     `compaction: produce held for it ${fmtInt(s.produceHolds)} times (debt over --max-compaction-debt-bytes); debt after the load ${fmtNum(s.debtAfterBytes / MiB)} MiB`,
     `broker: max RSS ${fmtNum(s.rssMaxBytes / MiB)} MiB (${s.rssSamples} samples of the gauge, one a second${s.rssScrapeErrors ? `, ${s.rssScrapeErrors} failed scrapes` : ''}), ` +
@@ -479,6 +523,26 @@ interface S4Result extends Produced {
   consumerCommand: string;
 }
 
+interface S5Result {
+  /** franz-go writing through the first broker. */
+  perf: ProducePerfResult;
+  records: number;
+  /** Seconds waited after production for compaction's debt to reach 0 (up to SETTLE_SECONDS_5). */
+  settleSeconds: number;
+  debtAfterSettleBytes: number;
+  /** The bucket once the first broker has stopped. */
+  objects: ObjectCounts;
+  /** Through the second broker, started on a fresh data directory. */
+  consume: ConsumePerfResult;
+  store: StoreFigures;
+  /** Cores the S3 server and the whole machine were busy during the read (the broker's are in store). */
+  s3Cores: number;
+  machineCores: number;
+  /** Segment blocks in the bucket (the ranges the GET ceilings read). */
+  blocks: number;
+  gets: Array<{ pattern: GetPattern; limit: S3GetLimit } | { pattern: GetPattern; error: string }>;
+}
+
 interface Scenario<T> extends ScenarioBase {
   n: number;
   result?: Cell<T>;
@@ -498,22 +562,27 @@ interface Report {
   s2?: Scenario<S2Result>;
   s3?: Scenario<S3Result>;
   s4?: Scenario<S4Result>;
+  s5?: Scenario<S5Result>;
   startedAt: number;
   finishedAt?: number;
   loadavgEnd?: string;
 }
 
-async function startS3Broker(o: Options, sc: ScenarioBase): Promise<ScenarioBroker> {
+/**
+ * A broker with a fresh data directory, on a fresh S3 server and etcd (which
+ * its ScenarioBroker stops), or on those of `on` (which the caller stops).
+ */
+async function startS3Broker(o: Options, sc: ScenarioBase, on?: { s3: S3ServerProcess; etcd?: EtcdProcess }): Promise<ScenarioBroker> {
   const port = await freePort();
-  const etcd = o.metadata === 'etcd' ? await startEtcd() : undefined;
+  const etcd = on ? on.etcd : o.metadata === 'etcd' ? await startEtcd() : undefined;
   try {
     const metadata = etcd ? ['--metadata', `etcd://127.0.0.1:${etcd.clientPort}`] : [];
-    const b = await startBrokerUnderTest('streamhouse-s3', { extraArgs: ['--metrics-listen', `127.0.0.1:${port}`, ...metadata], s3Server: o.s3 });
+    const b = await startBrokerUnderTest('streamhouse-s3', { extraArgs: ['--metrics-listen', `127.0.0.1:${port}`, ...metadata], s3Server: o.s3, ...(on ? { s3: on.s3 } : {}) });
     sc.startupMs = b.startupMs;
     log(`  StreamHouse up at ${b.bootstrap} in ${b.startupMs} ms (pid ${b.pid}), S3 at ${b.s3?.endpoint ?? '?'}, metadata ${etcd ? etcd.endpoint : 'embedded'}, metrics at 127.0.0.1:${port}`);
-    return { b, metricsUrl: `http://127.0.0.1:${port}/metrics`, etcd };
+    return { b, metricsUrl: `http://127.0.0.1:${port}/metrics`, ...(on ? {} : { etcd }) };
   } catch (err) {
-    await etcd?.cleanup();
+    if (!on) await etcd?.cleanup();
     throw err;
   }
 }
@@ -719,6 +788,73 @@ async function scenario4(o: Options, sc: Scenario<S4Result>): Promise<void> {
   });
 }
 
+async function scenario5(o: Options, sc: Scenario<S5Result>): Promise<void> {
+  log(`scenario 5: cold read: ${SIZE_5 / 1024} KiB records written for ${o.duration} s through one broker, read from offset 0 through a new one on a fresh data directory`);
+  sc.loadavg.push(`start: ${loadavg()}`);
+  const topic = 's3load-cold';
+  let s3: S3ServerProcess | undefined;
+  let etcd: EtcdProcess | undefined;
+  let current: ScenarioBroker | undefined;
+  const stopCurrent = async () => {
+    const sb = current;
+    current = undefined;
+    if (sb) await sb.b.stop().catch((err: unknown) => sc.notes.push(`stop failed: ${errMsg(err)}`));
+  };
+  try {
+    s3 = await (o.s3 === 'minio' ? startMinio : startS3rver)({ buckets: [S3_BENCH_BUCKET] });
+    etcd = o.metadata === 'etcd' ? await startEtcd() : undefined;
+    const on = { s3, ...(etcd ? { etcd } : {}) };
+    const writer = (current = await startS3Broker(o, sc, on));
+    await createTopics(writer.b.bootstrap, [topic], { 'max.message.bytes': '4194304' });
+    const perf = franzAsPerf(await franzProduce({ bootstrap: writer.b.bootstrap, topic, recordSize: SIZE_5, seconds: o.duration, distinctValues: true }), 0);
+    log(`  written: ${describePerf(perf)}`);
+    const records = await settledHighWatermark(writer.b.bootstrap, topic);
+    const t = Date.now();
+    let debt = NaN;
+    while (Date.now() - t < SETTLE_SECONDS_5 * 1000) {
+      debt = value(await scrape(writer.metricsUrl), METRIC.debt);
+      if (debt === 0) break;
+      await sleep(1000);
+    }
+    const settleSeconds = (Date.now() - t) / 1000;
+    log(`  compaction debt ${fmtNum(debt / MiB)} MiB after ${fmtNum(settleSeconds)} s; stopping the broker that wrote`);
+    await stopCurrent();
+    const objects = await countObjects(s3);
+    const reader = (current = await startS3Broker(o, sc, on));
+    log(`  a new broker on a fresh data directory: ${fmtInt(records)} records from offset 0 (${fmtNum(objects.bytes / MiB)} MiB in ${fmtInt(objects.segments)} segments and ${fmtInt(objects.wal)} WAL objects)`);
+    const cpu0 = { s3: processCpuSeconds(s3.pid), machine: machineBusySeconds(), at: Date.now() };
+    const { v: consume, store } = await measured(reader, () =>
+      runConsumerPerformance({ bootstrap: reader.b.bootstrap, topic, messages: records, group: 'cold-read', timeoutMs: 600_000 }),
+    );
+    const span = (Date.now() - cpu0.at) / 1000;
+    const s3Cores = (processCpuSeconds(s3.pid) - cpu0.s3) / span;
+    const machineCores = (machineBusySeconds() - cpu0.machine) / span;
+    log(`  read ${fmtNum(consume.fetchMiBps)} MiB/s (group join excluded), ${fmtInt(store.gets)} GETs, ${fmtNum(store.getBytes / MiB)} MiB`);
+    await stopCurrent();
+    const ranges = await segmentBlockRanges(s3, S3_BENCH_PREFIX);
+    const gets: S5Result['gets'] = [];
+    for (const pattern of GET_PATTERNS_5) {
+      try {
+        const limit = await measureS3Gets(s3, pattern.getBytes ? coalesceRanges(ranges, pattern.getBytes) : ranges, pattern.concurrency, o.quick ? 2 : GET_SECONDS_5);
+        gets.push({ pattern, limit });
+        log(`  S3 server alone, ${patternText(pattern)}: ${fmtNum(limit.MiBps)} MiB/s`);
+      } catch (err) {
+        gets.push({ pattern, error: errMsg(err) });
+      }
+    }
+    sc.result = { ok: true, v: { perf, records, settleSeconds, debtAfterSettleBytes: debt, objects, consume, store, s3Cores, machineCores, blocks: ranges.length, gets } };
+  } catch (err) {
+    sc.result = { ok: false, error: errMsg(err) };
+    log(`  scenario 5 FAILED: ${errMsg(err)}`);
+    if (current && !current.b.running()) sc.notes.push(`the broker or its S3 server exited; last output: ${current.b.tail(8).replace(/\n/g, ' | ').slice(0, 800)}`);
+  } finally {
+    sc.loadavg.push(`end: ${loadavg()}`);
+    await stopCurrent();
+    await etcd?.cleanup();
+    await s3?.cleanup();
+  }
+}
+
 // ------------------------------------------------------------------ report
 
 interface Target {
@@ -875,6 +1011,42 @@ function rowsFor(report: Report, n: number): Row[] {
       },
     );
   }
+  if (n === 5 && report.s5) {
+    const c = report.s5.result;
+    const r = c?.ok ? c.v : undefined;
+    const okGets = (r?.gets ?? []).flatMap((g) => ('limit' in g ? [g] : []));
+    const one = okGets.find((g) => g.pattern.getBytes === 0 && g.pattern.concurrency === 1)?.limit;
+    const best = okGets.length ? Math.max(...okGets.map((g) => g.limit.MiBps)) : undefined;
+    const read = r?.consume.fetchMiBps;
+    rows.push(
+      { scenario: 5, figure: `written through the first broker (${SIZE_5 / 1024} KiB records, distinct random values)`, unit: 'MiB/s', v: r?.perf.MiBps, digits: 1 },
+      { scenario: 5, figure: 'in the bucket when it stopped', unit: 'MiB', v: r ? r.objects.bytes / MiB : undefined },
+      { scenario: 5, figure: 'cold read from offset 0 through a new broker (group join excluded)', unit: 'MiB/s', v: read, digits: 1 },
+      { scenario: 5, figure: 'GETs during the read', unit: 'count', v: r?.store.gets },
+      { scenario: 5, figure: 'max broker RSS during the read', unit: 'MiB', v: r ? maxRssMiB(r.store) : undefined, ours: lt(TARGET_RSS_MIB, `< ${TARGET_RSS_MIB}`), plan: lt(PLAN_RSS_MIB, `< ${PLAN_RSS_MIB}`) },
+      { scenario: 5, figure: `CPU busy during the read, whole machine (of ${os.cpus().length} cores)`, unit: 'cores', v: r?.machineCores, digits: 2 },
+      ...GET_PATTERNS_5.map((p): Row => {
+        const g = r?.gets.find((x) => x.pattern === p);
+        return { scenario: 5, figure: `S3 server alone: ${patternText(p)}`, unit: 'MiB/s', v: g && 'limit' in g ? g.limit.MiBps : undefined, digits: 1 };
+      }),
+      {
+        scenario: 5,
+        figure: 'cold read / S3 server alone, one GET at a time',
+        unit: 'ratio',
+        v: read !== undefined && one ? read / one.MiBps : undefined,
+        digits: 2,
+        plan: { text: '> 1 (not one request at a time)', pass: (v) => v > 1 },
+      },
+      {
+        scenario: 5,
+        figure: 'cold read / S3 server alone, the best of those',
+        unit: 'ratio',
+        v: read !== undefined && best !== undefined ? read / best : undefined,
+        digits: 2,
+        ours: ge(TARGET_STORE_SHARE_5, `>= ${TARGET_STORE_SHARE_5} (the speed of the store)`),
+      },
+    );
+  }
   return rows;
 }
 
@@ -948,6 +1120,12 @@ function settingsLines(report: Report): string[] {
       `then ProducerPerformance --record-size 100 --throughput -1, ${kv(PROPS_100B)}, stopped after ${windowsFor(o.duration)} of its 5 s windows ` +
       `(produce time = the span of those windows); end of production = when it was stopped; records = the high watermark once settled; ` +
       `catch-up = when the consumer was handed the last of them minus the end of production (run concurrently, not one after the other)`,
+    `5: topic of 1 partition with max.message.bytes=4194304; an S3 server and etcd for the scenario, two brokers on them one after the other: franz-go (as in 1, unpaced) writes ` +
+      `${SIZE_5 / 1024} KiB records, each a different random value (-distinct-values: incompressible, so the bucket holds what is read back), for ${o.duration} s through the first; ` +
+      `once its compaction debt is 0 (at most ${SETTLE_SECONDS_5} s) it is stopped (SIGTERM) and a second broker starts on a fresh data directory (no local WAL copies, ` +
+      `no block cache, no in-memory tail: the partition is only in the bucket); Kafka 3.9 ConsumerPerformance (a group, from offset 0, its defaults) reads every record ` +
+      `through it (fetch.MB.sec: group join excluded); then, with no broker running, the same S3 server serves ranged GETs of every block of every segment in the bucket ` +
+      `in order: ${GET_PATTERNS_5.map(patternText).join('; ')} (${GET_SECONDS_5} s each)`,
     `broker figures from its /metrics: ${METRIC.requests}{op="put",outcome=ok|error}, ${METRIC.latency}{op="put"} and ${METRIC.flush} ` +
       `(p50/p99 are bucket estimates: linear interpolation inside the Prometheus bucket holding the quantile, buckets 1, 2.5, 5, 10, 25, 50, 100, 250, 500 ms, 1, 2.5, 5, 10, 30 s), ` +
       `all as the difference between a scrape just before and just after the load; PUTs count every object the broker writes: WAL objects, metadata journal objects ` +
@@ -965,13 +1143,15 @@ function scenarioTitle(n: number, o: Options): string {
       return `Scenario 2: ${fmtInt(PARTITIONS_2)} partitions at ${RATE_2 / PARTITIONS_2} records/s each`;
     case 3:
       return `Scenario 3: 1 MB records at ${RATE_3}/s`;
-    default:
+    case 4:
       return 'Scenario 4: consumer lag (produce as fast as possible while reading from offset 0)';
+    default:
+      return 'Scenario 5: cold read of a partition only in the bucket';
   }
 }
 
 function scenarioOf(report: Report, n: number): Scenario<unknown> | undefined {
-  return (n === 1 ? report.s1 : n === 2 ? report.s2 : n === 3 ? report.s3 : report.s4) as Scenario<unknown> | undefined;
+  return (n === 1 ? report.s1 : n === 2 ? report.s2 : n === 3 ? report.s3 : n === 4 ? report.s4 : report.s5) as Scenario<unknown> | undefined;
 }
 
 /** Details of one scenario: the client's own line, the broker's figures, notes. */
@@ -982,6 +1162,7 @@ function rawLines(report: Report, n: number): string[] {
   const c = sc.result;
   if (!c) out.push('not run');
   else if (!c.ok) out.push(`FAILED: ${c.error}`);
+  else if (n === 5) out.push(...coldReadLines(c.v as S5Result));
   else {
     const v = c.v as Produced & Partial<S2Result> & Partial<S4Result>;
     const client = n === 2 ? 'librdkafka' : n === 1 && report.options.s1Client === 'franz' ? 'franz-go' : 'ProducerPerformance';
@@ -1009,11 +1190,32 @@ function rawLines(report: Report, n: number): string[] {
   return out;
 }
 
+function coldReadLines(v: S5Result): string[] {
+  const c = v.consume;
+  const o = v.objects;
+  return [
+    `franz-go through the first broker: ${describePerf(v.perf)}; high watermark ${fmtInt(v.records)}`,
+    `compaction debt ${fmtNum(v.debtAfterSettleBytes / MiB)} MiB ${fmtNum(v.settleSeconds)} s after the end of production; then the bucket held ${fmtNum(o.bytes / MiB)} MiB: ` +
+      `${fmtInt(o.segments)} segments (${fmtInt(v.blocks)} blocks), ${fmtInt(o.wal)} WAL objects (compacted ones are deleted only once old enough to be safe from every broker), ` +
+      `${fmtInt(o.journal + o.snapshot)} journal objects and snapshots, ${fmtInt(o.other)} other`,
+    `ConsumerPerformance through the second broker: ${fmtInt(c.records)} records, ${fmtNum(c.MiB)} MiB; ${fmtNum(c.fetchMiBps)} MiB/s and ${fmtInt(c.fetchRecordsPerSec)} records/s ` +
+      `over ${fmtNum(c.fetchMs / 1000)} s of fetching (${fmtNum(c.MiBps)} MiB/s with the group join's ${fmtInt(c.rebalanceMs)} ms)`,
+    `CPU from the consumer's start to its end (JVM start and group join included): broker ${fmtNum(v.store.brokerCores, 2)} cores, S3 server ${fmtNum(v.s3Cores, 2)}, ` +
+      `the whole machine ${fmtNum(v.machineCores, 2)} of ${os.cpus().length} (the consumer's JVM most of the rest)`,
+    ...describeStore(v.store),
+    ...v.gets.map((g) =>
+      'limit' in g
+        ? `S3 server alone, ${patternText(g.pattern)}: ${fmtNum(g.limit.MiBps)} MiB/s (${fmtInt(g.limit.gets)} GETs in ${fmtNum(g.limit.seconds)} s, p50 ${fmtNum(g.limit.p50Ms)} ms, p99 ${fmtNum(g.limit.p99Ms)} ms)`
+        : `S3 server alone, ${patternText(g.pattern)}: FAILED: ${g.error}`,
+    ),
+  ];
+}
+
 function footnotes(): string[] {
   return [
     '"*" = the asked rate was not kept: ProducerPerformance did not finish its records within the time bound (the figure comes from its 5 s progress windows), or franz-go fell more than 5% short of it.',
-    '"ours" = the targets of this work (1,000,000 msgs/s, PUT p99 < 100 ms, RSS < 512 MiB, catch-up within half the produce time); ' +
-      '"plan" = the issue\'s plan (100,000 msgs/s, p99 < 500 ms, < 2 GiB, catch-up within twice the produce time). ' +
+    `"ours" = the targets of this work (1,000,000 msgs/s, PUT p99 < 100 ms, RSS < 512 MiB, catch-up within half the produce time, a cold read at ${TARGET_STORE_SHARE_5} of the S3 server's own GET speed); ` +
+      '"plan" = the issue\'s plan (100,000 msgs/s, p99 < 500 ms, < 2 GiB, catch-up within twice the produce time) and its words for a cold read (at the speed of the store, not of one request at a time). ' +
       'Scenario 2: "at most 1 PUT per flush, not one per partition" is checked twice: on every PUT the broker made (the WAL objects and compacted segments, and with ' +
       '--metadata embedded also the journal objects and snapshots of the embedded metadata store, which then lives in the bucket: one more PUT per flush) and on the WAL objects alone.',
     'PUT latency is measured by the broker around each S3 request (retries are separate requests); p50/p99 are estimates from the histogram buckets, not exact quantiles; ' +
@@ -1112,7 +1314,7 @@ async function main(): Promise<void> {
   };
   log(`scenarios ${o.only.join(',')}, ${o.duration} s each, on ${report.s3Note}; ${report.buildNote}`);
 
-  if (o.only.includes(1) && o.s1Client === 'franz') buildFranzBenchFirst(log);
+  if ((o.only.includes(1) && o.s1Client === 'franz') || o.only.includes(5)) buildFranzBenchFirst(log);
   log(`machine limits: disk (${os.tmpdir()}), loopback and the S3 server`);
   try {
     const d = measureDisk({ dir: os.tmpdir(), totalMiB: 64, latencyWrites: o.quick ? 100 : 300 });
@@ -1140,6 +1342,7 @@ async function main(): Promise<void> {
     if (n === 2) await scenario2(o, (report.s2 = { n, loadavg: [], notes: [] }));
     if (n === 3) await scenario3(o, (report.s3 = { n, loadavg: [], notes: [] }));
     if (n === 4) await scenario4(o, (report.s4 = { n, loadavg: [], notes: [] }));
+    if (n === 5) await scenario5(o, (report.s5 = { n, loadavg: [], notes: [] }));
     printScenario(report, n);
   }
 

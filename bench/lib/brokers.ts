@@ -88,10 +88,13 @@ export interface StartOptions {
   extraArgs?: string[];
   /** 'streamhouse-s3' only: the S3 server to start (default DEFAULT_S3_SERVER). */
   s3Server?: S3ServerKind;
+  /** 'streamhouse-s3' only: run on this S3 server (its first bucket) instead of a fresh one; the caller stops it. */
+  s3?: S3ServerProcess;
 }
 
 export async function startBrokerUnderTest(id: BrokerId, opts: StartOptions = {}): Promise<RunningBroker> {
   const t0 = Date.now();
+  if (id === 'streamhouse-s3' && opts.s3) return startStreamHouse(id, Date.now(), opts, opts.s3, false);
   if (id === 'streamhouse-s3') {
     // A fresh, empty store for every start, like the data dir of the others;
     // startupMs is the broker's own (from after the S3 server is up).
@@ -138,12 +141,13 @@ export async function startBrokerUnderTest(id: BrokerId, opts: StartOptions = {}
   };
 }
 
-/** StreamHouse (dist/src/cli.js serve) on a fresh data dir; on `s3` when given, which its stop() also stops. */
+/** StreamHouse (dist/src/cli.js serve) on a fresh data dir; on `s3` when given, which its stop() also stops when `ownsS3`. */
 async function startStreamHouse(
   id: BrokerId,
   t0: number,
   opts: StartOptions,
   s3?: S3ServerProcess,
+  ownsS3 = true,
 ): Promise<RunningBroker> {
   let node: string | undefined;
   if (opts.nodeArgs?.length) {
@@ -174,7 +178,7 @@ async function startStreamHouse(
       // SIGTERM: the broker shuts down and exits by itself (which also writes a --cpu-prof profile)
       await b.stop(30_000);
       await b.cleanup();
-      await s3?.cleanup();
+      if (ownsS3) await s3?.cleanup();
     },
     tail: (n = 20) => {
       const s3Note = s3 && !s3.running ? [`S3 server exited; its last lines: ${s3.logs().slice(-5).join(' | ')}`] : [];

@@ -81,11 +81,14 @@ export async function franzProduce(o: {
   rate?: number;
   /** kgo.ProducerBatchMaxBytes; default 1 MB (kgo's), 2 MB for records over 512 KiB (the topic must allow it). */
   batchMaxBytes?: number;
+  /** A different random value for every record (incompressible), instead of one value for all. */
+  distinctValues?: boolean;
 }): Promise<FranzProduceResult & { command: string }> {
   const bin = ensureFranzBench();
   const batchMax = o.batchMaxBytes ?? (o.recordSize > 512 * 1024 ? 2_000_000 : 1_000_000);
   const args = ['-brokers', o.bootstrap, '-topic', o.topic, '-record-bytes', String(o.recordSize), '-seconds', String(o.seconds), '-batch-max-bytes', String(batchMax)];
   if (o.rate) args.push('-rate', String(o.rate));
+  if (o.distinctValues) args.push('-distinct-values');
   let res: FranzProduceResult;
   let command: string;
   try {

@@ -233,3 +233,15 @@ export function processCpuSeconds(pid: number): number {
     return NaN;
   }
 }
+
+/** CPU time every core of the machine spent busy (not idle or waiting for I/O), seconds; NaN when unreadable. */
+export function machineBusySeconds(): number {
+  try {
+    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    // cpu  user nice system idle iowait irq softirq steal ...
+    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+    return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}

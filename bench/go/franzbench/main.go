@@ -34,6 +34,7 @@ func main() {
 	batchMax := flag.Int("batch-max-bytes", 1000000, "kgo.ProducerBatchMaxBytes")
 	rate := flag.Float64("rate", 0, "records/s to send at (0: as fast as acknowledged)")
 	compression := flag.String("compression", "none", "none, gzip, snappy, lz4 or zstd (kgo's default is snappy; the other bench producers send uncompressed)")
+	distinct := flag.Bool("distinct-values", false, "a different random value for every record (incompressible), instead of one value for all")
 	flag.Parse()
 	if *topic == "" {
 		fmt.Fprintln(os.Stderr, "-topic is required")
@@ -62,17 +63,27 @@ func main() {
 	}
 	cancel()
 
-	// Random upper-case letters, as Kafka's ProducerPerformance sends.
+	// Random upper-case letters, as Kafka's ProducerPerformance sends: one
+	// value for every record, which a store's compression squeezes to almost
+	// nothing. -distinct-values walks a pool of random bytes instead, so what
+	// reaches the store is as large as what was sent.
 	value := make([]byte, *recordBytes)
 	for i := range value {
 		value[i] = byte('A' + rand.IntN(26))
+	}
+	var pool []byte
+	poolAt := 0
+	if *distinct {
+		pool = make([]byte, max(64<<20, 4**recordBytes))
+		rng := rand.NewChaCha8([32]byte{1})
+		_, _ = rng.Read(pool)
 	}
 	var acked, errs atomic.Int64
 	var firstErr atomic.Value
 	var mu sync.Mutex
 	lat := make([]float64, 0, 1<<20)
 	var n int64
-	pool := sync.Pool{New: func() any { return &kgo.Record{} }}
+	records := sync.Pool{New: func() any { return &kgo.Record{} }}
 
 	t0 := time.Now()
 	deadline := t0.Add(time.Duration(*seconds * float64(time.Second)))
@@ -89,8 +100,16 @@ func main() {
 			}
 		}
 		for i := 0; i < step; i++ {
-			r := pool.Get().(*kgo.Record)
-			*r = kgo.Record{Value: value, Partition: 0}
+			r := records.Get().(*kgo.Record)
+			v := value
+			if pool != nil {
+				if poolAt+*recordBytes > len(pool) {
+					poolAt = 0
+				}
+				v = pool[poolAt : poolAt+*recordBytes]
+				poolAt += *recordBytes
+			}
+			*r = kgo.Record{Value: v, Partition: 0}
 			sent := time.Now()
 			n++
 			sample := n%100 == 0
@@ -108,7 +127,7 @@ func main() {
 					lat = append(lat, ms)
 					mu.Unlock()
 				}
-				pool.Put(r)
+				records.Put(r)
 			})
 		}
 	}

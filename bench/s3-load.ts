@@ -535,9 +535,8 @@ interface S5Result {
   /** Through the second broker, started on a fresh data directory. */
   consume: ConsumePerfResult;
   store: StoreFigures;
-  /** Cores the S3 server and the whole machine were busy during the read (the broker's are in store). */
-  s3Cores: number;
-  machineCores: number;
+  /** Cores busy while the consumer fetched (its last fetch.time.ms before it exited): the broker, the S3 server, the whole machine. */
+  fetchCores: { broker: number; s3: number; machine: number };
   /** Segment blocks in the bucket (the ranges the GET ceilings read). */
   blocks: number;
   gets: Array<{ pattern: GetPattern; limit: S3GetLimit } | { pattern: GetPattern; error: string }>;
@@ -788,6 +787,32 @@ async function scenario4(o: Options, sc: Scenario<S4Result>): Promise<void> {
   });
 }
 
+const CPU_SAMPLE_MS = 200;
+
+/** CPU seconds of some processes and of the whole machine, sampled every CPU_SAMPLE_MS. */
+class CpuSampler {
+  private samples: Array<{ at: number; busy: number[] }> = [];
+  private readonly timer: NodeJS.Timeout;
+  constructor(private readonly pids: number[]) {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), CPU_SAMPLE_MS);
+  }
+  private sample(): void {
+    this.samples.push({ at: Date.now(), busy: [...this.pids.map(processCpuSeconds), machineBusySeconds()] });
+  }
+  stop(): void {
+    clearInterval(this.timer);
+    this.sample();
+  }
+  /** Cores busy over the last `ms` before the last sample: each pid's, then the machine's. */
+  coresOverLast(ms: number): number[] {
+    const last = this.samples[this.samples.length - 1]!;
+    const first = [...this.samples].reverse().find((x) => x.at <= last.at - ms) ?? this.samples[0]!;
+    const secs = (last.at - first.at) / 1000;
+    return last.busy.map((b, i) => (secs > 0 ? (b - first.busy[i]!) / secs : NaN));
+  }
+}
+
 async function scenario5(o: Options, sc: Scenario<S5Result>): Promise<void> {
   log(`scenario 5: cold read: ${SIZE_5 / 1024} KiB records written for ${o.duration} s through one broker, read from offset 0 through a new one on a fresh data directory`);
   sc.loadavg.push(`start: ${loadavg()}`);
@@ -822,13 +847,12 @@ async function scenario5(o: Options, sc: Scenario<S5Result>): Promise<void> {
     const objects = await countObjects(s3);
     const reader = (current = await startS3Broker(o, sc, on));
     log(`  a new broker on a fresh data directory: ${fmtInt(records)} records from offset 0 (${fmtNum(objects.bytes / MiB)} MiB in ${fmtInt(objects.segments)} segments and ${fmtInt(objects.wal)} WAL objects)`);
-    const cpu0 = { s3: processCpuSeconds(s3.pid), machine: machineBusySeconds(), at: Date.now() };
+    const cpu = new CpuSampler([reader.b.pid, s3.pid]);
     const { v: consume, store } = await measured(reader, () =>
       runConsumerPerformance({ bootstrap: reader.b.bootstrap, topic, messages: records, group: 'cold-read', timeoutMs: 600_000 }),
-    );
-    const span = (Date.now() - cpu0.at) / 1000;
-    const s3Cores = (processCpuSeconds(s3.pid) - cpu0.s3) / span;
-    const machineCores = (machineBusySeconds() - cpu0.machine) / span;
+    ).finally(() => cpu.stop());
+    const [broker, s3Busy, machine] = cpu.coresOverLast(consume.fetchMs);
+    const fetchCores = { broker: broker!, s3: s3Busy!, machine: machine! };
     log(`  read ${fmtNum(consume.fetchMiBps)} MiB/s (group join excluded), ${fmtInt(store.gets)} GETs, ${fmtNum(store.getBytes / MiB)} MiB`);
     await stopCurrent();
     const ranges = await segmentBlockRanges(s3, S3_BENCH_PREFIX);
@@ -842,7 +866,7 @@ async function scenario5(o: Options, sc: Scenario<S5Result>): Promise<void> {
         gets.push({ pattern, error: errMsg(err) });
       }
     }
-    sc.result = { ok: true, v: { perf, records, settleSeconds, debtAfterSettleBytes: debt, objects, consume, store, s3Cores, machineCores, blocks: ranges.length, gets } };
+    sc.result = { ok: true, v: { perf, records, settleSeconds, debtAfterSettleBytes: debt, objects, consume, store, fetchCores, blocks: ranges.length, gets } };
   } catch (err) {
     sc.result = { ok: false, error: errMsg(err) };
     log(`  scenario 5 FAILED: ${errMsg(err)}`);
@@ -1024,7 +1048,7 @@ function rowsFor(report: Report, n: number): Row[] {
       { scenario: 5, figure: 'cold read from offset 0 through a new broker (group join excluded)', unit: 'MiB/s', v: read, digits: 1 },
       { scenario: 5, figure: 'GETs during the read', unit: 'count', v: r?.store.gets },
       { scenario: 5, figure: 'max broker RSS during the read', unit: 'MiB', v: r ? maxRssMiB(r.store) : undefined, ours: lt(TARGET_RSS_MIB, `< ${TARGET_RSS_MIB}`), plan: lt(PLAN_RSS_MIB, `< ${PLAN_RSS_MIB}`) },
-      { scenario: 5, figure: `CPU busy during the read, whole machine (of ${os.cpus().length} cores)`, unit: 'cores', v: r?.machineCores, digits: 2 },
+      { scenario: 5, figure: `CPU busy while the consumer fetched, whole machine (of ${os.cpus().length} cores)`, unit: 'cores', v: r?.fetchCores.machine, digits: 2 },
       ...GET_PATTERNS_5.map((p): Row => {
         const g = r?.gets.find((x) => x.pattern === p);
         return { scenario: 5, figure: `S3 server alone: ${patternText(p)}`, unit: 'MiB/s', v: g && 'limit' in g ? g.limit.MiBps : undefined, digits: 1 };
@@ -1200,8 +1224,8 @@ function coldReadLines(v: S5Result): string[] {
       `${fmtInt(o.journal + o.snapshot)} journal objects and snapshots, ${fmtInt(o.other)} other`,
     `ConsumerPerformance through the second broker: ${fmtInt(c.records)} records, ${fmtNum(c.MiB)} MiB; ${fmtNum(c.fetchMiBps)} MiB/s and ${fmtInt(c.fetchRecordsPerSec)} records/s ` +
       `over ${fmtNum(c.fetchMs / 1000)} s of fetching (${fmtNum(c.MiBps)} MiB/s with the group join's ${fmtInt(c.rebalanceMs)} ms)`,
-    `CPU from the consumer's start to its end (JVM start and group join included): broker ${fmtNum(v.store.brokerCores, 2)} cores, S3 server ${fmtNum(v.s3Cores, 2)}, ` +
-      `the whole machine ${fmtNum(v.machineCores, 2)} of ${os.cpus().length} (the consumer's JVM most of the rest)`,
+    `CPU while the consumer fetched (its last ${fmtNum(c.fetchMs / 1000)} s before it exited, from samples every ${CPU_SAMPLE_MS} ms): broker ${fmtNum(v.fetchCores.broker, 2)} cores, ` +
+      `S3 server ${fmtNum(v.fetchCores.s3, 2)}, the whole machine ${fmtNum(v.fetchCores.machine, 2)} of ${os.cpus().length} (the consumer's JVM most of the rest)`,
     ...describeStore(v.store),
     ...v.gets.map((g) =>
       'limit' in g

@@ -202,13 +202,18 @@ export async function runConsumerPerformance(o: {
   messages: number;
   group: string;
   timeoutMs: number;
+  /** --fetch-size: max.partition.fetch.bytes (the tool's default: 1 MiB). */
+  fetchSize?: number;
 }): Promise<ConsumePerfResult> {
   const t0 = Date.now();
   let r: RunResult;
   try {
     r = await runKafkaClass(
       'org.apache.kafka.tools.ConsumerPerformance',
-      ['--bootstrap-server', o.bootstrap, '--topic', o.topic, '--messages', String(o.messages), '--group', o.group, '--timeout', '10000'],
+      [
+        '--bootstrap-server', o.bootstrap, '--topic', o.topic, '--messages', String(o.messages), '--group', o.group, '--timeout', '10000',
+        ...(o.fetchSize ? ['--fetch-size', String(o.fetchSize)] : []),
+      ],
       { jvmArgs: PERF_JVM, timeoutMs: o.timeoutMs },
     );
   } catch (err) {

@@ -24,36 +24,49 @@ function quantile(sorted: number[], q: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : NaN;
 }
 
+interface Load {
+  seconds: number;
+  requests: number;
+  bytes: number;
+  MiBps: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/** `request` (resolving to the bytes it moved) with `concurrency` in flight for `seconds`. */
+async function loadFor(concurrency: number, seconds: number, request: () => Promise<number>): Promise<Load> {
+  const latencies: number[] = [];
+  let bytes = 0;
+  const t0 = Date.now();
+  const until = t0 + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < until) {
+        const s = performance.now();
+        // not `bytes += await ...`: that reads `bytes` before the await and drops the other workers' additions
+        const moved = await request();
+        latencies.push(performance.now() - s);
+        bytes += moved;
+      }
+    }),
+  );
+  const elapsed = (Date.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { seconds: elapsed, requests: latencies.length, bytes, MiBps: bytes / elapsed / (1 << 20), p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) };
+}
+
 /** PUTs of `objectBytes` with `concurrency` in flight for `seconds`, against a fresh server of the given kind. */
 export async function measureS3Puts(kind: S3ServerKind, objectBytes: number, concurrency: number, seconds: number): Promise<S3PutLimit> {
   const server = await (kind === 'minio' ? startMinio : startS3rver)({ buckets: ['s3-limit'] });
   const client = new S3Client(server.s3ClientConfig);
   try {
     const body = randomBytes(objectBytes);
-    const latencies: number[] = [];
-    const t0 = Date.now();
-    const until = t0 + seconds * 1000;
     let n = 0;
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (Date.now() < until) {
-          const s = performance.now();
-          await client.send(new PutObjectCommand({ Bucket: 's3-limit', Key: `limit/${n++}`, Body: body }));
-          latencies.push(performance.now() - s);
-        }
-      }),
-    );
-    const elapsed = (Date.now() - t0) / 1000;
-    latencies.sort((a, b) => a - b);
-    return {
-      objectBytes,
-      concurrency,
-      seconds: elapsed,
-      puts: latencies.length,
-      MiBps: (latencies.length * objectBytes) / elapsed / (1 << 20),
-      p50Ms: quantile(latencies, 0.5),
-      p99Ms: quantile(latencies, 0.99),
-    };
+    const load = await loadFor(concurrency, seconds, async () => {
+      await client.send(new PutObjectCommand({ Bucket: 's3-limit', Key: `limit/${n++}`, Body: body }));
+      return objectBytes;
+    });
+    return { objectBytes, concurrency, seconds: load.seconds, puts: load.requests, MiBps: load.MiBps, p50Ms: load.p50Ms, p99Ms: load.p99Ms };
   } finally {
     client.destroy();
     await server.cleanup();
@@ -69,7 +82,8 @@ export interface ObjectRange {
 
 async function getRange(client: S3Client, bucket: string, r: ObjectRange): Promise<Buffer> {
   const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: r.key, Range: `bytes=${r.start}-${r.end - 1}` }));
-  return Buffer.from(await res.Body!.transformToByteArray());
+  const body = await res.Body!.transformToByteArray();
+  return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 }
 
 /**
@@ -128,34 +142,9 @@ export async function measureS3Gets(server: S3ServerProcess, ranges: ObjectRange
   if (!ranges.length) throw new Error('no ranges to GET');
   const client = server.client();
   try {
-    const latencies: number[] = [];
-    let bytes = 0;
     let next = 0;
-    const t0 = Date.now();
-    const until = t0 + seconds * 1000;
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (Date.now() < until) {
-          const r = ranges[next++ % ranges.length]!;
-          const s = performance.now();
-          // not `bytes += await ...`: that reads `bytes` before the await and drops the other workers' additions
-          const got = await getRange(client, server.bucket, r);
-          latencies.push(performance.now() - s);
-          bytes += got.length;
-        }
-      }),
-    );
-    const elapsed = (Date.now() - t0) / 1000;
-    latencies.sort((a, b) => a - b);
-    return {
-      concurrency,
-      seconds: elapsed,
-      gets: latencies.length,
-      bytes,
-      MiBps: bytes / elapsed / (1 << 20),
-      p50Ms: quantile(latencies, 0.5),
-      p99Ms: quantile(latencies, 0.99),
-    };
+    const { requests, ...load } = await loadFor(concurrency, seconds, async () => (await getRange(client, server.bucket, ranges[next++ % ranges.length]!)).length);
+    return { concurrency, gets: requests, ...load };
   } finally {
     client.destroy();
   }

@@ -63,13 +63,6 @@ const VERIFY_LAST_EMBEDDED = 32;
 const MAX_UNJOURNALED = 256;
 /** WAL object footers read at once during recovery. */
 const RECOVERY_READS = 16;
-/**
- * Reads of a WAL object's footer, or of its data, that find it damaged before
- * it counts as torn by the crash (see readEmbeddedCommitSurely), and the pause
- * before each read again (times the attempt), as for journal objects.
- */
-const DAMAGED_READS = 4;
-const DAMAGED_READ_PAUSE_MS = 100;
 
 interface Snapshot {
   seq: number;
@@ -145,7 +138,7 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
         .map((o) =>
           limiter.run(async () => {
             // A read that keeps failing fails the start: taking it for a hole would drop what lies beyond it.
-            const read = await readEmbeddedCommitSurely(objects, o.key, o.size, DAMAGED_READS, DAMAGED_READ_PAUSE_MS);
+            const read = await readEmbeddedCommitSurely(objects, o.key, o.size);
             const seq = read?.commit.walSeq;
             if (read && seq !== undefined && seq > from && read.commit.objectKey === o.key) found.set(seq, { key: o.key, read });
           }),

@@ -20,6 +20,7 @@
 // would take hours to read back), and they are read with bounded parallelism.
 
 import { crc32c } from '@node-rs/crc32';
+import { DAMAGED_READS, readAgainWhileDamaged } from '../storage/damaged-reads.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { decodeJournal, encodeRecord, type JournalRecord } from './journal.js';
 import type { LoadedState, MetadataPersistence } from './persistence.js';
@@ -37,8 +38,6 @@ const SNAPSHOT_EVERY_OBJECTS = 1000;
 const OBJECT_WEIGHT = Math.ceil((64 * 1024 * 1024) / SNAPSHOT_EVERY_OBJECTS);
 /** Snapshot objects start with this and the crc32c of the JSON after them (a bit flip in JSON can still parse). */
 const SNAPSHOT_MAGIC = Buffer.from('SHSNAP01');
-/** Reads of a journal object that decodes short before it counts as damaged for good. */
-const DAMAGED_READS = 4;
 /** Concurrent GETs while loading and DELETEs while collecting replaced objects. */
 const PARALLEL = 16;
 /** Pause between rewrites of a journal object whose write failed (after the store's own retries). */
@@ -141,34 +140,36 @@ export class ObjectPersistence<S, O> implements MetadataPersistence<S, O> {
    */
   /** A snapshot object: SNAPSHOT_MAGIC, u32 crc32c(json), json (older versions: the json alone). A damaged read is read again. */
   private async readSnapshot(key: string): Promise<{ seq: number; state: S }> {
-    for (let attempt = 1; ; attempt++) {
-      const body = await this.store.get(key);
-      try {
-        let json: Buffer = body;
-        if (body.subarray(0, SNAPSHOT_MAGIC.length).equals(SNAPSHOT_MAGIC)) {
-          json = body.subarray(SNAPSHOT_MAGIC.length + 4);
-          if (crc32c(json) !== body.readUInt32BE(SNAPSHOT_MAGIC.length)) throw new Error('checksum mismatch');
+    const r = await readAgainWhileDamaged(
+      async () => {
+        const body = await this.store.get(key);
+        try {
+          let json: Buffer = body;
+          if (body.subarray(0, SNAPSHOT_MAGIC.length).equals(SNAPSHOT_MAGIC)) {
+            json = body.subarray(SNAPSHOT_MAGIC.length + 4);
+            if (crc32c(json) !== body.readUInt32BE(SNAPSHOT_MAGIC.length)) throw new Error('checksum mismatch');
+          }
+          return { snapshot: JSON.parse(json.toString('utf8')) as { seq: number; state: S } };
+        } catch (err) {
+          return { damage: (err as Error).message };
         }
-        return JSON.parse(json.toString('utf8')) as { seq: number; state: S };
-      } catch (err) {
-        if (attempt >= DAMAGED_READS) throw new Error(`metadata snapshot ${key} is damaged (${(err as Error).message}) in ${attempt} reads`);
-        await new Promise((r) => setTimeout(r, 100 * attempt));
-      }
-    }
+      },
+      (x) => 'damage' in x,
+    );
+    if ('damage' in r) throw new Error(`metadata snapshot ${key} is damaged (${r.damage}) in ${DAMAGED_READS} reads`);
+    return r.snapshot;
   }
 
   private async readJournalObject(key: string, lastOfItsIncarnation: boolean): Promise<JournalRecord<O>[]> {
-    for (let attempt = 1; ; attempt++) {
-      const body = await this.store.get(key);
-      const { records, validLength } = decodeJournal<O>(body);
-      if (validLength === body.length) return records;
-      if (attempt < DAMAGED_READS) {
-        await new Promise((r) => setTimeout(r, 100 * attempt));
-        continue;
-      }
-      if (lastOfItsIncarnation) return records;
-      throw new Error(`journal object ${key} is damaged: ${body.length - validLength} of ${body.length} bytes after its last valid record, in ${attempt} reads`);
-    }
+    const { body, records, validLength } = await readAgainWhileDamaged(
+      async () => {
+        const body = await this.store.get(key);
+        return { body, ...decodeJournal<O>(body) };
+      },
+      (x) => x.validLength !== x.body.length,
+    );
+    if (validLength === body.length || lastOfItsIncarnation) return records;
+    throw new Error(`journal object ${key} is damaged: ${body.length - validLength} of ${body.length} bytes after its last valid record, in ${DAMAGED_READS} reads`);
   }
 
   append(record: JournalRecord<O>): Promise<void> {

@@ -12,6 +12,7 @@
 import { crc32c } from '@node-rs/crc32';
 import type { WalCommit } from '../coordination/metadata-store.js';
 import { crc32cOfBatches } from '../protocol/records/crc32c.js';
+import { readAgainWhileDamaged } from './damaged-reads.js';
 import { ObjectNotFoundError, type ObjectStore } from './object-store.js';
 
 export const WAL_MAGIC = Buffer.from('SHWAL001');
@@ -138,45 +139,18 @@ async function readEmbeddedCommitOnce(store: ObjectStore, key: string, size: num
 }
 
 /**
- * readEmbeddedCommit for recovery, read again (`reads` times in all, `pauseMs`
- * x the attempt between) while what it reads does not hold together, and its
- * verify() likewise: a damaged GET must not pass for a write the crash tore,
- * or recovery would drop a commit that had been acknowledged and delete its
- * object as an orphan (fault suite 05 lost five records so, reading footers
- * through bit flips). A torn write reads the same every time. A missing
- * object is null; a read that keeps failing otherwise throws.
+ * readEmbeddedCommit for recovery: a footer, and the data verify() checks,
+ * are read again while they do not hold together (readAgainWhileDamaged). A
+ * damaged GET must not pass for a write the crash tore, or recovery would drop
+ * a commit that had been acknowledged and delete its object as an orphan
+ * (fault suite 05 lost five records so, reading footers through bit flips). A
+ * torn write reads the same every time. A missing object is null; any other
+ * failure of the store throws.
  */
-export async function readEmbeddedCommitSurely(store: ObjectStore, key: string, size: number, reads: number, pauseMs: number): Promise<EmbeddedCommit | null> {
-  const pause = (attempt: number) => new Promise((r) => setTimeout(r, pauseMs * attempt));
-  for (let attempt = 1; ; attempt++) {
-    let r: EmbeddedCommit | 'none' | 'damaged';
-    try {
-      r = await readEmbeddedCommitOnce(store, key, size);
-    } catch (err) {
-      if (err instanceof ObjectNotFoundError) return null;
-      if (attempt >= reads) throw err;
-      await pause(attempt);
-      continue;
-    }
-    if (r === 'none') return null;
-    if (r === 'damaged') {
-      if (attempt >= reads) return null;
-      await pause(attempt);
-      continue;
-    }
-    const once = r;
-    const verify = async () => {
-      for (let n = 1; ; n++) {
-        try {
-          if (await once.verify()) return true;
-          if (n >= reads) return false;
-        } catch (err) {
-          if (err instanceof ObjectNotFoundError) return false;
-          if (n >= reads) throw err;
-        }
-        await pause(n);
-      }
-    };
-    return { commit: once.commit, verify };
-  }
+export async function readEmbeddedCommitSurely(store: ObjectStore, key: string, size: number, reads?: number, pauseMs?: number): Promise<EmbeddedCommit | null> {
+  const orIfMissing = <T>(read: Promise<T>, missing: T) => read.catch((err: unknown) => (err instanceof ObjectNotFoundError ? missing : Promise.reject(err)));
+  const r = await readAgainWhileDamaged(() => orIfMissing(readEmbeddedCommitOnce(store, key, size), 'none' as const), (x) => x === 'damaged', reads, pauseMs);
+  if (typeof r === 'string') return null;
+  const verify = async () => (await readAgainWhileDamaged(() => orIfMissing(r.verify(), null), (ok) => ok === false, reads, pauseMs)) === true;
+  return { commit: r.commit, verify };
 }

@@ -30,6 +30,10 @@ export class LocalCopyObjectStore implements ObjectStore {
     this.description = `${remote.description} (WAL copies in ${dir})`;
   }
 
+  get atomicPuts(): boolean | undefined {
+    return this.remote.atomicPuts;
+  }
+
   /** Empties `dir` (copies of a previous run may be of objects since deleted) and wraps `remote`. */
   static async open(remote: ObjectStore, dir: string, maxBytes: number): Promise<LocalCopyObjectStore> {
     await rm(dir, { recursive: true, force: true });

@@ -50,6 +50,13 @@ export interface ObjectStore {
    * a commit names them).
    */
   prepare?(keys: string[]): Promise<void>;
+  /**
+   * A put lands whole or not at all, even when its writer dies (S3). Bytes of
+   * such a store that do not hold together were damaged on the way, never
+   * torn by a crash. The local store writes WAL objects in place, so a crash
+   * can tear one.
+   */
+  readonly atomicPuts?: boolean;
 }
 
 export class ObjectNotFoundError extends Error {

@@ -104,6 +104,7 @@ async function readBody(key: string, body: Readable, length: number | undefined)
 
 export class S3ObjectStore implements ObjectStore {
   readonly description: string;
+  readonly atomicPuts = true;
   private readonly client: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;

@@ -12,7 +12,7 @@
 import { crc32c } from '@node-rs/crc32';
 import type { WalCommit } from '../coordination/metadata-store.js';
 import { crc32cOfBatches } from '../protocol/records/crc32c.js';
-import { readAgainWhileDamaged } from './damaged-reads.js';
+import { DAMAGED_READS, readAgainWhileDamaged } from './damaged-reads.js';
 import { ObjectNotFoundError, type ObjectStore } from './object-store.js';
 
 export const WAL_MAGIC = Buffer.from('SHWAL001');
@@ -144,13 +144,23 @@ async function readEmbeddedCommitOnce(store: ObjectStore, key: string, size: num
  * damaged GET must not pass for a write the crash tore, or recovery would drop
  * a commit that had been acknowledged and delete its object as an orphan
  * (fault suite 05 lost five records so, reading footers through bit flips). A
- * torn write reads the same every time. A missing object is null; any other
- * failure of the store throws.
+ * torn write reads the same every time; on a store whose puts are atomic
+ * (S3) there are none, and a read that stays damaged throws. A missing
+ * object is null; any other failure of the store throws.
  */
 export async function readEmbeddedCommitSurely(store: ObjectStore, key: string, size: number, reads?: number, pauseMs?: number): Promise<EmbeddedCommit | null> {
   const orIfMissing = <T>(read: Promise<T>, missing: T) => read.catch((err: unknown) => (err instanceof ObjectNotFoundError ? missing : Promise.reject(err)));
+  // Where a crash cannot tear a write, what stays damaged is the reads': the start fails (and is tried again) instead.
+  const stillDamaged = () => {
+    if (store.atomicPuts) throw new Error(`WAL object ${key} read back damaged ${reads ?? DAMAGED_READS} times`);
+  };
   const r = await readAgainWhileDamaged(() => orIfMissing(readEmbeddedCommitOnce(store, key, size), 'none' as const), (x) => x === 'damaged', reads, pauseMs);
+  if (r === 'damaged') stillDamaged();
   if (typeof r === 'string') return null;
-  const verify = async () => (await readAgainWhileDamaged(() => orIfMissing(r.verify(), null), (ok) => ok === false, reads, pauseMs)) === true;
+  const verify = async () => {
+    const ok = await readAgainWhileDamaged(() => orIfMissing(r.verify(), null), (x) => x === false, reads, pauseMs);
+    if (ok === false) stillDamaged();
+    return ok === true;
+  };
   return { commit: r.commit, verify };
 }

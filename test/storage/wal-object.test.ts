@@ -82,3 +82,21 @@ test('recovery still takes a write the crash tore for torn, a missing object for
   expect(await readEmbeddedCommitSurely(store, 'wal/0/gone.wal', size, 4, 1)).toBeNull();
   await expect(readEmbeddedCommitSurely(new DamagingStore(0, () => true, true), key, size, 4, 1)).rejects.toThrow(/503/);
 });
+
+test('on a store whose puts are atomic (S3) a WAL object that keeps reading back damaged fails the recovery, never passes for a torn write', async () => {
+  const key = 'wal/0/000004.wal';
+  class AtomicDamagingStore extends DamagingStore {
+    readonly atomicPuts = true;
+  }
+  const footerDamaged = new AtomicDamagingStore(100);
+  const size = await walObjectIn(footerDamaged, key);
+  await expect(readEmbeddedCommitSurely(footerDamaged, key, size, 4, 1)).rejects.toThrow(/damaged 4 times/);
+  const dataDamaged = new AtomicDamagingStore(100, (range) => range?.start === 0);
+  await walObjectIn(dataDamaged, key);
+  const read = await readEmbeddedCommitSurely(dataDamaged, key, size, 4, 1);
+  await expect(read!.verify()).rejects.toThrow(/damaged 4 times/);
+  // the same damage, seen three times of four, is read through
+  const flaky = new AtomicDamagingStore(3, (range) => range?.start === 0);
+  await walObjectIn(flaky, key);
+  expect(await (await readEmbeddedCommitSurely(flaky, key, size, 4, 1))!.verify()).toBe(true);
+});

@@ -6,6 +6,7 @@
 import type { EpochStart, LogRange, PartitionState, ProducerStateEntry } from '../coordination/metadata-store.js';
 import { ErrorCode, KafkaError } from '../protocol/kafka-error.js';
 import { firstOffsetAtOrAfterTimestamp, readBatchHeader, setBaseOffset, setPartitionLeaderEpoch } from '../protocol/records/batch.js';
+import { ObjectNotFoundError } from './object-store.js';
 import { ProducerTable } from './producer-state.js';
 import type { RangeReader, StoredBatch } from './range-reader.js';
 
@@ -195,7 +196,16 @@ export class PartitionLog {
       }
       const r = this.rangeFor(offset);
       if (!r) return [];
-      const batches = await this.reader.batchesFrom(r, offset, this.epochAt(r.baseOffset));
+      let batches: StoredBatch[];
+      try {
+        batches = await this.reader.batchesFrom(r, offset, this.epochAt(r.baseOffset));
+      } catch (err) {
+        // Compaction, merging or cleaning replaced the range while it was being
+        // read and deleted its object (a GET retried through a faulty store
+        // takes seconds): the offset now lives in the range that replaced it.
+        if (err instanceof ObjectNotFoundError && this.rangeFor(offset) !== r) continue;
+        throw err;
+      }
       // A cleaned segment (cleanup.policy=compact) may end before its range does: read on from the next range.
       if (batches.length > 0 || r.nextOffset >= this.highWatermark) return batches;
       offset = r.nextOffset;

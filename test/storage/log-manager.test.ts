@@ -147,6 +147,49 @@ test('compaction moves WAL runs into segments, reads cross the seam, and WAL obj
   await b2.close();
 });
 
+test('a read whose WAL object compaction deletes under it reads on from the segment that replaced the range (fault suite 05: a fetch failed)', async () => {
+  const dir = await tempDir();
+  const mem = new MemoryObjectStore();
+  // Holds the next GET once armed, until let go: a read retrying through a faulty S3 takes seconds.
+  let armed = false;
+  let held: (() => void) | null = null;
+  const heldGet = new Promise<void>((resolve) => (held = resolve));
+  let holding: () => void = () => {};
+  const holds = new Promise<void>((resolve) => (holding = resolve));
+  const store: ObjectStore = {
+    description: mem.description,
+    put: (k, b, o) => mem.put(k, b, o),
+    get: async (k, r) => {
+      if (armed && k.startsWith('wal/')) {
+        armed = false;
+        holding();
+        await heldGet;
+      }
+      return mem.get(k, r);
+    },
+    delete: (k) => mem.delete(k),
+    list: (p) => mem.list(p),
+    close: () => mem.close(),
+  };
+  const values: string[] = [];
+  const b = await openBroker(dir, store, 1 << 20);
+  for (let i = 0; i < 20; i++) {
+    values.push(`v${i}`);
+    await b.p0.append([batch([`v${i}`])]);
+  }
+  await b.close();
+  // After a restart the tail is empty: reads go to the WAL objects.
+  const b2 = await openBroker(dir, store, 1 << 20);
+  armed = true;
+  const reading = readAll(b2.p0);
+  await holds;
+  while (b2.p0.walBytes() > 0) await b2.logs.compact(b2.p0, 1 << 20);
+  expect([...mem.objects.keys()].filter((k) => k.startsWith('wal/'))).toEqual([]);
+  held!();
+  expect((await reading).map((x) => x[1])).toEqual(values);
+  await b2.close();
+});
+
 test('after a restart, compaction of the first partition opened keeps the WAL objects it shares with partitions not open yet (fault suite 05 lost one this way)', async () => {
   const dir = await tempDir();
   const store = new MemoryObjectStore();

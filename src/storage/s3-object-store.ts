@@ -20,7 +20,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Agent } from 'node:https';
 import { Agent as HttpAgent } from 'node:http';
 import { ObjectNotFoundError, objectKind, type ByteRange, type ObjectInfo, type ObjectKind, type ObjectStore } from './object-store.js';
-import { DEFAULT_RETRY, withRetries, type RetryHooks, type RetryPolicy } from './retry.js';
+import { DEFAULT_RETRY, RetryDeadlineError, withRetries, type RetryHooks, type RetryPolicy } from './retry.js';
 import { DEFAULT_MULTIPART_THRESHOLD_BYTES } from './s3-defaults.js';
 
 export interface S3Options {
@@ -67,6 +67,12 @@ export function isRetriableS3Error(err: unknown): boolean {
   if (['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'UND_ERR_SOCKET'].includes(code)) return true;
   // A body cut short, a socket hang up, an aborted request: the network, not the request.
   return /socket hang up|aborted|premature|ECONNRESET|timeout|Unexpected end|closed/i.test(e?.message ?? '');
+}
+
+/** The S3 server answered, with a failure of its own (5xx) or a throttle: worth asking again. */
+function isServerBusy(err: unknown): boolean {
+  const status = statusOf(err);
+  return status !== undefined && (status >= 500 || status === 429);
 }
 
 function wrongLength(key: string, got: number, want: number): Error {
@@ -154,15 +160,26 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  /** Fails with a clear message when the bucket is missing or the credentials are refused. */
+  /**
+   * Fails with a clear message when the bucket is missing, the credentials
+   * are refused or nothing answers at the endpoint (a wrong URL: said at once).
+   * A server that answers 5xx or throttles is asked again, as every request
+   * is: a broker restarted during an S3 brownout waited for it instead of
+   * exiting (fault suite 05, a restart under 500 InternalError).
+   */
   async checkAccess(): Promise<void> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
-    } catch (err) {
+      await withRetries(`HEAD ${this.bucket}`, () => this.client.send(new HeadBucketCommand({ Bucket: this.bucket })), isServerBusy, this.retry, this.opts.hooks);
+    } catch (failure) {
+      const err = failure instanceof RetryDeadlineError ? failure.lastError : failure;
       const status = statusOf(err);
       if (status === 404) throw new S3StartupError(`S3 bucket ${this.bucket} does not exist`);
       if (status === 403 || status === 401) throw new S3StartupError(`S3 refused access to bucket ${this.bucket}: check the credentials`);
-      throw new S3StartupError(`cannot reach S3 bucket ${this.bucket}${this.opts.endpoint ? ` at ${this.opts.endpoint}` : ''}: ${(err as Error).message || (err as Error).name}`);
+      // A HEAD's error has no body to name it: an UnknownError is best told by its status.
+      const message = (err as Error).message || (err as Error).name;
+      const why = status !== undefined && (message === 'UnknownError' || message === String(status)) ? `HTTP ${status}` : message;
+      const tries = failure instanceof RetryDeadlineError ? ` (${failure.attempts} attempts)` : '';
+      throw new S3StartupError(`cannot reach S3 bucket ${this.bucket}${this.opts.endpoint ? ` at ${this.opts.endpoint}` : ''}: ${why}${tries}`);
     }
   }
 

@@ -28,14 +28,14 @@ afterAll(async () => {
   await s3?.cleanup();
 });
 
-function store(multipartThresholdBytes?: number): S3ObjectStore {
+function store(multipartThresholdBytes?: number, deadlineMs = 30_000): S3ObjectStore {
   return new S3ObjectStore({
     bucket: 'store-test',
     prefix: `p${++n}/`,
     endpoint: proxy.endpoint(),
     forcePathStyle: true,
     multipartThresholdBytes,
-    retry: { baseDelayMs: 10, maxDelayMs: 50, deadlineMs: 30_000 },
+    retry: { baseDelayMs: 10, maxDelayMs: 50, deadlineMs },
   });
 }
 
@@ -119,5 +119,28 @@ describe('S3ObjectStore puts', () => {
     expect(seen).toEqual(['PUT ?']);
     const tail = await st.get('segments/c', { start: size - 3, end: size });
     expect(tail.toString()).toBe('AAz');
+  }, 60_000);
+});
+
+describe('S3ObjectStore at start-up', () => {
+  it('waits for a server that answers 5xx, and says so once its deadline has passed', async () => {
+    proxy.set([{ fault: { kind: 'status', status: 503 }, probability: 1, methods: ['HEAD'] }]);
+    const clear = setInterval(() => {
+      if ((proxy.injected['status 503'] ?? 0) >= 3) proxy.clear();
+    }, 5);
+    try {
+      await store().checkAccess();
+    } finally {
+      clearInterval(clear);
+      proxy.clear();
+    }
+    expect(proxy.injected['status 503']).toBeGreaterThanOrEqual(3);
+
+    proxy.set([{ fault: { kind: 'status', status: 500 }, probability: 1, methods: ['HEAD'] }]);
+    try {
+      await expect(store(undefined, 300).checkAccess()).rejects.toThrow(/^cannot reach S3 bucket store-test at http:\/\/127\.0\.0\.1:\d+: HTTP 500 \(\d+ attempts\)$/);
+    } finally {
+      proxy.clear();
+    }
   }, 60_000);
 });

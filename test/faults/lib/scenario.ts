@@ -23,6 +23,7 @@
 import type { FaultCluster } from './cluster.js';
 import type { HistoryEvent, HistoryWriter } from './history.js';
 import type { Workload } from './workload.js';
+import { logDefects } from './log-defects.js';
 
 export type Mode = 'short' | 'default' | 'long';
 
@@ -154,6 +155,14 @@ export function makeContext(opts: {
           opts.log(`audit failed: ${(err as Error).stack ?? String(err)}`);
           audit = { failures: { auditError: 1 }, info: { auditError: String((err as Error).message ?? err).slice(0, 300) } };
         }
+      }
+      const defects = Object.entries(logDefects([...cluster.brokers.values()].flatMap((b) => b.allLogs())));
+      if (defects.length) {
+        for (const [kind, lines] of defects) opts.log(`broker log: ${lines.length} ${kind}, first: ${lines[0]!.slice(0, 400)}`);
+        audit = {
+          failures: { ...(audit?.failures ?? {}), ...Object.fromEntries(defects.map(([kind, lines]) => [kind, lines.length])) },
+          info: { ...(audit?.info ?? {}), logDefects: Object.fromEntries(defects.map(([kind, lines]) => [kind, lines.slice(0, 3).map((l) => l.slice(0, 400))])) },
+        };
       }
       await cluster.stop();
       if (workload.readbackStuck.length) {

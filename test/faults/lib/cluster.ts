@@ -329,6 +329,11 @@ export class FaultCluster {
     await Promise.all([...this.brokers.values()].map((b) => (b.running ? b.kill('SIGKILL') : null)));
   }
 
+  /** Every line every broker process wrote, restarts included. */
+  brokerLogs(): string[] {
+    return [...this.brokers.values()].flatMap((b) => b.allLogs());
+  }
+
   async stop(): Promise<void> {
     FaultCluster.running.delete(this);
     if (this.opts.logDir) {

@@ -156,7 +156,7 @@ export function makeContext(opts: {
           audit = { failures: { auditError: 1 }, info: { auditError: String((err as Error).message ?? err).slice(0, 300) } };
         }
       }
-      const defects = Object.entries(logDefects([...cluster.brokers.values()].flatMap((b) => b.allLogs())));
+      const defects = Object.entries(logDefects(cluster.brokerLogs()));
       if (defects.length) {
         for (const [kind, lines] of defects) opts.log(`broker log: ${lines.length} ${kind}, first: ${lines[0]!.slice(0, 400)}`);
         audit = {

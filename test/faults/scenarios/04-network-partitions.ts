@@ -219,6 +219,11 @@ console.log('S3RVER_LISTENING');`;
     };
   }
 
+  /** Every line every broker process wrote, restarts included. */
+  brokerLogs(): string[] {
+    return [...this.lines.values()].flat();
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;

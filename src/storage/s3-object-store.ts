@@ -69,10 +69,9 @@ export function isRetriableS3Error(err: unknown): boolean {
   return /socket hang up|aborted|premature|ECONNRESET|timeout|Unexpected end|closed/i.test(e?.message ?? '');
 }
 
-/** The S3 server answered, with a failure of its own (5xx) or a throttle: worth asking again. */
+/** A retriable failure the S3 server answered itself (5xx, a throttle): not one of the network's, which at start-up means a wrong endpoint. */
 function isServerBusy(err: unknown): boolean {
-  const status = statusOf(err);
-  return status !== undefined && (status >= 500 || status === 429);
+  return statusOf(err) !== undefined && isRetriableS3Error(err);
 }
 
 function wrongLength(key: string, got: number, want: number): Error {

@@ -152,9 +152,9 @@ test('a read whose WAL object compaction deletes under it reads on from the segm
   const mem = new MemoryObjectStore();
   // Holds the next GET once armed, until let go: a read retrying through a faulty S3 takes seconds.
   let armed = false;
-  let held: (() => void) | null = null;
-  const heldGet = new Promise<void>((resolve) => (held = resolve));
-  let holding: () => void = () => {};
+  let release!: () => void;
+  const heldGet = new Promise<void>((resolve) => (release = resolve));
+  let holding!: () => void;
   const holds = new Promise<void>((resolve) => (holding = resolve));
   const store: ObjectStore = {
     description: mem.description,
@@ -185,7 +185,7 @@ test('a read whose WAL object compaction deletes under it reads on from the segm
   await holds;
   while (b2.p0.walBytes() > 0) await b2.logs.compact(b2.p0, 1 << 20);
   expect([...mem.objects.keys()].filter((k) => k.startsWith('wal/'))).toEqual([]);
-  held!();
+  release();
   expect((await reading).map((x) => x[1])).toEqual(values);
   await b2.close();
 });

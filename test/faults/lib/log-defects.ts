@@ -12,8 +12,6 @@ const DEFECTS: Record<string, (e: { level?: string; msg?: string; err?: { type?:
   missingObjectReads: (e) => (e.level === 'error' || e.level === 'fatal') && typeof e.err === 'object' && e.err?.type === 'ObjectNotFoundError',
 };
 
-export const LOG_DEFECT_KINDS = Object.keys(DEFECTS);
-
 /** The defect lines among `lines` (pino JSON; other lines are ignored), by kind; kinds without any are left out. */
 export function logDefects(lines: Iterable<string>): Record<string, string[]> {
   const out: Record<string, string[]> = {};

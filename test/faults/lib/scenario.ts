@@ -156,20 +156,20 @@ export function makeContext(opts: {
           audit = { failures: { auditError: 1 }, info: { auditError: String((err as Error).message ?? err).slice(0, 300) } };
         }
       }
+      // Failures found beside the audit go into its column too.
+      const addFailures = (failures: Record<string, number>, info: Record<string, unknown>) => {
+        audit = { failures: { ...(audit?.failures ?? {}), ...failures }, info: { ...(audit?.info ?? {}), ...info } };
+      };
       const defects = Object.entries(logDefects(cluster.brokerLogs()));
       if (defects.length) {
         for (const [kind, lines] of defects) opts.log(`broker log: ${lines.length} ${kind}, first: ${lines[0]!.slice(0, 400)}`);
-        audit = {
-          failures: { ...(audit?.failures ?? {}), ...Object.fromEntries(defects.map(([kind, lines]) => [kind, lines.length])) },
-          info: { ...(audit?.info ?? {}), logDefects: Object.fromEntries(defects.map(([kind, lines]) => [kind, lines.slice(0, 3).map((l) => l.slice(0, 400))])) },
-        };
+        addFailures(Object.fromEntries(defects.map(([kind, lines]) => [kind, lines.length])), {
+          logDefects: Object.fromEntries(defects.map(([kind, lines]) => [kind, lines.slice(0, 3).map((l) => l.slice(0, 400))])),
+        });
       }
       await cluster.stop();
       if (workload.readbackStuck.length) {
-        audit = {
-          failures: { ...(audit?.failures ?? {}), 'read-back stuck': workload.readbackStuck.length },
-          info: { ...(audit?.info ?? {}), readbackStuck: workload.readbackStuck.map((s) => s.slice(0, 400)) },
-        };
+        addFailures({ 'read-back stuck': workload.readbackStuck.length }, { readbackStuck: workload.readbackStuck.map((s) => s.slice(0, 400)) });
       }
       return {
         history: opts.history.events,

@@ -20,7 +20,7 @@ export class Metrics {
   readonly requests = new Counter({ name: 'streamhouse_requests_total', help: 'Kafka requests handled', labelNames: ['api'], registers: [this.registry] });
   readonly requestLatency = new Histogram({ name: 'streamhouse_request_seconds', help: 'Kafka request latency (fetch includes long-poll waits)', labelNames: ['api'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
 
-  constructor(sources: { cache: () => { hits: number; misses: number; bytes: number }; backlogBytes: () => number; debtBytes: () => number; produceHolds: () => number; cleanings: () => number; bufferedBytes: () => number; fetchSessions: () => number }) {
+  constructor(sources: { cache: () => { hits: number; misses: number; bytes: number }; pool: () => { allocated: number; reused: number }; backlogBytes: () => number; debtBytes: () => number; produceHolds: () => number; cleanings: () => number; bufferedBytes: () => number; fetchSessions: () => number }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'streamhouse_' });
     new Gauge({ name: 'streamhouse_block_cache_hits', help: 'Block cache hits since start', registers: [this.registry], collect() { this.set(sources.cache().hits); } });
     new Gauge({ name: 'streamhouse_block_cache_misses', help: 'Block cache misses since start', registers: [this.registry], collect() { this.set(sources.cache().misses); } });
@@ -34,6 +34,8 @@ export class Metrics {
       },
     });
     new Gauge({ name: 'streamhouse_block_cache_bytes', help: 'Bytes held by the block cache', registers: [this.registry], collect() { this.set(sources.cache().bytes); } });
+    new Gauge({ name: 'streamhouse_block_memory_allocated', help: 'Blocks read from local segments into new memory since start', registers: [this.registry], collect() { this.set(sources.pool().allocated); } });
+    new Gauge({ name: 'streamhouse_block_memory_reused', help: 'Blocks read from local segments into the memory of blocks no reader held any more, since start', registers: [this.registry], collect() { this.set(sources.pool().reused); } });
     new Gauge({ name: 'streamhouse_compaction_backlog_bytes', help: 'WAL bytes not yet compacted into segments', registers: [this.registry], collect() { this.set(sources.backlogBytes()); } });
     new Gauge({ name: 'streamhouse_compaction_debt_bytes', help: 'WAL bytes past one segment per partition awaiting compaction (produce waits above --max-compaction-debt-bytes)', registers: [this.registry], collect() { this.set(sources.debtBytes()); } });
     new Gauge({ name: 'streamhouse_produce_held_for_compaction', help: 'Times since start that produce waited for compaction to catch up', registers: [this.registry], collect() { this.set(sources.produceHolds()); } });

@@ -51,6 +51,7 @@ export class Broker {
     const metrics = cfg.metricsListen
       ? new Metrics({
           cache: () => ({ hits: this.logs?.cache.hits ?? 0, misses: this.logs?.cache.misses ?? 0, bytes: this.logs?.cache.size ?? 0 }),
+          pool: () => ({ allocated: this.logs?.pool.stats.allocated ?? 0, reused: this.logs?.pool.stats.reused ?? 0 }),
           backlogBytes: () => this.logs?.stats.compactionBacklogBytes ?? 0,
           debtBytes: () => this.logs?.compactionDebtBytes() ?? 0,
           produceHolds: () => this.logs?.stats.produceHolds ?? 0,

@@ -51,4 +51,10 @@ export interface RequestContext {
   readonly conn: ConnectionContext;
   readonly connState: ConnectionState;
   readonly broker: BrokerServices;
+  /**
+   * Runs `release` once the connection is done with this request's response
+   * buffers (see FrameHandler): a fetch's pins on pooled block memory. A
+   * caller that never says (a test calling the dispatcher) leaves them held.
+   */
+  readonly onWritten: (release: () => void) => void;
 }

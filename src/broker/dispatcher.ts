@@ -41,7 +41,7 @@ export class Dispatcher implements FrameHandler {
     return s;
   }
 
-  async handle(frame: Buffer, conn: ConnectionContext): Promise<Buffer[] | null> {
+  async handle(frame: Buffer, conn: ConnectionContext, onWritten: (release: () => void) => void = () => {}): Promise<Buffer[] | null> {
     await this.ready;
     const apiKey = frame.readInt16BE(0);
     const apiVersion = frame.readInt16BE(2);
@@ -87,6 +87,7 @@ export class Dispatcher implements FrameHandler {
       conn,
       connState: this.stateOf(conn),
       broker: services,
+      onWritten,
     };
     let res: unknown;
     const started = performance.now();

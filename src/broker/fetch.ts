@@ -15,6 +15,7 @@ import {
 import { ErrorCode, KafkaError } from '../protocol/kafka-error.js';
 import { downConvert } from '../protocol/records/legacy.js';
 import type { TopicRecord } from '../coordination/metadata-store.js';
+import type { BlockPins } from '../storage/block-pool.js';
 import type { PartitionLog } from '../storage/partition-log.js';
 import type { RequestContext } from './context.js';
 import { FINAL_EPOCH, INITIAL_EPOCH, partitionKey, type FetchSession } from './fetch-sessions.js';
@@ -54,6 +55,7 @@ async function readOnce(
   targets: Target[],
   ctx: RequestContext,
   maxBytes: number,
+  pins: BlockPins,
 ): Promise<{ partitions: FetchResponsePartitionData[]; bytes: number; errors: boolean }> {
   const partitions: FetchResponsePartitionData[] = [];
   let bytes = 0;
@@ -75,7 +77,7 @@ async function readOnce(
     const budget = Math.min(t.req.partitionMaxBytes, maxBytes - bytes);
     let batches: Buffer[] = [];
     try {
-      if (budget > 0 || bytes === 0) batches = await log.read(offset, Math.max(budget, 1));
+      if (budget > 0 || bytes === 0) batches = await log.read(offset, Math.max(budget, 1), pins);
     } catch (err) {
       if (!(err instanceof KafkaError)) ctx.broker.log.error({ err, topic: log.topicName, partition: log.partition }, 'fetch read failed');
       let code = err instanceof KafkaError ? err.code : ErrorCode.KAFKA_STORAGE_ERROR;
@@ -144,11 +146,14 @@ export const fetch = defineHandler({
 
     const maxBytes = req.maxBytes ?? 0x7fffffff;
     const deadline = Date.now() + Math.max(0, req.maxWaitMs);
-    let result = await readOnce(targets, ctx, maxBytes);
+    // Block memory the response references stays out of the pool until the socket has written it.
+    const pins = ctx.broker.logs.pins();
+    ctx.onWritten(() => pins.release());
+    let result = await readOnce(targets, ctx, maxBytes, pins);
     while (!result.errors && result.bytes < Math.max(1, req.minBytes) && Date.now() < deadline) {
       const changed = await waitForChange(targets, deadline - Date.now(), ctx.broker.shuttingDown);
       if (!changed) break;
-      result = await readOnce(targets, ctx, maxBytes);
+      result = await readOnce(targets, ctx, maxBytes, pins);
     }
 
     // Topics in the order they first appear; an incremental answer leaves out the partitions with nothing new.

@@ -24,8 +24,13 @@ export class CloseConnection extends Error {
 }
 
 export interface FrameHandler {
-  /** The response frame body (without its size prefix), or null for requests that get no answer (acks=0 produce). */
-  handle(frame: Buffer, ctx: ConnectionContext): Promise<Buffer[] | null>;
+  /**
+   * The response frame body (without its size prefix), or null for requests
+   * that get no answer (acks=0 produce). `onWritten`: the handler's callbacks
+   * for when the socket is done with the response's buffers (written, or
+   * never to be: the connection closed), so that their memory may be reused.
+   */
+  handle(frame: Buffer, ctx: ConnectionContext, onWritten?: (release: () => void) => void): Promise<Buffer[] | null>;
 }
 
 export interface ConnectionLimits {
@@ -40,6 +45,11 @@ interface Slot {
   done: boolean;
   response: Buffer[] | null;
   bytes: number;
+  written: Array<() => void>;
+}
+
+function runAll(fns: Array<() => void>): void {
+  for (const f of fns.splice(0)) f();
 }
 
 export class Connection {
@@ -123,13 +133,13 @@ export class Connection {
   }
 
   private dispatch(frame: Buffer): void {
-    const slot: Slot = { done: false, response: null, bytes: frame.length };
+    const slot: Slot = { done: false, response: null, bytes: frame.length, written: [] };
     this.queue.push(slot);
     this.inflightBytes += frame.length;
     this.updateFlow();
     let p: Promise<Buffer[] | null>;
     try {
-      p = this.handler.handle(frame, this.ctx);
+      p = this.handler.handle(frame, this.ctx, (release) => slot.written.push(release));
     } catch (err) {
       p = Promise.reject(err);
     }
@@ -140,6 +150,7 @@ export class Connection {
         this.writeReady();
       },
       (err: unknown) => {
+        runAll(slot.written);
         const reason = err instanceof CloseConnection ? err.message : `handler failed: ${(err as Error)?.message}`;
         if (!(err instanceof CloseConnection)) this.ctx.log.error({ err, conn: this.ctx.id }, 'request handler failed');
         this.abort(reason);
@@ -157,9 +168,13 @@ export class Connection {
         prefix.writeInt32BE(size, 0);
         this.socket.cork();
         this.socket.write(prefix);
-        for (const b of slot.response) this.socket.write(b);
+        const chunks = slot.response;
+        // The last write's callback comes once the socket needs none of these buffers: written to the kernel, or dropped with an error.
+        const done = slot.written.length ? () => runAll(slot.written) : undefined;
+        for (let i = 0; i < chunks.length; i++) this.socket.write(chunks[i]!, i === chunks.length - 1 ? done : undefined);
+        if (chunks.length === 0 && done) done();
         this.socket.uncork();
-      }
+      } else runAll(slot.written);
     }
     this.updateFlow();
     this.notifyDrained();

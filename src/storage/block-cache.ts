@@ -1,5 +1,6 @@
 // LRU cache of object bytes, bounded in bytes, that also folds concurrent
-// reads of the same block into one GET.
+// reads of the same block into one GET. It tells its owner each buffer it
+// lets go (onEvict): pool memory is reused only after that (block-pool.ts).
 
 export class BlockCache {
   private entries = new Map<string, Buffer>();
@@ -8,7 +9,10 @@ export class BlockCache {
   hits = 0;
   misses = 0;
 
-  constructor(private readonly capacity: number) {}
+  constructor(
+    private readonly capacity: number,
+    private readonly onEvict: (buf: Buffer) => void = () => {},
+  ) {}
 
   get size(): number {
     return this.bytes;
@@ -54,11 +58,15 @@ export class BlockCache {
   }
 
   set(key: string, buf: Buffer): void {
-    if (buf.length > this.capacity) return;
+    if (buf.length > this.capacity) {
+      this.onEvict(buf);
+      return;
+    }
     const old = this.entries.get(key);
     if (old) {
       this.bytes -= old.length;
       this.entries.delete(key);
+      if (old !== buf) this.onEvict(old);
     }
     this.entries.set(key, buf);
     this.bytes += buf.length;
@@ -66,6 +74,7 @@ export class BlockCache {
       if (this.bytes <= this.capacity) break;
       this.entries.delete(k);
       this.bytes -= v.length;
+      this.onEvict(v);
     }
   }
 
@@ -74,6 +83,7 @@ export class BlockCache {
       if (k.startsWith(prefix)) {
         this.entries.delete(k);
         this.bytes -= v.length;
+        this.onEvict(v);
       }
     }
   }

@@ -127,11 +127,18 @@ export const DIRECT_READ_FLAGS = constants.O_RDONLY | constants.O_DIRECT;
 
 /**
  * Bytes [start, end) of an O_DIRECT descriptor: whole aligned blocks are
- * read into a stage, a piece at a time, and the range copied out. A file
- * shorter than `end` throws.
+ * read into a stage, a piece at a time, and the range copied out (into a
+ * buffer from `allocate`). A file shorter than `end` throws.
  */
-export async function readDirect(fd: number, start: number, end: number, stages: DirectStages, what: string): Promise<Buffer> {
-  const out = Buffer.allocUnsafe(Math.max(0, end - start));
+export async function readDirect(
+  fd: number,
+  start: number,
+  end: number,
+  stages: DirectStages,
+  what: string,
+  allocate: (length: number) => Buffer = Buffer.allocUnsafe,
+): Promise<Buffer> {
+  const out = allocate(Math.max(0, end - start));
   if (out.length === 0) return out;
   const [stage] = await stages.acquire(1);
   try {

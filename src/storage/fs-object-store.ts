@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { sliceChunks, totalBytes } from './chunks.js';
 import { DIRECT_READ_FLAGS, DirectStages, openDirect, readDirect, writeDirect } from './direct-io.js';
 import { ReadDescriptors, closeQuietly, type HeldDescriptor } from './read-descriptors.js';
-import { ObjectNotFoundError, objectKind, type ByteRange, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
+import { ObjectNotFoundError, objectKind, type ByteRange, type GetOptions, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
 
 const TMP_SUFFIX = '.tmp';
 const MAX_OPEN_READERS = 64;
@@ -265,7 +265,7 @@ export class FsObjectStore implements ObjectStore {
     throw failure;
   }
 
-  async get(key: string, range?: ByteRange): Promise<Buffer> {
+  async get(key: string, range?: ByteRange, opts?: GetOptions): Promise<Buffer> {
     const direct = this.direct && objectKind(key) === 'segments';
     let held: HeldDescriptor;
     try {
@@ -280,7 +280,7 @@ export class FsObjectStore implements ObjectStore {
       const end = range?.end ?? fstatSync(held.fd).size;
       if (!direct) return await readExactly(held.fd, start, end, key);
       try {
-        return await readDirect(held.fd, start, end, this.readStages, key);
+        return await readDirect(held.fd, start, end, this.readStages, key, opts?.allocate);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
       }

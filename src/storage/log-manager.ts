@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { partitionKey, RangesNotReplaced, type LogRange, type MetadataStore, type PartitionKey, type PartitionState, type TopicRecord } from '../coordination/metadata-store.js';
 import { failpoint } from '../failpoints.js';
 import { BlockCache } from './block-cache.js';
+import { BlockPins, BlockPool } from './block-pool.js';
 import type { ObjectInfo, ObjectStore } from './object-store.js';
 import { PartitionLog } from './partition-log.js';
 import { RangeReader } from './range-reader.js';
@@ -121,9 +122,17 @@ export const DEFAULT_STORAGE_OPTIONS: Omit<StorageOptions, 'brokerId'> = {
   cleanerMaxKeys: 1_000_000,
 };
 
+/**
+ * Freed block memory kept for the next blocks read (see block-pool.ts): a
+ * catching-up reader's blocks come back as the cache evicts them, a few MiB
+ * behind it, so this need only cover the blocks in flight between.
+ */
+const POOL_FREE_BYTES = 32 * 1024 * 1024;
+
 export class LogManager {
   readonly writer: WalWriter;
   readonly cache: BlockCache;
+  readonly pool: BlockPool;
   private readonly reader: RangeReader;
   private logs = new Map<PartitionKey, PartitionLog>();
   private opening = new Map<PartitionKey, Promise<PartitionLog>>();
@@ -155,8 +164,9 @@ export class LogManager {
     private readonly topicStorageConfig: (topic: string) => TopicStorageConfig,
     private readonly log: Logger,
   ) {
-    this.cache = new BlockCache(opts.blockCacheBytes);
-    this.reader = new RangeReader(store, this.cache, opts.maxConcurrentGets, opts.readAheadGetBytes);
+    this.pool = new BlockPool(Math.min(POOL_FREE_BYTES, opts.blockCacheBytes));
+    this.cache = new BlockCache(opts.blockCacheBytes, (buf) => this.pool.evicted(buf));
+    this.reader = new RangeReader(store, this.cache, opts.maxConcurrentGets, opts.readAheadGetBytes, this.pool);
     this.writer = new WalWriter(
       store,
       meta,
@@ -178,6 +188,11 @@ export class LogManager {
     };
     this.writer.onFenced = () => this.onFenced();
     this.writer.holdAdmission = () => this.compactionBehind();
+  }
+
+  /** Pins for one response's blocks (see block-pool.ts). */
+  pins(): BlockPins {
+    return new BlockPins(this.pool);
   }
 
   /**

@@ -16,6 +16,14 @@ export interface ByteRange {
   end: number;
 }
 
+export interface GetOptions {
+  /**
+   * Where the bytes go: a buffer of exactly `length` bytes that the caller
+   * owns (its block pool). A store may ignore it and return its own buffer.
+   */
+  allocate?: (length: number) => Buffer;
+}
+
 export interface PutOptions {
   /**
    * Background work that fell behind (compaction owing more than half its
@@ -37,7 +45,7 @@ export interface ObjectStore {
   /** Where the objects live, for logs and the README's layout. */
   readonly description: string;
   put(key: string, body: Buffer | Buffer[], opts?: PutOptions): Promise<void>;
-  get(key: string, range?: ByteRange): Promise<Buffer>;
+  get(key: string, range?: ByteRange, opts?: GetOptions): Promise<Buffer>;
   delete(key: string): Promise<void>;
   /** Every object whose key starts with prefix, in key order. */
   list(prefix: string): Promise<ObjectInfo[]>;

@@ -9,6 +9,7 @@ import { firstOffsetAtOrAfterTimestamp, readBatchHeader, setBaseOffset, setParti
 import { ObjectNotFoundError } from './object-store.js';
 import { ProducerTable } from './producer-state.js';
 import type { RangeReader, StoredBatch } from './range-reader.js';
+import type { BlockPins } from './block-pool.js';
 
 export interface AppendRequest {
   log: PartitionLog;
@@ -175,10 +176,13 @@ export class PartitionLog {
     for (const w of ws) w();
   }
 
-  /** Committed batches from the one holding `offset`, in order, ending before the high watermark. */
-  async *batchesFrom(offset: number): AsyncGenerator<StoredBatch> {
+  /**
+   * Committed batches from the one holding `offset`, in order, ending before
+   * the high watermark. `pins`: see RangeReader.batchesFrom.
+   */
+  async *batchesFrom(offset: number, pins?: BlockPins): AsyncGenerator<StoredBatch> {
     while (offset < this.highWatermark) {
-      const batches = await this.someBatchesFrom(offset);
+      const batches = await this.someBatchesFrom(offset, pins);
       if (batches.length === 0) return;
       for (const b of batches) {
         if (b.baseOffset >= this.highWatermark) return;
@@ -188,7 +192,7 @@ export class PartitionLog {
     }
   }
 
-  private async someBatchesFrom(offset: number): Promise<StoredBatch[]> {
+  private async someBatchesFrom(offset: number, pins?: BlockPins): Promise<StoredBatch[]> {
     for (;;) {
       if (this.tail.length && this.tail[0]!.baseOffset <= offset) {
         const i = findBatch(this.tail, offset);
@@ -198,7 +202,7 @@ export class PartitionLog {
       if (!r) return [];
       let batches: StoredBatch[];
       try {
-        batches = await this.reader.batchesFrom(r, offset, this.epochAt(r.baseOffset));
+        batches = await this.reader.batchesFrom(r, offset, this.epochAt(r.baseOffset), true, pins);
       } catch (err) {
         // Compaction, merging or cleaning replaced the range while it was being
         // read and deleted its object (a GET retried through a faulty store
@@ -260,13 +264,14 @@ export class PartitionLog {
 
   /**
    * Batches for a fetch: from the one holding `offset`, up to maxBytes (the
-   * first batch always, as Kafka does since KIP-74).
+   * first batch always, as Kafka does since KIP-74). `pins`: the fetch
+   * releases the blocks it was given once its response is written.
    */
-  async read(offset: number, maxBytes: number): Promise<Buffer[]> {
+  async read(offset: number, maxBytes: number, pins?: BlockPins): Promise<Buffer[]> {
     this.checkOffset(offset);
     const out: Buffer[] = [];
     let bytes = 0;
-    for await (const b of this.batchesFrom(offset)) {
+    for await (const b of this.batchesFrom(offset, pins)) {
       if (out.length > 0 && bytes + b.buf.length > maxBytes) break;
       out.push(b.buf);
       bytes += b.buf.length;

@@ -7,6 +7,7 @@ import { crc32c } from '@node-rs/crc32';
 import type { LogRange } from '../coordination/metadata-store.js';
 import { PARTITION_LEADER_EPOCH_OFFSET, readBatchHeader } from '../protocol/records/batch.js';
 import type { BlockCache } from './block-cache.js';
+import type { BlockPins, BlockPool } from './block-pool.js';
 import type { ObjectStore } from './object-store.js';
 import { Limiter } from './limiter.js';
 import { SEGMENT_TRAILER, blockFor, decodeBlock, decodeSegmentFooter, footerLengthFromTrailer, type SegmentBlock, type SegmentFooter } from './segment.js';
@@ -115,17 +116,25 @@ export class RangeReader {
     private readonly cache: BlockCache,
     maxConcurrentGets = 32,
     private readonly readAheadGetBytes = 0,
+    /** Memory for blocks read one GET each (the cache must tell the pool what it evicts). */
+    private readonly pool?: BlockPool,
   ) {
     this.gets = new Limiter(maxConcurrentGets);
   }
 
-  private get(key: string, start: number, end: number): Promise<Buffer> {
-    return this.gets.run(() => this.store.get(key, { start, end }));
+  private get(key: string, start: number, end: number, allocate?: (length: number) => Buffer): Promise<Buffer> {
+    return this.gets.run(() => this.store.get(key, { start, end }, allocate ? { allocate } : undefined));
   }
 
   private loadBlock(range: LogRange, footer: SegmentFooter, idx: number): Promise<Buffer> {
     const block = footer.blocks[idx]!;
-    return this.cache.get(`${range.key}#${idx}`, async () => this.decode(range.key, block, await this.get(range.key, block.position, block.position + block.length)));
+    return this.cache.get(`${range.key}#${idx}`, async () => {
+      // A GET of exactly one block: its buffer becomes one cache entry, which is what pool memory must be.
+      const stored = await this.get(range.key, block.position, block.position + block.length, this.pool && ((n) => this.pool!.allocate(n)));
+      const bytes = await this.decode(range.key, block, stored);
+      if (bytes !== stored) this.pool?.discard(stored);
+      return bytes;
+    });
   }
 
   /** Blocks from..to of a segment with one GET, each cached on its own (read-ahead: failures are left to the reader's own GET). */
@@ -200,9 +209,11 @@ export class RangeReader {
   /**
    * Some batches of `range` from the one holding `fromOffset` on (at least
    * one, unless the range ends before it). `expectedEpoch`: the leader epoch
-   * of a WAL range's batches, when the caller knows it.
+   * of a WAL range's batches, when the caller knows it. `pins`: the caller
+   * releases the blocks it was given once it is done with them (a fetch,
+   * once its response is written); without, they are never reused.
    */
-  async batchesFrom(range: LogRange, fromOffset: number, expectedEpoch?: number, fillCache = true): Promise<StoredBatch[]> {
+  async batchesFrom(range: LogRange, fromOffset: number, expectedEpoch?: number, fillCache = true, pins?: BlockPins): Promise<StoredBatch[]> {
     let batches: StoredBatch[];
     if (range.kind === 'wal') {
       const cacheKey = `${range.key}@${range.position}`;
@@ -219,6 +230,9 @@ export class RangeReader {
       const footer = await this.footer(range);
       const idx = blockFor(footer, fromOffset);
       const raw = await this.loadBlock(range, footer, idx);
+      // In the turn the read resolved: the pool reuses nothing let go in this turn before the next.
+      if (pins) pins.hold(raw);
+      else this.pool?.taint(raw);
       // A reader moving forward will want the next blocks: fetched once this
       // request is answered (a local store reads small blocks synchronously,
       // which would hold up the answer).

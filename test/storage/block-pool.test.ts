@@ -1,0 +1,215 @@
+// Block memory reuse: a block's memory serves another block only once the
+// cache has let it go, every fetch that pinned it has released it, nothing
+// tainted it, and a macrotask has passed. test/e2e/block-reuse.test.ts checks
+// the same through a broker process and real clients.
+import { randomBytes } from 'node:crypto';
+import { expect, test } from 'vitest';
+import type { LogRange } from '../../src/coordination/metadata-store.js';
+import { buildBatch } from '../../src/protocol/records/records.js';
+import { BlockCache } from '../../src/storage/block-cache.js';
+import { BlockPins, BlockPool, BlockReusedError } from '../../src/storage/block-pool.js';
+import { MemoryObjectStore } from '../../src/storage/memory-object-store.js';
+import type { ByteRange, GetOptions } from '../../src/storage/object-store.js';
+import { RangeReader } from '../../src/storage/range-reader.js';
+import { encodeSegment } from '../../src/storage/segment.js';
+
+const turn = () => new Promise((r) => setImmediate(r));
+const KiB = 1024;
+
+test('memory the cache let go is reused for a block of its class, from the next macrotask on', async () => {
+  const pool = new BlockPool(1 << 20);
+  const a = pool.allocate(100 * KiB);
+  expect(a.length).toBe(100 * KiB);
+  pool.evicted(a);
+  // Same turn: a reader whose read resolved in this turn may still pin it.
+  const b = pool.allocate(100 * KiB);
+  expect(b.buffer).not.toBe(a.buffer);
+  await turn();
+  const c = pool.allocate(120 * KiB);
+  expect(c.buffer).toBe(a.buffer);
+  expect(c.length).toBe(120 * KiB);
+  expect(pool.stats).toMatchObject({ allocated: 2, reused: 1 });
+  // Another class does not get it.
+  pool.evicted(b);
+  await turn();
+  expect(pool.allocate(300 * KiB).buffer).not.toBe(b.buffer);
+});
+
+test('a pinned block is reused only after its last unpin, a tainted one never', async () => {
+  const pool = new BlockPool(1 << 20);
+  const a = pool.allocate(64 * KiB);
+  expect(pool.pin(a)).toBe(true);
+  expect(pool.pin(a)).toBe(true);
+  pool.evicted(a);
+  await turn();
+  pool.unpin(a);
+  await turn();
+  expect(pool.freeMemoryBytes).toBe(0);
+  pool.unpin(a);
+  await turn();
+  expect(pool.freeMemoryBytes).toBe(64 * KiB);
+
+  const t = pool.allocate(64 * KiB);
+  expect(t.buffer).toBe(a.buffer);
+  pool.taint(t);
+  pool.evicted(t);
+  await turn();
+  expect(pool.freeMemoryBytes).toBe(0);
+  expect(pool.stats.tainted).toBe(1);
+});
+
+test('a pin or taint in the turn the cache let the block go keeps it', async () => {
+  const pool = new BlockPool(1 << 20);
+  const a = pool.allocate(64 * KiB);
+  pool.evicted(a);
+  pool.pin(a);
+  const b = pool.allocate(64 * KiB);
+  pool.evicted(b);
+  pool.taint(b);
+  await turn();
+  expect(pool.freeMemoryBytes).toBe(0);
+  pool.unpin(a);
+  await turn();
+  expect(pool.freeMemoryBytes).toBe(64 * KiB);
+});
+
+test('a pin or taint of memory already reused throws instead of serving another block', async () => {
+  const pool = new BlockPool(1 << 20);
+  const a = pool.allocate(64 * KiB);
+  pool.evicted(a);
+  await turn();
+  pool.allocate(64 * KiB);
+  expect(() => pool.pin(a)).toThrow(BlockReusedError);
+  expect(() => pool.taint(a)).toThrow(BlockReusedError);
+  // Buffers the pool never handed out are no business of it.
+  expect(pool.pin(Buffer.alloc(10))).toBe(false);
+});
+
+test('free memory is bounded; memory never handed out is reused at once', async () => {
+  const pool = new BlockPool(128 * KiB);
+  const blocks = [0, 1, 2].map(() => pool.allocate(64 * KiB));
+  for (const b of blocks) pool.evicted(b);
+  await turn();
+  expect(pool.freeMemoryBytes).toBe(128 * KiB);
+  const d = pool.allocate(64 * KiB);
+  const e = pool.allocate(64 * KiB);
+  pool.discard(e);
+  expect(pool.allocate(64 * KiB).buffer).toBe(e.buffer);
+  pool.pin(d);
+  pool.discard(d);
+  expect(pool.freeMemoryBytes).toBe(0);
+});
+
+test('BlockPins releases each block once; a block held after the release is tainted', async () => {
+  const pool = new BlockPool(1 << 20);
+  const pins = new BlockPins(pool);
+  const a = pool.allocate(64 * KiB);
+  pins.hold(a);
+  pins.hold(Buffer.alloc(5));
+  pool.evicted(a);
+  pins.release();
+  pins.release();
+  await turn();
+  expect(pool.freeMemoryBytes).toBe(64 * KiB);
+  const late = pool.allocate(64 * KiB);
+  pins.hold(late);
+  pool.evicted(late);
+  await turn();
+  expect(pool.freeMemoryBytes).toBe(0);
+});
+
+test('the block cache tells what it lets go: evicted, replaced, too large, invalidated', () => {
+  const gone: Buffer[] = [];
+  const cache = new BlockCache(300, (b) => gone.push(b));
+  const [a, b, c, d, big] = [100, 100, 100, 100, 400].map((n) => Buffer.alloc(n));
+  cache.set('k#0', a!);
+  cache.set('k#1', b!);
+  cache.set('k#2', c!);
+  expect(gone).toEqual([]);
+  cache.set('k#3', d!);
+  expect(gone).toEqual([a]);
+  const b2 = Buffer.alloc(100);
+  cache.set('k#1', b2);
+  expect(gone).toEqual([a, b]);
+  cache.set('k#9', big!);
+  expect(gone).toEqual([a, b, big]);
+  cache.invalidatePrefix('k#');
+  expect(new Set(gone.slice(3))).toEqual(new Set([c, d, b2]));
+  expect(cache.size).toBe(0);
+});
+
+/** A store that reads into the caller's buffers, as the local store's O_DIRECT reads do. */
+class AllocatingStore extends MemoryObjectStore {
+  override async get(key: string, range?: ByteRange, opts?: GetOptions): Promise<Buffer> {
+    const bytes = await super.get(key, range);
+    if (!opts?.allocate) return bytes;
+    const out = opts.allocate(bytes.length);
+    bytes.copy(out);
+    return out;
+  }
+}
+
+const KEY = 'segments/t/0/00000000000000000000.seg';
+
+async function segment(store: MemoryObjectStore, batches: number): Promise<{ range: LogRange; input: Buffer[] }> {
+  const input = Array.from({ length: batches }, (_, i) => buildBatch({ baseOffset: i * 2, records: [0, 1].map((k) => ({ key: null, value: randomBytes(15_000), timestamp: 1000 + i * 2 + k })) }));
+  const { chunks, size } = await encodeSegment(
+    input.map((buf, i) => ({ baseOffset: i * 2, nextOffset: i * 2 + 2, maxTimestamp: 1001 + i * 2, buf })),
+    64 * KiB,
+  );
+  await store.put(KEY, chunks);
+  return { range: { kind: 'segment', key: KEY, position: 0, length: size, baseOffset: 0, nextOffset: batches * 2, maxTimestamp: 1000 + batches * 2 }, input };
+}
+
+test('reads through a small cache: pinned blocks come back right and their memory is reused after release; unpinned reads taint', async () => {
+  const store = new AllocatingStore();
+  const { range, input } = await segment(store, 64);
+  const pool = new BlockPool(1 << 20);
+  const cache = new BlockCache(256 * KiB, (b) => pool.evicted(b));
+  const reader = new RangeReader(store, cache, 8, 0, pool);
+  const readAll = async (pinned: boolean) => {
+    const held: Array<{ pins: BlockPins; bufs: Buffer[]; copies: Buffer[] }> = [];
+    let offset = 0;
+    while (offset < range.nextOffset) {
+      const pins = new BlockPins(pool);
+      const some = await reader.batchesFrom(range, offset, undefined, true, pinned ? pins : undefined);
+      // A response still being written: its views must keep their bytes until released.
+      held.push({ pins, bufs: some.map((b) => b.buf), copies: some.map((b) => Buffer.from(b.buf)) });
+      if (held.length > 4) {
+        const h = held.shift()!;
+        h.bufs.forEach((b, i) => expect(b.equals(h.copies[i]!)).toBe(true));
+        h.pins.release();
+      }
+      offset = some[some.length - 1]!.nextOffset;
+      await turn();
+    }
+    for (const h of held) {
+      h.bufs.forEach((b, i) => expect(b.equals(h.copies[i]!)).toBe(true));
+      h.pins.release();
+    }
+    return held;
+  };
+  await readAll(true);
+  await turn();
+  const reusedAfterPinned = pool.stats.reused;
+  expect(reusedAfterPinned).toBeGreaterThan(10);
+
+  // Every batch as written, read after the memory went round several times.
+  let offset = 0;
+  const pins = new BlockPins(pool);
+  const got: Buffer[] = [];
+  while (offset < range.nextOffset) {
+    const some = await reader.batchesFrom(range, offset, undefined, true, pins);
+    got.push(...some.map((b) => Buffer.from(b.buf)));
+    offset = some[some.length - 1]!.nextOffset;
+  }
+  pins.release();
+  expect(Buffer.concat(got).equals(Buffer.concat(input))).toBe(true);
+
+  // Readers without pins (compaction, ListOffsets) taint what they read: it is left to the GC.
+  cache.invalidatePrefix(KEY);
+  await turn();
+  const taintedBefore = pool.stats.tainted;
+  await readAll(false);
+  expect(pool.stats.tainted - taintedBefore).toBeGreaterThan(10);
+});

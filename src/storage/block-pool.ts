@@ -64,11 +64,6 @@ export class BlockPool {
     return buf;
   }
 
-  /** Whether `buf` is a block of this pool (the exact Buffer allocate returned). */
-  owns(buf: Buffer): boolean {
-    return this.slots.has(buf);
-  }
-
   /** A fetch serves `buf` until unpin(). False: not a pool block (nothing to do). */
   pin(buf: Buffer): boolean {
     const s = this.live(buf);

@@ -10,6 +10,7 @@ test('broker log lines only a defect writes are counted by kind; the faults\' ow
     line({ level: 'error', err: { type: 'TypeError', message: "Cannot read properties of undefined (reading 'length')" }, conn: 7, msg: 'request handler failed' }),
     line({ level: 'fatal', err: { type: 'Error', message: 'boom' }, msg: 'uncaught exception' }),
     line({ level: 'error', err: 'x', msg: 'unhandled rejection' }),
+    line({ level: 'error', err: { type: 'BlockReusedError', message: 'block memory was reused while a reader still held it' }, topic: 'fa', partition: 0, msg: 'fetch read failed' }),
     // what faults cause and the broker handles: not defects
     line({ level: 'error', err: { type: 'CorruptObjectError', message: 'object wal/1/x.wal is damaged: batch CRC mismatch at 0' }, msg: 'fetch read failed' }),
     line({ level: 'fatal', err: 'WAL object wal/1/x.wal read back damaged 4 times', msg: 'start-up failed' }),
@@ -19,6 +20,6 @@ test('broker log lines only a defect writes are counted by kind; the faults\' ow
     '{ not json',
   ];
   const d = logDefects(lines);
-  expect(Object.fromEntries(Object.entries(d).map(([k, v]) => [k, v.length]))).toEqual({ missingObjectReads: 1, handlerFailures: 1, uncaught: 2 });
+  expect(Object.fromEntries(Object.entries(d).map(([k, v]) => [k, v.length]))).toEqual({ missingObjectReads: 1, handlerFailures: 1, uncaught: 2, reusedBlockReads: 1 });
   expect(d.missingObjectReads![0]).toContain('00000622.wal');
 });

@@ -10,6 +10,8 @@ const DEFECTS: Record<string, (e: { level?: string; msg?: string; err?: { type?:
   handlerFailures: (e) => e.msg === 'request handler failed',
   uncaught: (e) => e.msg === 'uncaught exception' || e.msg === 'unhandled rejection',
   missingObjectReads: (e) => (e.level === 'error' || e.level === 'fatal') && typeof e.err === 'object' && e.err?.type === 'ObjectNotFoundError',
+  // A block's memory reused while a fetch still wanted it (src/storage/block-pool.ts): caught, so the client got an error, not another block's bytes.
+  reusedBlockReads: (e) => typeof e.err === 'object' && e.err?.type === 'BlockReusedError',
 };
 
 /** The defect lines among `lines` (pino JSON; other lines are ignored), by kind; kinds without any are left out. */

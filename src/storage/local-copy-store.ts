@@ -9,7 +9,7 @@ import { mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { totalBytes } from './chunks.js';
 import { readExactly } from './fs-object-store.js';
-import type { ByteRange, ObjectInfo, ObjectStore, PutOptions } from './object-store.js';
+import type { ByteRange, GetOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js';
 
 /** Keys whose objects get a local copy: the ones read back soon after they are written. */
 const COPIED_PREFIX = 'wal/';
@@ -96,7 +96,7 @@ export class LocalCopyObjectStore implements ObjectStore {
     void unlink(this.pathOf(key)).catch(() => {});
   }
 
-  async get(key: string, range?: ByteRange): Promise<Buffer> {
+  async get(key: string, range?: ByteRange, opts?: GetOptions): Promise<Buffer> {
     const size = this.copies.get(key);
     if (size !== undefined) {
       try {
@@ -108,7 +108,7 @@ export class LocalCopyObjectStore implements ObjectStore {
         this.drop(key);
       }
     }
-    return this.remote.get(key, range);
+    return this.remote.get(key, range, opts);
   }
 
   async delete(key: string): Promise<void> {

@@ -126,14 +126,13 @@ export class RangeReader {
     return this.gets.run(() => this.store.get(key, { start, end }, allocate ? { allocate } : undefined));
   }
 
+  private readonly allocate = (length: number): Buffer => this.pool!.allocate(length);
+
   private loadBlock(range: LogRange, footer: SegmentFooter, idx: number): Promise<Buffer> {
     const block = footer.blocks[idx]!;
     return this.cache.get(`${range.key}#${idx}`, async () => {
-      // A GET of exactly one block: its buffer becomes one cache entry, which is what pool memory must be.
-      const stored = await this.get(range.key, block.position, block.position + block.length, this.pool && ((n) => this.pool!.allocate(n)));
-      const bytes = await this.decode(range.key, block, stored);
-      if (bytes !== stored) this.pool?.discard(stored);
-      return bytes;
+      const stored = await this.get(range.key, block.position, block.position + block.length, this.pool && this.allocate);
+      return this.decodeView(range.key, block, stored);
     });
   }
 
@@ -143,7 +142,7 @@ export class RangeReader {
     const last = footer.blocks[to]!;
     const bytes = last.position + last.length - start;
     this.readAheadInflight += bytes;
-    const run = this.get(range.key, start, last.position + last.length);
+    const run = this.get(range.key, start, last.position + last.length, this.pool && this.allocate);
     run.then(
       () => (this.readAheadInflight -= bytes),
       () => (this.readAheadInflight -= bytes),
@@ -151,9 +150,33 @@ export class RangeReader {
     for (let i = from; i <= to; i++) {
       const block = footer.blocks[i]!;
       this.cache
-        .get(`${range.key}#${i}`, async () => this.decode(range.key, block, (await run).subarray(block.position - start, block.position - start + block.length)))
+        .get(`${range.key}#${i}`, async () => {
+          const whole = await run;
+          const stored = whole.subarray(block.position - start, block.position - start + block.length);
+          // One view per block of the GET's memory, each let go on its own (see block-pool.ts).
+          this.pool?.share(whole, stored);
+          return this.decodeView(range.key, block, stored);
+        })
         .catch(() => {});
     }
+    // After every block above has taken its view (their reactions to `run` come first): the GET's own goes.
+    run.then(
+      (whole) => this.pool?.evicted(whole),
+      () => {},
+    );
+  }
+
+  /** decode(), and the pool told when the stored view is not what the cache will hold (a decompressed block, a damaged one). */
+  private async decodeView(key: string, block: SegmentBlock, stored: Buffer): Promise<Buffer> {
+    let bytes: Buffer;
+    try {
+      bytes = await this.decode(key, block, stored);
+    } catch (err) {
+      this.pool?.evicted(stored);
+      throw err;
+    }
+    if (bytes !== stored) this.pool?.evicted(stored);
+    return bytes;
   }
 
   private async decode(key: string, block: SegmentBlock, stored: Buffer): Promise<Buffer> {

@@ -19,7 +19,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Agent } from 'node:https';
 import { Agent as HttpAgent } from 'node:http';
-import { ObjectNotFoundError, objectKind, type ByteRange, type ObjectInfo, type ObjectKind, type ObjectStore } from './object-store.js';
+import { ObjectNotFoundError, objectKind, type ByteRange, type GetOptions, type ObjectInfo, type ObjectKind, type ObjectStore } from './object-store.js';
 import { DEFAULT_RETRY, RetryDeadlineError, withRetries, type RetryHooks, type RetryPolicy } from './retry.js';
 import { DEFAULT_MULTIPART_THRESHOLD_BYTES } from './s3-defaults.js';
 
@@ -87,13 +87,13 @@ function wrongLength(key: string, got: number, want: number): Error {
  * 64 KiB records from s3rver. A body of any other length is retriable, as a
  * connection cut short is.
  */
-async function readBody(key: string, body: Readable, length: number | undefined): Promise<Buffer> {
+async function readBody(key: string, body: Readable, length: number | undefined, allocate: (length: number) => Buffer = Buffer.allocUnsafe): Promise<Buffer> {
   if (length === undefined) {
     const chunks: Buffer[] = [];
     for await (const c of body as AsyncIterable<Buffer>) chunks.push(c);
     return Buffer.concat(chunks);
   }
-  const out = Buffer.allocUnsafe(length);
+  const out = allocate(length);
   let at = 0;
   for await (const c of body as AsyncIterable<Buffer>) {
     if (at + c.length > length) {
@@ -229,7 +229,7 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async get(key: string, range?: ByteRange): Promise<Buffer> {
+  async get(key: string, range?: ByteRange, opts?: GetOptions): Promise<Buffer> {
     const want = range ? range.end - range.start : undefined;
     return withRetries(
       `GET ${key}`,
@@ -244,7 +244,7 @@ export class S3ObjectStore implements ObjectStore {
             if (statusOf(err) === 404 || (err as Error).name === 'NoSuchKey') throw new ObjectNotFoundError(key);
             throw err;
           }
-          return readBody(key, res.Body as Readable, want ?? res.ContentLength);
+          return readBody(key, res.Body as Readable, want ?? res.ContentLength, opts?.allocate);
         }),
       isRetriableS3Error,
       this.retry,

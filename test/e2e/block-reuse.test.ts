@@ -1,7 +1,9 @@
 /**
  * Reused block memory (src/storage/block-pool.ts) against a real broker
- * process: a partition that lives only in segments is read through a small
- * block cache, so blocks are evicted and their memory reused all the time.
+ * process, on the local store and on S3 (s3rver, where a read-ahead GET of
+ * several blocks is one piece of memory): a partition that lives only in
+ * segments is read through a small block cache, so blocks are evicted and
+ * their memory reused all the time.
  * A fetch whose client does not read holds its response's blocks in the
  * broker's socket buffers for as long as it stalls: its bytes must come out
  * as they were read, however much kafkajs, kcat and other fetches read
@@ -10,13 +12,16 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
 import { FetchApi, type FetchRequest, type FetchResponse } from '../../src/protocol/generated/fetch.js';
 import { splitBatches } from '../../src/protocol/records/batch.js';
 import { decodeRecords } from '../../src/protocol/records/records.js';
 import { runKcat } from '../helpers/clients.js';
+import type { BrokerProcess } from '../helpers/broker.js';
 import { freePort } from '../helpers/ports.js';
+import { startS3rver } from '../helpers/s3rver.js';
+import { listObjects, startS3Broker } from '../s3/common.js';
 import { startE2EBroker, uniqueTopic, waitFor } from './common.js';
 import { WireConnection, decodeResponse, requestFrame } from './wire.js';
 
@@ -25,11 +30,12 @@ const VALUE_BYTES = 256 * 1024;
 const TOTAL = RECORDS * VALUE_BYTES;
 const CACHE_BYTES = 8 * 1024 * 1024;
 
-const metricsPort = await freePort();
-const args = ['--metrics-listen', `127.0.0.1:${metricsPort}`, '--block-cache-bytes', String(CACHE_BYTES)];
-const broker = await startE2EBroker({ args });
-afterAll(() => broker.cleanup());
-const kafka = () => new Kafka({ clientId: 'e2e-block-reuse', brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
+/** A broker under test, with how to tell that a topic's records all live in segments. */
+interface Setup {
+  broker: BrokerProcess;
+  metricsPort: number;
+  segmentBytes: () => Promise<number>;
+}
 
 /**
  * Record i's value: printable (kcat prints it on one line), incompressible
@@ -49,12 +55,11 @@ function valueOf(i: number): string {
 }
 const values = Array.from({ length: RECORDS }, (_, i) => valueOf(i));
 
-/** A metric's value, summed over the series whose labels include `labels` (e.g. 'op="put"'). */
-async function metric(name: string, ...labels: string[]): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  const lines = text.split('\n').filter((l) => (l.startsWith(`${name} `) || l.startsWith(`${name}{`)) && labels.every((x) => l.includes(x)));
-  if (!lines.length) throw new Error(`no ${name} in /metrics`);
-  return lines.reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  if (!line) throw new Error(`no ${name} in /metrics`);
+  return Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
 /** Bytes of the objects under a directory of the local store (not its *.tmp spares). */
@@ -98,7 +103,9 @@ function checkedOffsets(res: FetchResponse): number[] {
   return offsets;
 }
 
-test('responses keep their bytes while block memory is reused under them', async () => {
+async function scenario({ broker, metricsPort, segmentBytes }: Setup): Promise<void> {
+  const kafka = () => new Kafka({ clientId: 'e2e-block-reuse', brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
+  const metricOf = (name: string) => metric(metricsPort, name);
   const topic = uniqueTopic('block-reuse');
   const admin = kafka().admin();
   await admin.connect();
@@ -111,8 +118,7 @@ test('responses keep their bytes while block memory is reused under them', async
   }
   await producer.disconnect();
   // Everything in segments, then a restart: no in-memory tail and an empty cache, so every read is a segment block's.
-  const objects = path.join(broker.dataDir, 'objects');
-  await waitFor(() => storedBytes(path.join(objects, 'segments')) >= TOTAL && storedBytes(path.join(objects, 'wal')) === 0, 60_000, 'compaction', 250);
+  await waitFor(async () => (await segmentBytes()) >= TOTAL && (await metricOf('streamhouse_compaction_backlog_bytes')) === 0, 60_000, 'compaction', 250);
   await broker.restart();
 
   // Two clients that ask for the whole partition and do not read: the responses wait in the broker's socket buffers.
@@ -123,10 +129,10 @@ test('responses keep their bytes while block memory is reused under them', async
   dropped.socket.pause();
   await dropped.write(requestFrame(FetchApi, 11, 1, fetchBody(topic, 0, TOTAL * 2)));
   // Reading 48 MiB of blocks takes some 100 ms here: by then both responses are in the socket buffers.
-  await waitFor(async () => (await metric('streamhouse_block_memory_allocated')) > 0, 30_000, 'the stalled fetches to read', 100);
+  await waitFor(async () => (await metricOf('streamhouse_block_memory_allocated')) > 0, 30_000, 'the stalled fetches to read', 100);
   await new Promise((r) => setTimeout(r, 2000));
   dropped.close();
-  const reusedBefore = await metric('streamhouse_block_memory_reused');
+  const reusedBefore = await metricOf('streamhouse_block_memory_reused');
 
   // Readers that churn the 8 MiB cache many times over.
   const kcat = await runKcat(['-C', '-b', broker.bootstrap, '-t', topic, '-p', '0', '-o', 'beginning', '-e', '-q', '-f', '%o %s\\n'], { timeoutMs: 120_000 });
@@ -163,7 +169,7 @@ test('responses keep their bytes while block memory is reused under them', async
     }
   }
   // The churn did reuse memory (otherwise this test proves nothing).
-  expect(await metric('streamhouse_block_memory_reused')).toBeGreaterThan(reusedBefore + RECORDS / 2);
+  expect(await metricOf('streamhouse_block_memory_reused')).toBeGreaterThan(reusedBefore + RECORDS / 2);
 
   // Now the stalled client reads its answer: every record, in order, with its own bytes.
   stalled.socket.resume();
@@ -171,4 +177,33 @@ test('responses keep their bytes while block memory is reused under them', async
   stalled.close();
   const offsets = checkedOffsets(decodeResponse(FetchApi, 11, frame!).body);
   expect(offsets).toEqual(Array.from({ length: RECORDS }, (_, i) => i));
+}
+
+const brokerArgs = (metricsPort: number) => ['--metrics-listen', `127.0.0.1:${metricsPort}`, '--block-cache-bytes', String(CACHE_BYTES)];
+
+test('local store: responses keep their bytes while block memory is reused under them', async () => {
+  const metricsPort = await freePort();
+  const broker = await startE2EBroker({ args: brokerArgs(metricsPort) });
+  try {
+    await scenario({ broker, metricsPort, segmentBytes: async () => storedBytes(path.join(broker.dataDir, 'objects', 'segments')) });
+  } finally {
+    await broker.cleanup();
+  }
+}, 240_000);
+
+test('S3: responses keep their bytes while the memory of read-ahead GETs is reused under them', async () => {
+  const s3 = await startS3rver();
+  const metricsPort = await freePort();
+  const o = { s3, prefix: 'reuse', args: brokerArgs(metricsPort) };
+  try {
+    const broker = await startS3Broker(o);
+    try {
+      const segmentBytes = async () => (await listObjects(s3, o.prefix, 'segments/')).reduce((n, x) => n + x.size, 0);
+      await scenario({ broker, metricsPort, segmentBytes });
+    } finally {
+      await broker.cleanup();
+    }
+  } finally {
+    await s3.cleanup();
+  }
 }, 240_000);

@@ -11,6 +11,7 @@
  * --cli: the StreamHouse CLI to run (another build's dist/src/cli.js, for an
  * A/B); default the working tree's dist/. Run by hand, not in the test suite.
  */
+import { parseArgs } from 'node:util';
 import { createTopics, highWatermark, setStreamHouseCli, startBrokerUnderTest, type BrokerId } from './lib/brokers.js';
 import { runConsumerPerformance, runProducerPerformance } from './lib/kafka-tools.js';
 import { processCpuSeconds } from './lib/system.js';
@@ -23,26 +24,15 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { broker: 'streamhouse', recordBytes: 1 << 20, records: 0, rounds: 5 };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const val = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--broker') {
-      const v = val();
-      if (v !== 'streamhouse' && v !== 'kafka') throw new Error(`--broker streamhouse|kafka, got ${v}`);
-      o.broker = v;
-    } else if (a === '--record-bytes') o.recordBytes = Number(val());
-    else if (a === '--records') o.records = Number(val());
-    else if (a === '--rounds') o.rounds = Number(val());
-    else if (a === '--cli') setStreamHouseCli(val());
-    else throw new Error(`unknown argument ${a}`);
-  }
-  // About 2 GiB by default: 2,000 records of 1 MiB, 2,000,000 of 1 KiB.
-  if (!o.records) o.records = Math.max(1, Math.round((2000 * (1 << 20)) / o.recordBytes));
+  const { values: v } = parseArgs({
+    args: argv,
+    options: { broker: { type: 'string', default: 'streamhouse' }, 'record-bytes': { type: 'string' }, records: { type: 'string' }, rounds: { type: 'string' }, cli: { type: 'string' } },
+  });
+  if (v.broker !== 'streamhouse' && v.broker !== 'kafka') throw new Error(`--broker streamhouse|kafka, got ${v.broker}`);
+  if (v.cli) setStreamHouseCli(v.cli);
+  const recordBytes = Number(v['record-bytes'] ?? 1 << 20);
+  // About 2 GiB by default: 2,000 records of 1 MiB, 2,048,000 of 1 KiB.
+  const o: Options = { broker: v.broker, recordBytes, records: Number(v.records ?? Math.max(1, Math.round((2000 * (1 << 20)) / recordBytes))), rounds: Number(v.rounds ?? 5) };
   if (!(o.recordBytes > 0) || !(o.records > 0) || !(o.rounds > 0)) throw new Error('--record-bytes, --records and --rounds must be positive');
   return o;
 }

@@ -34,8 +34,8 @@ export class Metrics {
       },
     });
     new Gauge({ name: 'streamhouse_block_cache_bytes', help: 'Bytes held by the block cache', registers: [this.registry], collect() { this.set(sources.cache().bytes); } });
-    new Gauge({ name: 'streamhouse_block_memory_allocated', help: 'Blocks read from local segments into new memory since start', registers: [this.registry], collect() { this.set(sources.pool().allocated); } });
-    new Gauge({ name: 'streamhouse_block_memory_reused', help: 'Blocks read from local segments into the memory of blocks no reader held any more, since start', registers: [this.registry], collect() { this.set(sources.pool().reused); } });
+    new Gauge({ name: 'streamhouse_block_memory_allocated', help: 'Segment reads (a block, or an S3 GET of adjacent blocks) into new memory since start', registers: [this.registry], collect() { this.set(sources.pool().allocated); } });
+    new Gauge({ name: 'streamhouse_block_memory_reused', help: 'Segment reads (a block, or an S3 GET of adjacent blocks) into memory no reader held any more, since start', registers: [this.registry], collect() { this.set(sources.pool().reused); } });
     new Gauge({ name: 'streamhouse_compaction_backlog_bytes', help: 'WAL bytes not yet compacted into segments', registers: [this.registry], collect() { this.set(sources.backlogBytes()); } });
     new Gauge({ name: 'streamhouse_compaction_debt_bytes', help: 'WAL bytes past one segment per partition awaiting compaction (produce waits above --max-compaction-debt-bytes)', registers: [this.registry], collect() { this.set(sources.debtBytes()); } });
     new Gauge({ name: 'streamhouse_produce_held_for_compaction', help: 'Times since start that produce waited for compaction to catch up', registers: [this.registry], collect() { this.set(sources.produceHolds()); } });

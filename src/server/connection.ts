@@ -166,13 +166,11 @@ export class Connection {
         const size = slot.response.reduce((n, b) => n + b.length, 0);
         const prefix = Buffer.allocUnsafe(4);
         prefix.writeInt32BE(size, 0);
-        this.socket.cork();
-        this.socket.write(prefix);
-        const chunks = slot.response;
+        const chunks = [prefix, ...slot.response];
         // The last write's callback comes once the socket needs none of these buffers: written to the kernel, or dropped with an error.
         const done = slot.written.length ? () => runAll(slot.written) : undefined;
+        this.socket.cork();
         for (let i = 0; i < chunks.length; i++) this.socket.write(chunks[i]!, i === chunks.length - 1 ? done : undefined);
-        if (chunks.length === 0 && done) done();
         this.socket.uncork();
       } else runAll(slot.written);
     }

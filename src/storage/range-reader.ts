@@ -116,22 +116,22 @@ export class RangeReader {
     private readonly cache: BlockCache,
     maxConcurrentGets = 32,
     private readonly readAheadGetBytes = 0,
-    /** Memory for blocks read one GET each (the cache must tell the pool what it evicts). */
+    /** Memory for the blocks read (the cache must tell the pool what it evicts). */
     private readonly pool?: BlockPool,
   ) {
     this.gets = new Limiter(maxConcurrentGets);
   }
 
-  private get(key: string, start: number, end: number, allocate?: (length: number) => Buffer): Promise<Buffer> {
-    return this.gets.run(() => this.store.get(key, { start, end }, allocate ? { allocate } : undefined));
+  /** `pooled`: the bytes go into pool memory (blocks, which the cache holds and the pool takes back). */
+  private get(key: string, start: number, end: number, pooled = false): Promise<Buffer> {
+    const pool = pooled ? this.pool : undefined;
+    return this.gets.run(() => this.store.get(key, { start, end }, pool && { allocate: (length) => pool.allocate(length) }));
   }
-
-  private readonly allocate = (length: number): Buffer => this.pool!.allocate(length);
 
   private loadBlock(range: LogRange, footer: SegmentFooter, idx: number): Promise<Buffer> {
     const block = footer.blocks[idx]!;
     return this.cache.get(`${range.key}#${idx}`, async () => {
-      const stored = await this.get(range.key, block.position, block.position + block.length, this.pool && this.allocate);
+      const stored = await this.get(range.key, block.position, block.position + block.length, true);
       return this.decodeView(range.key, block, stored);
     });
   }
@@ -142,7 +142,7 @@ export class RangeReader {
     const last = footer.blocks[to]!;
     const bytes = last.position + last.length - start;
     this.readAheadInflight += bytes;
-    const run = this.get(range.key, start, last.position + last.length, this.pool && this.allocate);
+    const run = this.get(range.key, start, last.position + last.length, true);
     run.then(
       () => (this.readAheadInflight -= bytes),
       () => (this.readAheadInflight -= bytes),

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect, test } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
-import { FetchApi, type FetchRequest, type FetchResponse } from '../../src/protocol/generated/fetch.js';
+import { FetchApi, type FetchResponse } from '../../src/protocol/generated/fetch.js';
 import { splitBatches } from '../../src/protocol/records/batch.js';
 import { decodeRecords } from '../../src/protocol/records/records.js';
 import { runKcat } from '../helpers/clients.js';
@@ -22,7 +22,7 @@ import type { BrokerProcess } from '../helpers/broker.js';
 import { freePort } from '../helpers/ports.js';
 import { startS3rver } from '../helpers/s3rver.js';
 import { listObjects, startS3Broker } from '../s3/common.js';
-import { startE2EBroker, uniqueTopic, waitFor } from './common.js';
+import { fetchRequest, startE2EBroker, uniqueTopic, waitFor } from './common.js';
 import { WireConnection, decodeResponse, requestFrame } from './wire.js';
 
 const RECORDS = 192;
@@ -72,21 +72,6 @@ function storedBytes(dir: string): number {
   return n;
 }
 
-function fetchBody(topic: string, offset: number, maxBytes: number): FetchRequest {
-  return {
-    replicaId: -1,
-    maxWaitMs: 0,
-    minBytes: 0,
-    maxBytes,
-    isolationLevel: 0,
-    sessionId: 0,
-    sessionEpoch: -1,
-    topics: [{ topic, partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: BigInt(offset), logStartOffset: -1n, partitionMaxBytes: maxBytes }] }],
-    forgottenTopicsData: [],
-    rackId: '',
-  };
-}
-
 /** Every record of a Fetch response, checked against valueOf: returns the offsets, in order. */
 function checkedOffsets(res: FetchResponse): number[] {
   const p = res.responses[0]!.partitions[0]!;
@@ -124,10 +109,10 @@ async function scenario({ broker, metricsPort, segmentBytes }: Setup): Promise<v
   // Two clients that ask for the whole partition and do not read: the responses wait in the broker's socket buffers.
   const stalled = await WireConnection.connect(broker.port);
   stalled.socket.pause();
-  await stalled.write(requestFrame(FetchApi, 11, 1, fetchBody(topic, 0, TOTAL * 2)));
+  await stalled.write(requestFrame(FetchApi, 11, 1, fetchRequest(topic, 0, 0, TOTAL * 2)));
   const dropped = await WireConnection.connect(broker.port);
   dropped.socket.pause();
-  await dropped.write(requestFrame(FetchApi, 11, 1, fetchBody(topic, 0, TOTAL * 2)));
+  await dropped.write(requestFrame(FetchApi, 11, 1, fetchRequest(topic, 0, 0, TOTAL * 2)));
   // Reading 48 MiB of blocks takes some 100 ms here: by then both responses are in the socket buffers.
   await waitFor(async () => (await metricOf('streamhouse_block_memory_allocated')) > 0, 30_000, 'the stalled fetches to read', 100);
   await new Promise((r) => setTimeout(r, 2000));
@@ -159,7 +144,7 @@ async function scenario({ broker, metricsPort, segmentBytes }: Setup): Promise<v
   for (const from of [5, 77, 150, 0, 120, 33]) {
     const c = await WireConnection.connect(broker.port);
     try {
-      const offsets = checkedOffsets(await c.request(FetchApi, 11, fetchBody(topic, from, 4 * 1024 * 1024), 30_000));
+      const offsets = checkedOffsets(await c.request(FetchApi, 11, fetchRequest(topic, 0, from, 4 * 1024 * 1024), 30_000));
       // From the start of the batch (two records) holding `from`, as Kafka answers.
       const first = from - (from % 2);
       expect(offsets.length).toBeGreaterThan(1);

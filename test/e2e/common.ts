@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { ApiVersionsApi } from '../../src/protocol/generated/api-versions.js';
 import { CreateTopicsApi } from '../../src/protocol/generated/create-topics.js';
-import { FetchApi } from '../../src/protocol/generated/fetch.js';
+import { FetchApi, type FetchRequest } from '../../src/protocol/generated/fetch.js';
 import { splitBatches } from '../../src/protocol/records/batch.js';
 import { BROKER_CLI, startBroker, type BrokerProcess, type StartBrokerOptions } from '../helpers/broker.js';
 import { withConnection } from './wire.js';
@@ -68,25 +68,28 @@ export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 15_000, w
  * raw connection, no client library), as the broker returns them.
  */
 export async function fetchRawBatches(port: number, topic: string, partition: number, offset = 0, maxBytes = 8 << 20): Promise<Buffer[]> {
-  const res = await withConnection(port, (c) =>
-    c.request(FetchApi, 11, {
-      replicaId: -1,
-      maxWaitMs: 0,
-      minBytes: 0,
-      maxBytes,
-      isolationLevel: 0,
-      sessionId: 0,
-      sessionEpoch: -1,
-      topics: [{ topic, partitions: [{ partition, currentLeaderEpoch: -1, fetchOffset: BigInt(offset), logStartOffset: -1n, partitionMaxBytes: maxBytes }] }],
-      forgottenTopicsData: [],
-      rackId: '',
-    }),
-  );
+  const res = await withConnection(port, (c) => c.request(FetchApi, 11, fetchRequest(topic, partition, offset, maxBytes)));
   const p = res.responses[0]!.partitions[0]!;
   if (p.errorCode !== 0) throw new Error(`fetch ${topic}/${partition}: error ${p.errorCode}`);
   const rec = p.records;
   const buf = rec === null ? Buffer.alloc(0) : Array.isArray(rec) ? Buffer.concat(rec) : rec;
   return splitBatches(buf);
+}
+
+/** A sessionless Fetch v11 of one partition from `offset`, answering at once, up to maxBytes. */
+export function fetchRequest(topic: string, partition: number, offset: number, maxBytes: number): FetchRequest {
+  return {
+    replicaId: -1,
+    maxWaitMs: 0,
+    minBytes: 0,
+    maxBytes,
+    isolationLevel: 0,
+    sessionId: 0,
+    sessionEpoch: -1,
+    topics: [{ topic, partitions: [{ partition, currentLeaderEpoch: -1, fetchOffset: BigInt(offset), logStartOffset: -1n, partitionMaxBytes: maxBytes }] }],
+    forgottenTopicsData: [],
+    rackId: '',
+  };
 }
 
 /** Creates a topic with a raw CreateTopics v4 (no client library); throws on an error code. */

@@ -195,56 +195,52 @@ async function segment(store: MemoryObjectStore, batches: number): Promise<{ ran
   return { range: { kind: 'segment', key: KEY, position: 0, length: size, baseOffset: 0, nextOffset: batches * 2, maxTimestamp: 1000 + batches * 2 }, input };
 }
 
+/**
+ * Reads the whole range as fetches do: each read holds its batches (pinned
+ * or not) while `keep` later reads are made, as a response still being
+ * written would, and every view held must keep its bytes until released.
+ * Returns copies of every batch read, in order.
+ */
+async function readAllHolding(reader: RangeReader, pool: BlockPool, range: LogRange, pinned: boolean, keep: number): Promise<Buffer> {
+  const got: Buffer[] = [];
+  const held: Array<{ pins: BlockPins; bufs: Buffer[]; copies: Buffer[] }> = [];
+  const check = (h: (typeof held)[number]) => {
+    h.bufs.forEach((b, i) => expect(b.equals(h.copies[i]!)).toBe(true));
+    h.pins.release();
+  };
+  let offset = 0;
+  while (offset < range.nextOffset) {
+    const pins = new BlockPins(pool);
+    const some = await reader.batchesFrom(range, offset, undefined, true, pinned ? pins : undefined);
+    const copies = some.map((b) => Buffer.from(b.buf));
+    got.push(...copies);
+    held.push({ pins, bufs: some.map((b) => b.buf), copies });
+    if (held.length > keep) check(held.shift()!);
+    offset = some[some.length - 1]!.nextOffset;
+    await turn();
+  }
+  held.forEach(check);
+  return Buffer.concat(got);
+}
+
 test('reads through a small cache: pinned blocks come back right and their memory is reused after release; unpinned reads taint', async () => {
   const store = new AllocatingStore();
   const { range, input } = await segment(store, 64);
   const pool = new BlockPool(1 << 20);
   const cache = new BlockCache(256 * KiB, (b) => pool.evicted(b));
   const reader = new RangeReader(store, cache, 8, 0, pool);
-  const readAll = async (pinned: boolean) => {
-    const held: Array<{ pins: BlockPins; bufs: Buffer[]; copies: Buffer[] }> = [];
-    let offset = 0;
-    while (offset < range.nextOffset) {
-      const pins = new BlockPins(pool);
-      const some = await reader.batchesFrom(range, offset, undefined, true, pinned ? pins : undefined);
-      // A response still being written: its views must keep their bytes until released.
-      held.push({ pins, bufs: some.map((b) => b.buf), copies: some.map((b) => Buffer.from(b.buf)) });
-      if (held.length > 4) {
-        const h = held.shift()!;
-        h.bufs.forEach((b, i) => expect(b.equals(h.copies[i]!)).toBe(true));
-        h.pins.release();
-      }
-      offset = some[some.length - 1]!.nextOffset;
-      await turn();
-    }
-    for (const h of held) {
-      h.bufs.forEach((b, i) => expect(b.equals(h.copies[i]!)).toBe(true));
-      h.pins.release();
-    }
-    return held;
-  };
-  await readAll(true);
+  await readAllHolding(reader, pool, range, true, 4);
   await turn();
-  const reusedAfterPinned = pool.stats.reused;
-  expect(reusedAfterPinned).toBeGreaterThan(10);
+  expect(pool.stats.reused).toBeGreaterThan(10);
 
   // Every batch as written, read after the memory went round several times.
-  let offset = 0;
-  const pins = new BlockPins(pool);
-  const got: Buffer[] = [];
-  while (offset < range.nextOffset) {
-    const some = await reader.batchesFrom(range, offset, undefined, true, pins);
-    got.push(...some.map((b) => Buffer.from(b.buf)));
-    offset = some[some.length - 1]!.nextOffset;
-  }
-  pins.release();
-  expect(Buffer.concat(got).equals(Buffer.concat(input))).toBe(true);
+  expect((await readAllHolding(reader, pool, range, true, 4)).equals(Buffer.concat(input))).toBe(true);
 
   // Readers without pins (compaction, ListOffsets) taint what they read: it is left to the GC.
   cache.invalidatePrefix(KEY);
   await turn();
   const taintedBefore = pool.stats.tainted;
-  await readAll(false);
+  await readAllHolding(reader, pool, range, false, 4);
   expect(pool.stats.tainted - taintedBefore).toBeGreaterThan(10);
 });
 
@@ -255,24 +251,7 @@ test('on an object store, blocks of shared GETs come back right under a small ca
   const cache = new BlockCache(256 * KiB, (b) => pool.evicted(b));
   const reader = new RangeReader(store, cache, 8, 200_000, pool);
   for (let round = 0; round < 3; round++) {
-    let offset = 0;
-    const got: Buffer[] = [];
-    const held: Array<{ pins: BlockPins; bufs: Buffer[]; copies: Buffer[] }> = [];
-    while (offset < range.nextOffset) {
-      const pins = new BlockPins(pool);
-      const some = await reader.batchesFrom(range, offset, undefined, true, pins);
-      got.push(...some.map((b) => Buffer.from(b.buf)));
-      held.push({ pins, bufs: some.map((b) => b.buf), copies: some.map((b) => Buffer.from(b.buf)) });
-      if (held.length > 3) {
-        const h = held.shift()!;
-        h.bufs.forEach((b, i) => expect(b.equals(h.copies[i]!)).toBe(true));
-        h.pins.release();
-      }
-      offset = some[some.length - 1]!.nextOffset;
-      await turn();
-    }
-    for (const h of held) h.pins.release();
-    expect(Buffer.concat(got).equals(Buffer.concat(input))).toBe(true);
+    expect((await readAllHolding(reader, pool, range, true, 3)).equals(Buffer.concat(input))).toBe(true);
     cache.invalidatePrefix(KEY);
     await turn();
   }

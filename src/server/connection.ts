@@ -1,11 +1,11 @@
-// One client connection: length-prefixed frames in, responses out in request
-// order. Requests are handled concurrently (pipelining); their answers are
-// queued and written strictly in the order the requests arrived, as Kafka
-// clients require. The frame size is checked before any buffer for the frame
-// exists, so a forged 2 GiB length costs nothing.
+// One client connection: length-prefixed frames in (frame-reader.ts), responses
+// out in request order. Requests are handled concurrently (pipelining); their
+// answers are queued and written strictly in the order the requests arrived,
+// as Kafka clients require.
 
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { FrameReader, type FrameMemory, type FrameSink } from './frame-reader.js';
 
 export interface ConnectionContext {
   readonly id: number;
@@ -52,10 +52,10 @@ function runAll(fns: Array<() => void>): void {
   for (const f of fns.splice(0)) f();
 }
 
-export class Connection {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  private need = -1;
+export class Connection implements FrameSink {
+  /** Where the socket's bytes go (adoptSocket points the socket's reads at it). */
+  readonly reader: FrameReader;
+  private socket!: Socket;
   private queue: Slot[] = [];
   private closing = false;
   private readPaused = false;
@@ -63,73 +63,45 @@ export class Connection {
   private inflightBytes = 0;
 
   constructor(
-    private readonly socket: Socket,
     private readonly handler: FrameHandler,
     private readonly ctx: ConnectionContext,
     private readonly limits: ConnectionLimits,
+    frameMemory: FrameMemory,
     private readonly onClose: () => void,
   ) {
+    this.reader = new FrameReader(limits.maxRequestBytes, frameMemory, this);
+  }
+
+  /**
+   * Starts serving `socket`. `readsIntoReader`: its reads already land in
+   * this.reader (adoptSocket); otherwise it is a paused socket whose 'data'
+   * chunks the reader copies from.
+   */
+  attach(socket: Socket, readsIntoReader: boolean): void {
+    this.socket = socket;
     socket.setNoDelay(true);
-    socket.on('data', (d) => this.onData(d));
     socket.on('drain', () => this.updateFlow());
-    socket.on('error', (err) => ctx.log.debug({ err: err.message, conn: ctx.id }, 'connection error'));
+    socket.on('error', (err) => this.ctx.log.debug({ err: err.message, conn: this.ctx.id }, 'connection error'));
     socket.on('close', () => {
       this.closing = true;
-      this.chunks = [];
+      this.reader.discard();
       this.notifyDrained();
-      onClose();
+      this.onClose();
     });
-  }
-
-  private onData(data: Buffer): void {
-    if (this.closing) return;
-    this.chunks.push(data);
-    this.buffered += data.length;
-    while (!this.closing) {
-      if (this.need < 0) {
-        if (this.buffered < 4) return;
-        const size = this.peekInt32();
-        if (size < 8 || size > this.limits.maxRequestBytes) {
-          this.abort(`request size ${size} outside [8, ${this.limits.maxRequestBytes}]`);
-          return;
-        }
-        this.consume(4);
-        this.need = size;
-      }
-      if (this.buffered < this.need) return;
-      const frame = this.consume(this.need);
-      this.need = -1;
-      this.dispatch(frame);
+    if (!readsIntoReader) {
+      socket.on('data', (d: Buffer) => {
+        if (!this.closing) this.reader.push(d.length, d);
+      });
+      socket.resume();
     }
   }
 
-  private peekInt32(): number {
-    const first = this.chunks[0]!;
-    if (first.length >= 4) return first.readInt32BE(0);
-    return Buffer.concat(this.chunks, 4).readInt32BE(0);
+  frame(frame: Buffer): void {
+    if (!this.closing) this.dispatch(frame);
   }
 
-  private consume(n: number): Buffer {
-    const first = this.chunks[0]!;
-    let out: Buffer;
-    if (first.length >= n) {
-      out = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-    } else {
-      out = Buffer.allocUnsafe(n);
-      let off = 0;
-      while (off < n) {
-        const c = this.chunks[0]!;
-        const take = Math.min(c.length, n - off);
-        c.copy(out, off, 0, take);
-        off += take;
-        if (take === c.length) this.chunks.shift();
-        else this.chunks[0] = c.subarray(take);
-      }
-    }
-    this.buffered -= n;
-    return out;
+  invalid(reason: string): void {
+    this.abort(reason);
   }
 
   private dispatch(frame: Buffer): void {
@@ -195,7 +167,7 @@ export class Connection {
     if (this.closing) return;
     this.ctx.log.warn({ conn: this.ctx.id, remote: this.ctx.remoteAddress, reason }, 'closing connection');
     this.closing = true;
-    this.chunks = [];
+    this.reader.discard();
     this.socket.destroy();
   }
 

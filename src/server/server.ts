@@ -4,27 +4,36 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { Connection, type ConnectionLimits, type FrameHandler } from './connection.js';
+import { adoptSocket, FrameMemory } from './frame-reader.js';
+
+/** See FrameMemory: frames allocated at their announced size before they have arrived, over all connections. */
+const FRAME_MEMORY_BYTES = 128 * 1024 * 1024;
 
 export class KafkaServer {
   private server: net.Server;
   private connections = new Set<Connection>();
   private nextId = 1;
+  private readonly frameMemory = new FrameMemory(FRAME_MEMORY_BYTES);
 
   constructor(
     private readonly handler: FrameHandler,
     private readonly limits: ConnectionLimits,
     private readonly log: Logger,
   ) {
-    this.server = net.createServer((socket) => this.accept(socket));
+    // Paused: adoptSocket takes the accepted socket's handle before anything is read from it.
+    this.server = net.createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
     this.server.on('error', (err) => this.log.error({ err }, 'listener error'));
   }
 
-  private accept(socket: net.Socket): void {
+  private accept(accepted: net.Socket): void {
     const id = this.nextId++;
-    const remoteAddress = `${socket.remoteAddress}:${socket.remotePort}`;
-    const conn: Connection = new Connection(socket, this.handler, { id, remoteAddress, log: this.log, isClosed: () => socket.destroyed }, this.limits, () =>
+    const remoteAddress = `${accepted.remoteAddress}:${accepted.remotePort}`;
+    let socket = accepted;
+    const conn: Connection = new Connection(this.handler, { id, remoteAddress, log: this.log, isClosed: () => socket.destroyed }, this.limits, this.frameMemory, () =>
       this.connections.delete(conn),
     );
+    socket = adoptSocket(accepted, this.server, conn.reader) ?? accepted;
+    conn.attach(socket, socket !== accepted);
     this.connections.add(conn);
   }
 

@@ -8,7 +8,7 @@
  *   npm run bench:s3 -- [--quick] [--duration S] [--only 1,2,3,4,5] [--rate N] [--s1-client franz|java] [--s1-batch-bytes N]
  *                       [--s3 s3rver|minio] [--build] [--out FILE]
  *
- *  1. one producer at a fixed rate of 100 B records (--rate, default 1,000,000/s), 1 partition;
+ *  1. one producer at a fixed rate of 100 B records (--rate, default 1,100,000/s: see DEFAULT_RATE_1), 1 partition;
  *     franz-go by default: Kafka's Java producer cannot send 1,000,000/s on this machine
  *  2. 1,000 partitions at 10 records/s each (librdkafka, partitions in turn): objects written per WAL flush
  *  3. 1 MB records at 100/s
@@ -88,7 +88,7 @@ const USAGE = `usage: npm run bench:s3 -- [options]
                       rounded up to ProducerPerformance's 5 s windows)
   --quick             --duration 10
   --only LIST         scenarios to run, e.g. 1,3 (default 1,2,3,4,5)
-  --rate N            scenario 1's fixed rate of 100 B records/s (default 1,000,000)
+  --rate N            scenario 1's fixed rate of 100 B records/s (default 1,100,000: the target, 1,000,000, plus 10%)
   --s1-client C       scenario 1's producer: franz (default: franz-go paced to the rate, bench/lib/franz.ts)
                       or java (ProducerPerformance, which tops out near 500K records/s on this machine)
   --s1-batch-bytes N  scenario 1's batch limit: franz-go's ProducerBatchMaxBytes (default 1000000, kgo's)
@@ -103,7 +103,7 @@ const USAGE = `usage: npm run bench:s3 -- [options]
 `;
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { quick: false, duration: 0, rate: 1_000_000, s1BatchBytes: 0, s1Client: 'franz', only: [...ALL_SCENARIOS], s3: 's3rver', metadata: 'etcd', build: false, out: '' };
+  const o: Options = { quick: false, duration: 0, rate: DEFAULT_RATE_1, s1BatchBytes: 0, s1Client: 'franz', only: [...ALL_SCENARIOS], s3: 's3rver', metadata: 'etcd', build: false, out: '' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const val = () => {
@@ -220,6 +220,13 @@ const S3_LIMIT_OBJECT_BYTES = 1 << 20;
 const S3_LIMIT_IN_FLIGHT = 5;
 
 const TARGET_RATE_1 = 1_000_000;
+/**
+ * Scenario 1 asks 10% more than its target: the rate is acknowledged records
+ * over the time to the last acknowledgement, so a producer paced at exactly
+ * 1,000,000/s that the broker keeps up with measures 995-998K (the flush at
+ * the end), below a target it met.
+ */
+const DEFAULT_RATE_1 = 1_100_000;
 const PLAN_RATE_1 = 100_000;
 const TARGET_PUT_P99_MS = 100;
 const PLAN_PUT_P99_MS = 500;

@@ -14,7 +14,7 @@
 import { parseArgs } from 'node:util';
 import { createTopics, highWatermark, setStreamHouseCli, startBrokerUnderTest, type BrokerId } from './lib/brokers.js';
 import { runConsumerPerformance, runProducerPerformance } from './lib/kafka-tools.js';
-import { processCpuSeconds } from './lib/system.js';
+import { processCpuSeconds, waitQuiet } from './lib/system.js';
 
 interface Options {
   broker: BrokerId;
@@ -37,15 +37,6 @@ function parseOptions(argv: string[]): Options {
   return o;
 }
 
-/** Waits until the broker uses less than a tenth of a core over a second (StreamHouse: compaction done), at most 120 s. */
-async function settle(pid: number): Promise<void> {
-  for (let i = 0; i < 120; i++) {
-    const c0 = processCpuSeconds(pid);
-    await new Promise((r) => setTimeout(r, 1000));
-    if (processCpuSeconds(pid) - c0 < 0.1) return;
-  }
-}
-
 const o = parseOptions(process.argv.slice(2));
 const b = await startBrokerUnderTest(o.broker);
 const out = (s: string) => process.stdout.write(`${s}\n`);
@@ -63,7 +54,8 @@ try {
     timeoutMs: 600_000,
   });
   out(`${o.broker}: produced ${p.records} records of ${o.recordBytes} B (${p.MiBps.toFixed(1)} MiB/s)`);
-  await settle(b.pid);
+  // StreamHouse compacts what was produced before the rounds: up to 2 minutes.
+  await waitQuiet(b.pid, 120);
   const hw = await highWatermark(b.bootstrap, 'rounds');
   const rates: number[] = [];
   for (let round = 1; round <= o.rounds; round++) {

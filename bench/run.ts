@@ -66,6 +66,8 @@ import {
   measureLoopback,
   MiB,
   processCpuSeconds,
+  QUIET_CORES,
+  waitQuiet,
   type DiskResult,
   type LoopbackResult,
   type MachineFacts,
@@ -571,8 +573,6 @@ function halfRate(max: number): number {
   return r >= 100 ? Math.round(r / 100) * 100 : Math.max(1, Math.round(r));
 }
 
-/** A broker is quiet when its process uses less than this share of a core over a second (an idle Kafka uses 0.03-0.05). */
-const QUIET_CORES = 0.1;
 const SETTLE_MAX_S = 20;
 
 /**
@@ -584,14 +584,7 @@ const SETTLE_MAX_S = 20;
  * its process, and is not waited for). The same rule for every broker.
  */
 async function settle(b: RunningBroker, res: BrokerResults, what: string): Promise<void> {
-  const t0 = Date.now();
-  let quiet = false;
-  while (!quiet && Date.now() - t0 < SETTLE_MAX_S * 1000 && b.running()) {
-    const c0 = processCpuSeconds(b.pid);
-    await sleep(1000);
-    quiet = processCpuSeconds(b.pid) - c0 < QUIET_CORES;
-  }
-  const seconds = (Date.now() - t0) / 1000;
+  const { seconds, quiet } = await waitQuiet(b.pid, SETTLE_MAX_S, () => b.running());
   res.settleWaits.push({ what, seconds, quiet });
   if (seconds > 1.5 || !quiet) log(`    (waited ${fmtNum(seconds)} s for a quiet broker${quiet ? '' : ', still busy'})`);
 }

@@ -234,6 +234,24 @@ export function processCpuSeconds(pid: number): number {
   }
 }
 
+/** A broker is quiet when its process uses less than this share of a core over a second (an idle Kafka uses 0.03-0.05). */
+export const QUIET_CORES = 0.1;
+
+/**
+ * Waits until process `pid` uses less than QUIET_CORES over a second, for at
+ * most `maxSeconds` (or until `running()` says it is gone).
+ */
+export async function waitQuiet(pid: number, maxSeconds: number, running: () => boolean = () => true): Promise<{ seconds: number; quiet: boolean }> {
+  const t0 = Date.now();
+  let quiet = false;
+  while (!quiet && Date.now() - t0 < maxSeconds * 1000 && running()) {
+    const c0 = processCpuSeconds(pid);
+    await new Promise((r) => setTimeout(r, 1000));
+    quiet = processCpuSeconds(pid) - c0 < QUIET_CORES;
+  }
+  return { seconds: (Date.now() - t0) / 1000, quiet };
+}
+
 /** CPU time every core of the machine spent busy (not idle or waiting for I/O), seconds; NaN when unreadable. */
 export function machineBusySeconds(): number {
   try {

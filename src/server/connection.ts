@@ -89,9 +89,7 @@ export class Connection implements FrameSink {
       this.onClose();
     });
     if (!readsIntoReader) {
-      socket.on('data', (d: Buffer) => {
-        if (!this.closing) this.reader.push(d.length, d);
-      });
+      socket.on('data', (d: Buffer) => this.reader.push(d.length, d));
       socket.resume();
     }
   }

@@ -127,7 +127,7 @@ export class FrameReader {
   private startFrame(size: number): void {
     this.sizeFill = 0;
     if (size < 8 || size > this.maxFrameBytes) {
-      this.kill();
+      this.discard();
       this.sink.invalid(`request size ${size} outside [8, ${this.maxFrameBytes}]`);
       return;
     }
@@ -164,16 +164,12 @@ export class FrameReader {
     this.held = 0;
   }
 
-  private kill(): void {
+  /** The stream is over (a bad size, or the connection gone): drops what was read of an unfinished frame and gives its budget back. */
+  discard(): void {
     this.dead = true;
     this.frame = null;
     this.pieces = [];
     this.release();
-  }
-
-  /** The connection is gone: drops what was read of an unfinished frame and gives its budget back. */
-  discard(): void {
-    this.kill();
   }
 }
 

@@ -168,15 +168,13 @@ export class RangeReader {
 
   /** decode(), and the pool told when the stored view is not what the cache will hold (a decompressed block, a damaged one). */
   private async decodeView(key: string, block: SegmentBlock, stored: Buffer): Promise<Buffer> {
-    let bytes: Buffer;
+    let bytes: Buffer | null = null;
     try {
       bytes = await this.decode(key, block, stored);
-    } catch (err) {
-      this.pool?.evicted(stored);
-      throw err;
+      return bytes;
+    } finally {
+      if (bytes !== stored) this.pool?.evicted(stored);
     }
-    if (bytes !== stored) this.pool?.evicted(stored);
-    return bytes;
   }
 
   private async decode(key: string, block: SegmentBlock, stored: Buffer): Promise<Buffer> {

@@ -195,6 +195,15 @@ async function segment(store: MemoryObjectStore, batches: number): Promise<{ ran
   return { range: { kind: 'segment', key: KEY, position: 0, length: size, baseOffset: 0, nextOffset: batches * 2, maxTimestamp: 1000 + batches * 2 }, input };
 }
 
+/** A 64-batch segment in an AllocatingStore, read through a 256 KiB cache whose evictions go to a pool of `poolBytes`. */
+async function pooledReader(poolBytes: number, readAheadGetBytes: number): Promise<{ range: LogRange; input: Buffer[]; pool: BlockPool; cache: BlockCache; reader: RangeReader }> {
+  const store = new AllocatingStore();
+  const { range, input } = await segment(store, 64);
+  const pool = new BlockPool(poolBytes);
+  const cache = new BlockCache(256 * KiB, (b) => pool.evicted(b));
+  return { range, input, pool, cache, reader: new RangeReader(store, cache, 8, readAheadGetBytes, pool) };
+}
+
 /**
  * Reads the whole range as fetches do: each read holds its batches (pinned
  * or not) while `keep` later reads are made, as a response still being
@@ -224,11 +233,7 @@ async function readAllHolding(reader: RangeReader, pool: BlockPool, range: LogRa
 }
 
 test('reads through a small cache: pinned blocks come back right and their memory is reused after release; unpinned reads taint', async () => {
-  const store = new AllocatingStore();
-  const { range, input } = await segment(store, 64);
-  const pool = new BlockPool(1 << 20);
-  const cache = new BlockCache(256 * KiB, (b) => pool.evicted(b));
-  const reader = new RangeReader(store, cache, 8, 0, pool);
+  const { range, input, pool, cache, reader } = await pooledReader(1 << 20, 0);
   await readAllHolding(reader, pool, range, true, 4);
   await turn();
   expect(pool.stats.reused).toBeGreaterThan(10);
@@ -245,11 +250,7 @@ test('reads through a small cache: pinned blocks come back right and their memor
 });
 
 test('on an object store, blocks of shared GETs come back right under a small cache, and the GETs\' memory is reused', async () => {
-  const store = new AllocatingStore();
-  const { range, input } = await segment(store, 64);
-  const pool = new BlockPool(2 << 20);
-  const cache = new BlockCache(256 * KiB, (b) => pool.evicted(b));
-  const reader = new RangeReader(store, cache, 8, 200_000, pool);
+  const { range, input, pool, cache, reader } = await pooledReader(2 << 20, 200_000);
   for (let round = 0; round < 3; round++) {
     expect((await readAllHolding(reader, pool, range, true, 3)).equals(Buffer.concat(input))).toBe(true);
     cache.invalidatePrefix(KEY);

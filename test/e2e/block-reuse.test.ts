@@ -35,6 +35,8 @@ interface Setup {
   broker: BrokerProcess;
   metricsPort: number;
   segmentBytes: () => Promise<number>;
+  /** Reuses the churn must make, at least (otherwise the test proves nothing). */
+  minReuses: number;
 }
 
 /**
@@ -88,7 +90,7 @@ function checkedOffsets(res: FetchResponse): number[] {
   return offsets;
 }
 
-async function scenario({ broker, metricsPort, segmentBytes }: Setup): Promise<void> {
+async function scenario({ broker, metricsPort, segmentBytes, minReuses }: Setup): Promise<void> {
   const kafka = () => new Kafka({ clientId: 'e2e-block-reuse', brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
   const metricOf = (name: string) => metric(metricsPort, name);
   const topic = uniqueTopic('block-reuse');
@@ -154,7 +156,7 @@ async function scenario({ broker, metricsPort, segmentBytes }: Setup): Promise<v
     }
   }
   // The churn did reuse memory (otherwise this test proves nothing).
-  expect(await metricOf('streamhouse_block_memory_reused')).toBeGreaterThan(reusedBefore + RECORDS / 2);
+  expect(await metricOf('streamhouse_block_memory_reused')).toBeGreaterThan(reusedBefore + minReuses);
 
   // Now the stalled client reads its answer: every record, in order, with its own bytes.
   stalled.socket.resume();
@@ -170,7 +172,8 @@ test('local store: responses keep their bytes while block memory is reused under
   const metricsPort = await freePort();
   const broker = await startE2EBroker({ args: brokerArgs(metricsPort) });
   try {
-    await scenario({ broker, metricsPort, segmentBytes: async () => storedBytes(path.join(broker.dataDir, 'objects', 'segments')) });
+    // Every block is its own memory here: about 345 reuses to 23 new allocations during the churn.
+    await scenario({ broker, metricsPort, segmentBytes: async () => storedBytes(path.join(broker.dataDir, 'objects', 'segments')), minReuses: RECORDS / 2 });
   } finally {
     await broker.cleanup();
   }
@@ -184,7 +187,10 @@ test('S3: responses keep their bytes while the memory of read-ahead GETs is reus
     const broker = await startS3Broker(o);
     try {
       const segmentBytes = async () => (await listObjects(s3, o.prefix, 'segments/')).reduce((n, x) => n + x.size, 0);
-      await scenario({ broker, metricsPort, segmentBytes });
+      // A read-ahead GET of up to 8 MiB is one piece of memory, free again only once all its blocks
+      // have left the 8 MiB cache, and its size must match a later GET's: 61-106 reuses to 188-232
+      // new allocations during the churn (8 runs). RECORDS / 2 failed 1 run in 3 to 5.
+      await scenario({ broker, metricsPort, segmentBytes, minReuses: RECORDS / 4 });
     } finally {
       await broker.cleanup();
     }

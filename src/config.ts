@@ -81,7 +81,7 @@ export const OPTIONS: OptionDef[] = [
   { flag: 'write-buffer-bytes', key: 'writeBufferBytes', type: 'int', default: String(64 * 1024 * 1024), help: 'bytes accepted and not yet committed before produce waits (back-pressure while the store is slow)' },
   { flag: 'max-compaction-debt-bytes', key: 'maxCompactionDebtBytes', type: 'int', default: String(1024 * 1024 * 1024), help: 'WAL bytes past one segment per partition that compaction may owe before produce waits for it (0: no bound)' },
   { flag: 'wal-copy-bytes', key: 'walCopyBytes', type: 'int', default: String(1024 * 1024 * 1024), help: 'with S3 storage: bytes of local copies of recent WAL objects, which compaction reads instead of GETting them back (0: none)' },
-  { flag: 'tail-cache-bytes', key: 'tailCacheBytes', type: 'int', default: String(32 * 1024 * 1024), help: 'recent bytes kept in memory per partition' },
+  { flag: 'tail-cache-bytes', key: 'tailCacheBytes', type: 'int', default: String(128 * 1024 * 1024), help: 'recent bytes kept in memory per partition (all partitions share 128 MiB)' },
   { flag: 'block-cache-bytes', key: 'blockCacheBytes', type: 'int', default: String(128 * 1024 * 1024), help: 'bytes of object data cached for reads' },
   { flag: 'metrics-listen', key: 'metricsListen', type: 'string', help: 'HOST:PORT to serve Prometheus metrics on (/metrics); off by default' },
   { flag: 'log-level', key: 'logLevel', type: 'string', default: 'info', help: 'pino log level' },

@@ -49,7 +49,12 @@ export interface StorageOptions {
   maxConcurrentGets: number;
   /** See RangeReader's readAheadGetBytes: 0 on a local disk, several MiB on S3. */
   readAheadGetBytes: number;
-  /** Per-partition bytes of recent batches kept in memory. */
+  /**
+   * Per-partition bytes of recent batches kept in memory. As large as the
+   * total by default: a partition that writes alone keeps more than a
+   * segment's worth, and compaction makes its segments from memory (see
+   * walGrew).
+   */
   tailMaxBytes: number;
   /** All partitions' tails together: each gets its share when many are open. */
   tailTotalBytes: number;
@@ -113,7 +118,7 @@ export const DEFAULT_STORAGE_OPTIONS: Omit<StorageOptions, 'brokerId'> = {
   walMaxBufferedBytes: 64 * 1024 * 1024,
   maxConcurrentGets: 32,
   readAheadGetBytes: 0,
-  tailMaxBytes: 32 * 1024 * 1024,
+  tailMaxBytes: 128 * 1024 * 1024,
   tailTotalBytes: 128 * 1024 * 1024,
   blockCacheBytes: 128 * 1024 * 1024,
   compactionIntervalMs: 1000,
@@ -404,6 +409,7 @@ export class LogManager {
   private install(topic: TopicRecord, partition: number, state: PartitionState): PartitionLog {
     const log = new PartitionLog(topic.name, topic.topicId, partition, state, this.reader, this.writer, {
       tailMaxBytes: () => Math.max(1 << 20, Math.min(this.opts.tailMaxBytes, this.opts.tailTotalBytes / Math.max(1, this.logs.size))),
+      walGrew: (l) => this.walGrew(l),
     });
     if (this.meta.singleWriter) for (const r of state.ranges) if (r.kind === 'wal') this.walRefs.set(r.key, (this.walRefs.get(r.key) ?? 0) + 1);
     this.logs.set(partitionKey(topic.topicId, partition), log);
@@ -517,6 +523,19 @@ export class LogManager {
       }
     }
     if (cut > log.logStartOffset) await this.truncateBefore(log, Math.min(cut, log.highWatermark));
+  }
+
+  /**
+   * A partition that holds a segment's worth of WAL is compacted at once, not
+   * at the next tick of the compaction timer: its batches are then still in
+   * its in-memory tail, and the segment is made without reading the WAL back
+   * (from the page cache and its CRC check on a local disk, from the local
+   * copy or the bucket on S3).
+   */
+  private walGrew(log: PartitionLog): void {
+    if (this.compacting || this.closed) return;
+    // Not from inside the WAL writer's commit step that told us.
+    if (log.walBytes() >= this.topicStorageConfig(log.topicName).segmentBytes) setImmediate(() => this.compactSome());
   }
 
   private compactSome(): void {

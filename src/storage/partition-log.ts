@@ -36,7 +36,12 @@ export interface AppendResult {
 export interface PartitionLogOptions {
   /** Current cap on this partition's in-memory tail (shares a broker-wide budget). */
   tailMaxBytes(): number;
+  /** Told after every WAL_GROWTH_NOTICE_BYTES of committed WAL ranges: a segment's worth may be due for compaction. */
+  walGrew?(log: PartitionLog): void;
 }
+
+/** See PartitionLogOptions.walGrew: a few checks per 64 MiB segment, none per flush. */
+export const WAL_GROWTH_NOTICE_BYTES = 4 * 1024 * 1024;
 
 export class PartitionLog {
   leaderEpoch: number;
@@ -56,6 +61,7 @@ export class PartitionLog {
 
   private tail: StoredBatch[] = [];
   private tailBytes = 0;
+  private walSinceNotice = 0;
   private waiters = new Set<() => void>();
 
   constructor(
@@ -134,6 +140,11 @@ export class PartitionLog {
     this.producers.markCommitted(producers);
     this.evictTail();
     this.wake();
+    this.walSinceNotice += range.length;
+    if (this.walSinceNotice >= WAL_GROWTH_NOTICE_BYTES) {
+      this.walSinceNotice = 0;
+      this.opts.walGrew?.(this);
+    }
   }
 
   /** Called by the WAL writer when a flush holding this partition failed: forget everything uncommitted. */

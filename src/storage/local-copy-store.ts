@@ -4,12 +4,15 @@
 // more in its segment. The copies are a cache (written without fsync, removed
 // at start, dropped on any error); the remote store stays the truth.
 
-import { closeSync, openSync } from 'node:fs';
-import { mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { closeSync, constants, open, openSync } from 'node:fs';
+import { mkdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { totalBytes } from './chunks.js';
-import { readExactly } from './fs-object-store.js';
+import { readExactly, writeAll } from './fs-object-store.js';
 import type { ByteRange, GetOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js';
+
+const openAsync = promisify(open);
 
 /** Keys whose objects get a local copy: the ones read back soon after they are written. */
 const COPIED_PREFIX = 'wal/';
@@ -50,7 +53,7 @@ export class LocalCopyObjectStore implements ObjectStore {
   }
 
   async put(key: string, body: Buffer | Buffer[], opts?: PutOptions): Promise<void> {
-    if (!key.startsWith(COPIED_PREFIX) || this.maxBytes <= 0) return this.remote.put(key, body, opts);
+    if (!key.startsWith(COPIED_PREFIX) || this.maxBytes <= 0 || opts?.localCopy === false) return this.remote.put(key, body, opts);
     // Both at once; the copy counts only once the remote put succeeded (and it never holds the put up on failure).
     const copy = this.writeCopy(key, body);
     try {
@@ -79,7 +82,13 @@ export class LocalCopyObjectStore implements ObjectStore {
     const path = this.pathOf(key);
     const tmp = `${path}.${this.seq++}.tmp`;
     try {
-      await writeFile(tmp, Array.isArray(body) ? body : [body]);
+      // writeFile would write an array of chunks (a WAL object is one per batch) one thread-pool write each.
+      const fd = await openAsync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC);
+      try {
+        await writeAll(fd, Array.isArray(body) ? body : [body], 0);
+      } finally {
+        closeSync(fd);
+      }
       await rename(tmp, path);
       return path;
     } catch {

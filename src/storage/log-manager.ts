@@ -36,6 +36,12 @@ const SWEEP_EVERY_GCS = 10;
 const CATCH_UP_READ_AHEAD = 4;
 /** How stale the produce path's view of the compaction backlog may be (it sums every partition's WAL ranges). */
 const BACKLOG_RECHECK_MS = 100;
+/**
+ * What a tail holds beyond a segment for compaction to find the segment in
+ * it: the WAL that grows between two checks (WAL_GROWTH_NOTICE_BYTES) and
+ * flushes in flight, with room to spare.
+ */
+const TAIL_MARGIN_BYTES = 16 * 1024 * 1024;
 
 export interface StorageOptions {
   brokerId: number;
@@ -193,6 +199,7 @@ export class LogManager {
     };
     this.writer.onFenced = () => this.onFenced();
     this.writer.holdAdmission = () => this.compactionBehind();
+    this.writer.wantsLocalCopy = (logs) => !this.tailsHold(logs);
   }
 
   /** Pins for one response's blocks (see block-pool.ts). */
@@ -408,7 +415,7 @@ export class LogManager {
 
   private install(topic: TopicRecord, partition: number, state: PartitionState): PartitionLog {
     const log = new PartitionLog(topic.name, topic.topicId, partition, state, this.reader, this.writer, {
-      tailMaxBytes: () => Math.max(1 << 20, Math.min(this.opts.tailMaxBytes, this.opts.tailTotalBytes / Math.max(1, this.logs.size))),
+      tailMaxBytes: () => this.tailCap(),
       walGrew: (l) => this.walGrew(l),
     });
     if (this.meta.singleWriter) for (const r of state.ranges) if (r.kind === 'wal') this.walRefs.set(r.key, (this.walRefs.get(r.key) ?? 0) + 1);
@@ -523,6 +530,27 @@ export class LogManager {
       }
     }
     if (cut > log.logStartOffset) await this.truncateBefore(log, Math.min(cut, log.highWatermark));
+  }
+
+  /** Each partition's share of the tail budget. */
+  private tailCap(): number {
+    return Math.max(1 << 20, Math.min(this.opts.tailMaxBytes, this.opts.tailTotalBytes / Math.max(1, this.logs.size)));
+  }
+
+  /**
+   * Whether compaction will find these partitions' new batches in their
+   * tails: each tail holds a segment and then some, and what the partition's
+   * WAL holds already leaves room for them (a tail keeps the newest bytes; a
+   * compaction that keeps pace reads a batch before its partition wrote a
+   * tail's worth after it). A WAL object of theirs then needs no local copy
+   * on S3: writing the copies took 0.07-0.1 of the broker's 0.5 cores at
+   * 1,000,000 records/s. A compaction that falls behind after all reads
+   * what the tails lost from the bucket.
+   */
+  private tailsHold(logs: PartitionLog[]): boolean {
+    const cap = this.tailCap();
+    if (cap < 2 * TAIL_MARGIN_BYTES) return false;
+    return logs.every((l) => cap >= this.topicStorageConfig(l.topicName).segmentBytes + TAIL_MARGIN_BYTES && l.walBytes() <= cap - TAIL_MARGIN_BYTES);
   }
 
   /**

@@ -31,6 +31,12 @@ export interface PutOptions {
    * the latency of the foreground writes that share the disk.
    */
   catchUp?: boolean;
+  /**
+   * false: whoever reads this object back soon (compaction) has its bytes in
+   * memory still, and a store that keeps local copies of what it writes
+   * (LocalCopyObjectStore) need not make one.
+   */
+  localCopy?: boolean;
 }
 
 /** What an object is, from its key's first folder: a metrics label, so produce-path PUTs (wal) are told from background ones. */

@@ -143,6 +143,8 @@ export class WalWriter implements AppendSink {
    * every 100 ms, and at once on wakeAdmission().
    */
   holdAdmission: () => boolean = () => false;
+  /** Whether the object of a flush holding these partitions is worth a local copy (see PutOptions.localCopy). */
+  wantsLocalCopy: (logs: PartitionLog[]) => boolean = () => true;
 
   wakeAdmission(): void {
     const ws = this.admissionWaiters;
@@ -300,7 +302,7 @@ export class WalWriter implements AppendSink {
     const started = Date.now();
     this.inflight++;
     this.inflightBytes += bytes;
-    const put = this.store.put(key, encoded.chunks);
+    const put = this.store.put(key, encoded.chunks, this.wantsLocalCopy(runList.map((r) => r.log)) ? undefined : { localCopy: false });
     put.catch(() => {});
     // Commits are issued in flush order. A store that keeps issued commits in
     // order (the embedded journal) lets the next one be issued before this one

@@ -100,3 +100,13 @@ test('opening empties the directory: copies of a previous run may be of objects 
   expect((await again.get('wal/0/1.wal')).toString()).toBe('old');
   expect(first.calls.gets).toBe(1);
 });
+
+test('a put whose bytes the writer keeps in memory (localCopy: false) makes no copy: its reads go to the remote store', async () => {
+  const { local, store, calls, dir } = await open();
+  await local.put('wal/1/1-0.wal', [Buffer.from('kept in memory')], { localCopy: false });
+  expect(local.copiedBytes).toBe(0);
+  expect(readdirSync(dir)).toEqual([]);
+  expect(store.objects.has('wal/1/1-0.wal')).toBe(true);
+  expect((await local.get('wal/1/1-0.wal')).toString()).toBe('kept in memory');
+  expect(calls.gets).toBe(1);
+});

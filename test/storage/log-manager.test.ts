@@ -14,6 +14,7 @@ import { totalBytes } from '../../src/storage/chunks.js';
 import { FsObjectStore } from '../../src/storage/fs-object-store.js';
 import { LOCAL_MIN_OVERLAP_BYTES, OBJECT_STORE_MIN_OVERLAP_BYTES, PREPARED_MAX_AGE_MS, parseWalKey } from '../../src/storage/wal-writer.js';
 import { DEFAULT_STORAGE_OPTIONS, DEFAULT_TOPIC_STORAGE, LogManager, type StorageOptions } from '../../src/storage/log-manager.js';
+import { LocalCopyObjectStore } from '../../src/storage/local-copy-store.js';
 import { MemoryObjectStore } from '../../src/storage/memory-object-store.js';
 import type { ByteRange, ObjectStore } from '../../src/storage/object-store.js';
 
@@ -165,6 +166,17 @@ test('a partition that holds a segment of WAL is compacted at once, from its in-
   expect(walGets).toEqual([]);
   expect((await readAll(b.p0)).map(([, v]) => v)).toEqual(values);
   await b.close();
+});
+
+test('on a store with local WAL copies, a flush makes one only when a partition in it may lose its batches from memory before compaction', async () => {
+  const dir = await tempDir();
+  for (const [tailMaxBytes, copies] of [[128 << 20, false], [8 << 20, true]] as const) {
+    const local = await LocalCopyObjectStore.open(new MemoryObjectStore(), join(dir, `copies-${tailMaxBytes}`), 1 << 30);
+    const b = await openBroker(join(dir, `broker-${tailMaxBytes}`), local, 4 << 20, { tailMaxBytes });
+    await b.p0.append([batch(['a', 'b'])]);
+    expect(local.copiedBytes > 0).toBe(copies);
+    await b.close();
+  }
 });
 
 test('a read whose WAL object compaction deletes under it reads on from the segment that replaced the range (fault suite 05: a fetch failed)', async () => {

@@ -33,6 +33,10 @@ export class LocalCopyObjectStore implements ObjectStore {
     this.description = `${remote.description} (WAL copies in ${dir})`;
   }
 
+  get localCopies(): boolean {
+    return this.maxBytes > 0;
+  }
+
   get atomicPuts(): boolean | undefined {
     return this.remote.atomicPuts;
   }

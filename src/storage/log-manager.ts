@@ -199,7 +199,7 @@ export class LogManager {
     };
     this.writer.onFenced = () => this.onFenced();
     this.writer.holdAdmission = () => this.compactionBehind();
-    this.writer.wantsLocalCopy = (logs) => !this.tailsHold(logs);
+    if (store.localCopies) this.writer.wantsLocalCopy = (logs) => !this.tailsHold(logs);
   }
 
   /** Pins for one response's blocks (see block-pool.ts). */

@@ -71,6 +71,8 @@ export interface ObjectStore {
    * can tear one.
    */
   readonly atomicPuts?: boolean;
+  /** The store keeps local copies of WAL objects, which PutOptions.localCopy can spare it (LocalCopyObjectStore). */
+  readonly localCopies?: boolean;
 }
 
 export class ObjectNotFoundError extends Error {

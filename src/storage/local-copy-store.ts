@@ -4,15 +4,12 @@
 // more in its segment. The copies are a cache (written without fsync, removed
 // at start, dropped on any error); the remote store stays the truth.
 
-import { closeSync, constants, open, openSync } from 'node:fs';
-import { mkdir, rename, rm, unlink } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, open, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { totalBytes } from './chunks.js';
 import { readExactly, writeAll } from './fs-object-store.js';
 import type { ByteRange, GetOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js';
-
-const openAsync = promisify(open);
 
 /** Keys whose objects get a local copy: the ones read back soon after they are written. */
 const COPIED_PREFIX = 'wal/';
@@ -57,7 +54,7 @@ export class LocalCopyObjectStore implements ObjectStore {
   }
 
   async put(key: string, body: Buffer | Buffer[], opts?: PutOptions): Promise<void> {
-    if (!key.startsWith(COPIED_PREFIX) || this.maxBytes <= 0 || opts?.localCopy === false) return this.remote.put(key, body, opts);
+    if (!key.startsWith(COPIED_PREFIX) || !this.localCopies || opts?.localCopy === false) return this.remote.put(key, body, opts);
     // Both at once; the copy counts only once the remote put succeeded (and it never holds the put up on failure).
     const copy = this.writeCopy(key, body);
     try {
@@ -87,11 +84,11 @@ export class LocalCopyObjectStore implements ObjectStore {
     const tmp = `${path}.${this.seq++}.tmp`;
     try {
       // writeFile would write an array of chunks (a WAL object is one per batch) one thread-pool write each.
-      const fd = await openAsync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC);
+      const file = await open(tmp, 'w');
       try {
-        await writeAll(fd, Array.isArray(body) ? body : [body], 0);
+        await writeAll(file.fd, Array.isArray(body) ? body : [body], 0);
       } finally {
-        closeSync(fd);
+        await file.close();
       }
       await rename(tmp, path);
       return path;

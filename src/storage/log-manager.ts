@@ -549,7 +549,7 @@ export class LogManager {
    */
   private tailsHold(logs: PartitionLog[]): boolean {
     const cap = this.tailCap();
-    if (cap < 2 * TAIL_MARGIN_BYTES) return false;
+    if (cap <= TAIL_MARGIN_BYTES) return false;
     return logs.every((l) => cap >= this.topicStorageConfig(l.topicName).segmentBytes + TAIL_MARGIN_BYTES && l.walBytes() <= cap - TAIL_MARGIN_BYTES);
   }
 

@@ -143,8 +143,8 @@ export class WalWriter implements AppendSink {
    * every 100 ms, and at once on wakeAdmission().
    */
   holdAdmission: () => boolean = () => false;
-  /** Whether the object of a flush holding these partitions is worth a local copy (see PutOptions.localCopy). */
-  wantsLocalCopy: (logs: PartitionLog[]) => boolean = () => true;
+  /** Whether the object of a flush holding these partitions is worth a local copy (see PutOptions.localCopy); unset: always. */
+  wantsLocalCopy?: (logs: PartitionLog[]) => boolean;
 
   wakeAdmission(): void {
     const ws = this.admissionWaiters;
@@ -302,7 +302,8 @@ export class WalWriter implements AppendSink {
     const started = Date.now();
     this.inflight++;
     this.inflightBytes += bytes;
-    const put = this.store.put(key, encoded.chunks, this.wantsLocalCopy(runList.map((r) => r.log)) ? undefined : { localCopy: false });
+    const copy = this.wantsLocalCopy?.(runList.map((r) => r.log)) ?? true;
+    const put = this.store.put(key, encoded.chunks, copy ? undefined : { localCopy: false });
     put.catch(() => {});
     // Commits are issued in flush order. A store that keeps issued commits in
     // order (the embedded journal) lets the next one be issued before this one

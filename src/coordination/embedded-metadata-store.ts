@@ -43,12 +43,15 @@ import {
   type MetadataState,
   type Operation,
 } from './manifest-state.js';
-import type { MetadataPersistence } from './persistence.js';
+import type { MetadataPersistence, SnapshotWriter } from './persistence.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { readEmbeddedCommitSurely, type EmbeddedCommit } from '../storage/wal-object.js';
 import { Limiter } from '../storage/limiter.js';
+import { totalBytes } from '../storage/chunks.js';
+import { captureState, serializeCaptured } from './snapshot.js';
 
 const SNAPSHOT_AFTER_BYTES = 64 * 1024 * 1024;
+const SNAPSHOT_RETRY_MS = 10_000;
 /**
  * At recovery, the data of this many of the last embedded commits is read and
  * CRC-checked: a write cut short by the crash may have left its footer and a
@@ -64,11 +67,6 @@ const MAX_UNJOURNALED = 256;
 /** WAL object footers read at once during recovery. */
 const RECOVERY_READS = 16;
 
-interface Snapshot {
-  seq: number;
-  state: MetadataState;
-}
-
 export type EmbeddedPersistence = MetadataPersistence<MetadataState, Operation>;
 
 export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore {
@@ -82,6 +80,12 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
   private unjournaled: WalCommit[] = [];
   /** The last journal append: durable once it resolves, and every one before it. */
   private lastAppend: Promise<void> = Promise.resolve();
+  /** A snapshot being serialized and written (one at a time). */
+  private snapshotting: Promise<void> | null = null;
+  private lastSnapshotBytes = 0;
+  /** After a failed snapshot, none is tried before this time (each try serializes the whole state). */
+  private snapshotRetryAt = 0;
+  private closing = false;
 
   /** `objects`: where WAL objects carrying their own commits are read back from (without it, every commit is journaled). */
   constructor(
@@ -172,17 +176,46 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
     this.topicsByName = new Map(Object.entries(this.state.topics));
   }
 
+  /** A snapshot now, awaited whole (at the first start: nothing else runs yet). */
   private async writeSnapshot(): Promise<void> {
-    await this.journal.writeSnapshot(this.seq, JSON.stringify({ seq: this.seq, state: this.state } satisfies Snapshot));
+    const captured = captureState(this.seq, this.state);
+    const writer = await this.journal.beginSnapshot(captured.seq);
+    await writer.write(await serializeCaptured(captured));
   }
 
+  /**
+   * At an idle point of the journal (every record so far durable): once the
+   * journal outgrows both its bound and the last snapshot (so that writing
+   * snapshots costs no more than journaling, however large the state), the
+   * state is captured here and written in the background while the journal
+   * goes on (see snapshot.ts).
+   */
   private async maybeSnapshot(): Promise<void> {
-    if (this.journal.journalBytes() < this.snapshotAfterBytes) return;
-    // Serialized synchronously: the snapshot holds exactly the journaled operations.
-    const seq = this.seq;
-    const data = JSON.stringify({ seq, state: this.state } satisfies Snapshot);
-    await this.journal.writeSnapshot(seq, data);
-    this.log.info({ seq, bytes: data.length }, 'metadata snapshot written');
+    if (this.snapshotting || this.closing || Date.now() < this.snapshotRetryAt) return;
+    if (this.journal.journalBytes() < Math.max(this.snapshotAfterBytes, this.lastSnapshotBytes)) return;
+    const captured = captureState(this.seq, this.state);
+    let writer: SnapshotWriter;
+    try {
+      writer = await this.journal.beginSnapshot(captured.seq);
+    } catch (err) {
+      // Not thrown at the journal: its writer would stop.
+      this.snapshotRetryAt = Date.now() + SNAPSHOT_RETRY_MS;
+      this.log.warn({ err, seq: captured.seq }, 'metadata snapshot could not begin; the journal stays, and it is tried again later');
+      return;
+    }
+    this.snapshotting = (async () => {
+      const serialized = await serializeCaptured(captured);
+      await writer.write(serialized);
+      this.lastSnapshotBytes = totalBytes(serialized);
+      this.log.info({ seq: captured.seq, bytes: this.lastSnapshotBytes }, 'metadata snapshot written');
+    })()
+      .catch((err: unknown) => {
+        this.snapshotRetryAt = Date.now() + SNAPSHOT_RETRY_MS;
+        this.log.warn({ err, seq: captured.seq }, 'metadata snapshot failed; the journal stays, and it is tried again later');
+      })
+      .finally(() => {
+        this.snapshotting = null;
+      });
   }
 
   private run(o: Operation): Promise<void> {
@@ -219,6 +252,8 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    await this.snapshotting;
     // Not needed for safety (their objects carry them), but a restart then reads nothing back.
     this.journalEmbedded();
     await this.journal.close();

@@ -1,15 +1,34 @@
 // Embedded metadata persisted in the data directory: journal.log (fsync'd,
-// group-committed) and snapshot.json (atomic rename).
+// group-committed) and snapshot.json (atomic rename). A snapshot is written
+// while the journal goes on: when it starts, journal.log is renamed
+// journal-<seq>.log (records up to seq) and a new journal.log takes what
+// follows; the renamed file is deleted once the snapshot is durable. A
+// restart reads the snapshot, then every journal-<seq>.log in order, then
+// journal.log, skipping records the snapshot holds.
 
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Journal, fileExists, writeFileDurable, type JournalRecord } from './journal.js';
-import type { LoadedState, MetadataPersistence } from './persistence.js';
+import { Journal, decodeJournal, fileExists, writeFileDurable, type JournalRecord } from './journal.js';
+import type { LoadedState, MetadataPersistence, SnapshotWriter } from './persistence.js';
+
+const ROTATED = /^journal-(\d{20})\.log$/;
+
+/** The journal files of a metadata directory in replay order: the rotated ones (oldest first), then journal.log. */
+export async function journalFiles(dir: string): Promise<Array<{ path: string; upTo: number | null }>> {
+  const rotated = (await readdir(dir).catch(() => [] as string[]))
+    .map((name) => ({ name, m: ROTATED.exec(name) }))
+    .filter((x) => x.m !== null)
+    .sort((a, b) => (a.name < b.name ? -1 : 1))
+    .map((x) => ({ path: join(dir, x.name), upTo: Number(x.m![1]) }));
+  return [...rotated, { path: join(dir, 'journal.log'), upTo: null }];
+}
 
 export class FilePersistence<S, O> implements MetadataPersistence<S, O> {
   readonly description: string;
   private readonly journal: Journal;
   private readonly snapshotPath: string;
+  /** Rotated journal files no snapshot has replaced yet. */
+  private rotated: Array<{ path: string; upTo: number; bytes: number }> = [];
   onIdle: (() => Promise<void>) | null = null;
 
   constructor(private readonly dir: string) {
@@ -24,7 +43,20 @@ export class FilePersistence<S, O> implements MetadataPersistence<S, O> {
     const snapshot = (await fileExists(this.snapshotPath))
       ? (JSON.parse(await readFile(this.snapshotPath, 'utf8')) as { seq: number; state: S })
       : null;
-    const records = await this.journal.openAndRead<O>();
+    const records: JournalRecord<O>[] = [];
+    for (const f of await journalFiles(this.dir)) {
+      if (f.upTo === null) continue;
+      if (snapshot && f.upTo <= snapshot.seq) {
+        // Replaced by the snapshot; a crash came before its deletion.
+        await unlink(f.path).catch(() => {});
+        continue;
+      }
+      // Renamed when it was idle: whole, with no torn tail.
+      const buf = await readFile(f.path);
+      records.push(...decodeJournal<O>(buf).records);
+      this.rotated.push({ path: f.path, upTo: f.upTo, bytes: buf.length });
+    }
+    records.push(...(await this.journal.openAndRead<O>()));
     return { snapshot, records };
   }
 
@@ -33,12 +65,25 @@ export class FilePersistence<S, O> implements MetadataPersistence<S, O> {
   }
 
   journalBytes(): number {
-    return this.journal.size;
+    return this.journal.size + this.rotated.reduce((n, r) => n + r.bytes, 0);
   }
 
-  async writeSnapshot(_seq: number, serialized: string): Promise<void> {
-    await writeFileDurable(this.snapshotPath, serialized);
-    await this.journal.reset();
+  async beginSnapshot(seq: number): Promise<SnapshotWriter> {
+    // A snapshot of the same seq failed before: journal.log has nothing since, and renaming it would replace the records it left.
+    if (!this.rotated.some((r) => r.upTo === seq)) {
+      const path = join(this.dir, `journal-${seq.toString().padStart(20, '0')}.log`);
+      const bytes = this.journal.size;
+      await this.journal.rotate(path);
+      this.rotated.push({ path, upTo: seq, bytes });
+    }
+    return {
+      write: async (serialized) => {
+        await writeFileDurable(this.snapshotPath, serialized);
+        const replaced = this.rotated.filter((r) => r.upTo <= seq);
+        this.rotated = this.rotated.filter((r) => r.upTo > seq);
+        for (const r of replaced) await unlink(r.path).catch(() => {});
+      },
+    };
   }
 
   close(): Promise<void> {

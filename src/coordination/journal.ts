@@ -125,10 +125,20 @@ export class Journal {
     }
   }
 
-  /** Empties the journal (after a snapshot made its records redundant). */
-  async reset(): Promise<void> {
-    await this.fh!.truncate(0);
-    await this.fh!.sync();
+  /**
+   * Moves what the journal holds to `to` and goes on in an empty file at its
+   * path. Called when no write is in flight (an idle point, or before any).
+   */
+  async rotate(to: string): Promise<void> {
+    await this.fh!.close();
+    this.fh = null;
+    try {
+      await rename(this.path, to);
+    } finally {
+      // Renamed or not, the journal goes on at its path: empty after a rename, as it was otherwise.
+      this.fh = await open(this.path, JOURNAL_FLAGS);
+    }
+    await fsyncDir(dirname(this.path));
     this.size = 0;
   }
 
@@ -140,11 +150,12 @@ export class Journal {
 }
 
 /** Writes a file atomically and durably: temp, fsync, rename, fsync dir. */
-export async function writeFileDurable(path: string, data: Buffer | string): Promise<void> {
+export async function writeFileDurable(path: string, data: Buffer | string | Buffer[]): Promise<void> {
   const tmp = `${path}.tmp`;
   const fh = await open(tmp, 'w');
   try {
-    await fh.writeFile(data);
+    if (Array.isArray(data)) await writeAll(fh.fd, data, 0);
+    else await fh.writeFile(data);
     await fh.sync();
   } finally {
     await fh.close();

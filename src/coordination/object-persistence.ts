@@ -23,7 +23,7 @@ import { crc32c } from '@node-rs/crc32';
 import { DAMAGED_READS, readAgainWhileDamaged } from '../storage/damaged-reads.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { decodeJournal, encodeRecord, type JournalRecord } from './journal.js';
-import type { LoadedState, MetadataPersistence } from './persistence.js';
+import type { LoadedState, MetadataPersistence, SnapshotWriter } from './persistence.js';
 
 const JOURNAL = 'meta/journal/';
 const SNAPSHOT = 'meta/snapshot/';
@@ -224,18 +224,29 @@ export class ObjectPersistence<S, O> implements MetadataPersistence<S, O> {
     return this.bytes;
   }
 
-  async writeSnapshot(seq: number, serialized: string): Promise<void> {
-    const key = `${SNAPSHOT}${pad(seq)}`;
-    const json = Buffer.from(serialized, 'utf8');
-    const head = Buffer.allocUnsafe(SNAPSHOT_MAGIC.length + 4);
-    SNAPSHOT_MAGIC.copy(head);
-    head.writeUInt32BE(crc32c(json), SNAPSHOT_MAGIC.length);
-    await this.store.put(key, [head, json]);
-    const old = this.journalKeys;
+  async beginSnapshot(seq: number): Promise<SnapshotWriter> {
+    // Every object so far holds records up to seq only: later ones start past it, so load() never takes them for replaced.
+    const replaced = this.journalKeys;
+    const replacedBytes = this.bytes;
     this.journalKeys = [];
     this.bytes = 0;
-    const snaps = (await this.store.list(SNAPSHOT).catch(() => [])).map((s) => s.key).filter((k) => k < key);
-    this.collect([...old, ...snaps]);
+    return {
+      write: async (serialized) => {
+        const key = `${SNAPSHOT}${pad(seq)}`;
+        const head = Buffer.allocUnsafe(SNAPSHOT_MAGIC.length + 4);
+        SNAPSHOT_MAGIC.copy(head);
+        head.writeUInt32BE(serialized.reduce((crc, b) => crc32c(b, crc), 0), SNAPSHOT_MAGIC.length);
+        try {
+          await this.store.put(key, [head, ...serialized]);
+        } catch (err) {
+          this.journalKeys = [...replaced, ...this.journalKeys];
+          this.bytes += replacedBytes;
+          throw err;
+        }
+        const snaps = (await this.store.list(SNAPSHOT).catch(() => [])).map((s) => s.key).filter((k) => k < key);
+        this.collect([...replaced, ...snaps]);
+      },
+    };
   }
 
   private collect(keys: string[]): void {

@@ -10,6 +10,10 @@ export interface LoadedState<S, O> {
   records: JournalRecord<O>[];
 }
 
+export interface SnapshotWriter {
+  write(serialized: Buffer[]): Promise<void>;
+}
+
 export interface MetadataPersistence<S, O> {
   readonly description: string;
   load(): Promise<LoadedState<S, O>>;
@@ -19,7 +23,14 @@ export interface MetadataPersistence<S, O> {
   journalBytes(): number;
   /** Called after a write with nothing queued: a safe point for a snapshot. */
   onIdle: (() => Promise<void>) | null;
-  /** Replaces the journal by a snapshot holding exactly the records appended so far. */
-  writeSnapshot(seq: number, serialized: string): Promise<void>;
+  /**
+   * Starts replacing the journal by a snapshot holding exactly the records
+   * appended so far (up to `seq`), at an idle point, when every one of them
+   * is durable. Records appended from here on are journaled apart, and stay.
+   * The writer stores the snapshot, serialized meanwhile, then drops the
+   * journal before it; when it fails, or is never called, that journal stays
+   * (and counts in journalBytes again).
+   */
+  beginSnapshot(seq: number): Promise<SnapshotWriter>;
   close(): Promise<void>;
 }

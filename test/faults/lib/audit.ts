@@ -30,6 +30,7 @@ import { crc32c } from '@node-rs/crc32';
 import { Etcd3 } from 'etcd3';
 import { apply, type MetadataState, type Operation } from '../../../src/coordination/manifest-state.js';
 import { decodeJournal, type JournalRecord } from '../../../src/coordination/journal.js';
+import { journalFiles } from '../../../src/coordination/file-persistence.js';
 import { ObjectPersistence } from '../../../src/coordination/object-persistence.js';
 import type { EpochStart, LogRange } from '../../../src/coordination/metadata-store.js';
 import { readBatchHeader } from '../../../src/protocol/records/batch.js';
@@ -163,9 +164,14 @@ export async function readMetadata(source: MetadataSource, store: ObjectStore, r
     case 'file': {
       const snapBuf = await readFileOrNull(join(source.dir, 'snapshot.json'));
       const snapshot = snapBuf ? (JSON.parse(snapBuf.toString('utf8')) as { seq: number; state: MetadataState }) : null;
-      const journal = (await readFileOrNull(join(source.dir, 'journal.log'))) ?? Buffer.alloc(0);
-      const { records, validLength } = decodeJournal<Operation>(journal);
-      result.journalTornBytes += journal.length - validLength;
+      // Journal files renamed when a snapshot began (see file-persistence.ts), then journal.log.
+      const records: JournalRecord<Operation>[] = [];
+      for (const f of await journalFiles(source.dir)) {
+        const journal = (await readFileOrNull(f.path)) ?? Buffer.alloc(0);
+        const decoded = decodeJournal<Operation>(journal);
+        result.journalTornBytes += journal.length - decoded.validLength;
+        records.push(...decoded.records);
+      }
       return partitionsOf(replay(snapshot, records));
     }
     case 'objects': {

@@ -26,6 +26,7 @@ export interface BrokerConfig {
   writeBufferBytes: number;
   maxCompactionDebtBytes: number;
   walCopyBytes: number;
+  metadataSnapshotBytes: number;
   tailCacheBytes: number;
   blockCacheBytes: number;
   logLevel: string;
@@ -81,6 +82,7 @@ export const OPTIONS: OptionDef[] = [
   { flag: 'write-buffer-bytes', key: 'writeBufferBytes', type: 'int', default: String(64 * 1024 * 1024), help: 'bytes accepted and not yet committed before produce waits (back-pressure while the store is slow)' },
   { flag: 'max-compaction-debt-bytes', key: 'maxCompactionDebtBytes', type: 'int', default: String(1024 * 1024 * 1024), help: 'WAL bytes past one segment per partition that compaction may owe before produce waits for it (0: no bound)' },
   { flag: 'wal-copy-bytes', key: 'walCopyBytes', type: 'int', default: String(1024 * 1024 * 1024), help: 'with S3 storage: bytes of local copies of recent WAL objects, which compaction reads instead of GETting them back (0: none)' },
+  { flag: 'metadata-snapshot-bytes', key: 'metadataSnapshotBytes', type: 'int', default: String(64 * 1024 * 1024), help: 'embedded metadata: journal bytes after which the state is snapshotted (at least the last snapshot\'s size)' },
   { flag: 'tail-cache-bytes', key: 'tailCacheBytes', type: 'int', default: String(128 * 1024 * 1024), help: 'recent bytes kept in memory per partition (all partitions share 128 MiB)' },
   { flag: 'block-cache-bytes', key: 'blockCacheBytes', type: 'int', default: String(128 * 1024 * 1024), help: 'bytes of object data cached for reads' },
   { flag: 'metrics-listen', key: 'metricsListen', type: 'string', help: 'HOST:PORT to serve Prometheus metrics on (/metrics); off by default' },
@@ -173,6 +175,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     writeBufferBytes: values.writeBufferBytes as number,
     maxCompactionDebtBytes: values.maxCompactionDebtBytes as number,
     walCopyBytes: values.walCopyBytes as number,
+    metadataSnapshotBytes: values.metadataSnapshotBytes as number,
     tailCacheBytes: values.tailCacheBytes as number,
     blockCacheBytes: values.blockCacheBytes as number,
     logLevel: values.logLevel as string,
@@ -192,6 +195,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
   if (cfg.numPartitions < 1) throw new ConfigError('--num-partitions must be at least 1');
   if (cfg.brokerId < 0) throw new ConfigError('--broker-id must be non-negative');
   if (cfg.walCopyBytes < 0) throw new ConfigError('--wal-copy-bytes must be non-negative (0: no copies)');
+  if (cfg.metadataSnapshotBytes < 1) throw new ConfigError('--metadata-snapshot-bytes must be positive');
   if (cfg.maxCompactionDebtBytes < 0) throw new ConfigError('--max-compaction-debt-bytes must be non-negative (0: no bound)');
   if (cfg.leaseTtlSeconds < 2) throw new ConfigError('--lease-ttl-seconds must be at least 2');
   if (cfg.etcdMaxTxnOps < 4) throw new ConfigError('--etcd-max-txn-ops must be at least 4');

@@ -21,6 +21,8 @@
 //   compaction.before-wal-delete    a WAL object no range references any more, just before its deletion
 //   cleaning.after-segment-put      log compaction (cleanup.policy=compact): a cleaned segment written, not swapped
 //   cleaning.after-metadata-swap    log compaction: metadata names the cleaned segment, the old ones not yet released
+//   metadata.snapshot-begun         embedded metadata: a snapshot captured, its journal set apart, the snapshot not yet written
+//   metadata.after-snapshot-put     embedded metadata: the snapshot durable, the journal it replaces not yet deleted
 
 import { writeSync } from 'node:fs';
 

@@ -79,7 +79,7 @@ export class Broker {
       leaseTtlSeconds: cfg.leaseTtlSeconds,
       maxTxnOps: cfg.etcdMaxTxnOps,
       requestTimeoutMs: cfg.etcdRequestTimeoutMs,
-    });
+    }, cfg.metadataSnapshotBytes);
     await this.meta.start();
 
     const topicsRef: { current: Topics | null } = { current: null };

@@ -49,6 +49,7 @@ import { readEmbeddedCommitSurely, type EmbeddedCommit } from '../storage/wal-ob
 import { Limiter } from '../storage/limiter.js';
 import { totalBytes } from '../storage/chunks.js';
 import { captureState, serializeCaptured } from './snapshot.js';
+import { failpoint } from '../failpoints.js';
 
 const SNAPSHOT_AFTER_BYTES = 64 * 1024 * 1024;
 const SNAPSHOT_RETRY_MS = 10_000;
@@ -204,6 +205,7 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
       return;
     }
     this.snapshotting = (async () => {
+      failpoint('metadata.snapshot-begun');
       const serialized = await serializeCaptured(captured);
       await writer.write(serialized);
       this.lastSnapshotBytes = totalBytes(serialized);

@@ -10,6 +10,7 @@ import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Journal, decodeJournal, fileExists, writeFileDurable, type JournalRecord } from './journal.js';
 import type { LoadedState, MetadataPersistence, SnapshotWriter } from './persistence.js';
+import { failpoint } from '../failpoints.js';
 
 const ROTATED = /^journal-(\d{20})\.log$/;
 
@@ -79,6 +80,7 @@ export class FilePersistence<S, O> implements MetadataPersistence<S, O> {
     return {
       write: async (serialized) => {
         await writeFileDurable(this.snapshotPath, serialized);
+        failpoint('metadata.after-snapshot-put');
         const replaced = this.rotated.filter((r) => r.upTo <= seq);
         this.rotated = this.rotated.filter((r) => r.upTo > seq);
         for (const r of replaced) await unlink(r.path).catch(() => {});

@@ -24,6 +24,7 @@ import { DAMAGED_READS, readAgainWhileDamaged } from '../storage/damaged-reads.j
 import type { ObjectStore } from '../storage/object-store.js';
 import { decodeJournal, encodeRecord, type JournalRecord } from './journal.js';
 import type { LoadedState, MetadataPersistence, SnapshotWriter } from './persistence.js';
+import { failpoint } from '../failpoints.js';
 
 const JOURNAL = 'meta/journal/';
 const SNAPSHOT = 'meta/snapshot/';
@@ -243,6 +244,7 @@ export class ObjectPersistence<S, O> implements MetadataPersistence<S, O> {
           this.bytes += replacedBytes;
           throw err;
         }
+        failpoint('metadata.after-snapshot-put');
         const snaps = (await this.store.list(SNAPSHOT).catch(() => [])).map((s) => s.key).filter((k) => k < key);
         this.collect([...replaced, ...snaps]);
       },

@@ -17,13 +17,14 @@ import type { EtcdOptions } from './etcd-metadata-store.js';
  */
 export type EtcdSettings = Omit<EtcdOptions, 'endpoints'>;
 
-export async function openMetadataStore(url: string, dataDir: string, store: ObjectStore, log: Logger, etcd: EtcdSettings): Promise<MetadataStore> {
+/** `snapshotAfterBytes`: the embedded store's (--metadata-snapshot-bytes). */
+export async function openMetadataStore(url: string, dataDir: string, store: ObjectStore, log: Logger, etcd: EtcdSettings, snapshotAfterBytes?: number): Promise<MetadataStore> {
   if (url === 'embedded') {
     const persistence: EmbeddedPersistence =
       store instanceof FsObjectStore
         ? new FilePersistence<MetadataState, Operation>(join(dataDir, 'meta'))
         : new ObjectPersistence<MetadataState, Operation>(store);
-    return new EmbeddedMetadataStore(persistence, log, undefined, store);
+    return new EmbeddedMetadataStore(persistence, log, snapshotAfterBytes, store);
   }
   if (url.startsWith('etcd://')) {
     // Loaded here, not at start: etcd3 brings gRPC and protobufjs, which a single broker need not load.

@@ -48,7 +48,7 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { readEmbeddedCommitSurely, type EmbeddedCommit } from '../storage/wal-object.js';
 import { Limiter } from '../storage/limiter.js';
 import { totalBytes } from '../storage/chunks.js';
-import { captureState, serializeCaptured } from './snapshot.js';
+import { SnapshotAbandoned, captureState, serializeCaptured } from './snapshot.js';
 import { failpoint } from '../failpoints.js';
 
 const SNAPSHOT_AFTER_BYTES = 64 * 1024 * 1024;
@@ -206,12 +206,14 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
     }
     this.snapshotting = (async () => {
       failpoint('metadata.snapshot-begun');
-      const serialized = await serializeCaptured(captured);
+      // A closing store does not wait for a snapshot to be serialized (seconds for a large state): the journal it would replace stays.
+      const serialized = await serializeCaptured(captured, undefined, () => this.closing);
       await writer.write(serialized);
       this.lastSnapshotBytes = totalBytes(serialized);
       this.log.info({ seq: captured.seq, bytes: this.lastSnapshotBytes }, 'metadata snapshot written');
     })()
       .catch((err: unknown) => {
+        if (err instanceof SnapshotAbandoned) return;
         this.snapshotRetryAt = Date.now() + SNAPSHOT_RETRY_MS;
         this.log.warn({ err, seq: captured.seq }, 'metadata snapshot failed; the journal stays, and it is tried again later');
       })

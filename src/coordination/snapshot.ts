@@ -38,6 +38,14 @@ export function captureState(seq: number, state: MetadataState): CapturedState {
   };
 }
 
+/** serializeCaptured stopped on request (the store is closing: its journal stays as it is). */
+export class SnapshotAbandoned extends Error {
+  constructor() {
+    super('snapshot abandoned');
+    this.name = 'SnapshotAbandoned';
+  }
+}
+
 /** Bytes gathered into one piece of the serialized snapshot before a new one starts. */
 const PIECE_BYTES = 1 << 20;
 
@@ -46,7 +54,7 @@ const PIECE_BYTES = 1 << 20;
  * order), in pieces of about PIECE_BYTES, handing the event loop back every
  * BACKGROUND_SLICE_MS.
  */
-export async function serializeCaptured(c: CapturedState, yieldPoint = new YieldPoint()): Promise<Buffer[]> {
+export async function serializeCaptured(c: CapturedState, yieldPoint = new YieldPoint(), abandon: () => boolean = () => false): Promise<Buffer[]> {
   const pieces: Buffer[] = [];
   let parts: string[] = [`{"seq":${c.seq},"state":{"partitions":{`];
   let partsLength = 0;
@@ -61,6 +69,7 @@ export async function serializeCaptured(c: CapturedState, yieldPoint = new Yield
       partsLength = 0;
     }
     await yieldPoint.maybe();
+    if (abandon()) throw new SnapshotAbandoned();
   }
   const rest = c.restJson.slice(1, -1);
   parts.push(rest ? `},${rest}}}` : '}}}');

@@ -14,7 +14,7 @@ import { apply, emptyState, type MetadataState, type Operation } from '../../src
 import type { LogRange } from '../../src/coordination/metadata-store.js';
 import { ObjectPersistence } from '../../src/coordination/object-persistence.js';
 import type { MetadataPersistence } from '../../src/coordination/persistence.js';
-import { captureState, serializeCaptured } from '../../src/coordination/snapshot.js';
+import { SnapshotAbandoned, captureState, serializeCaptured } from '../../src/coordination/snapshot.js';
 import { MemoryObjectStore } from '../../src/storage/memory-object-store.js';
 import { YieldPoint } from '../../src/storage/yield-point.js';
 
@@ -63,6 +63,8 @@ test('a serialized snapshot parses back to the state it captured, whatever chang
   const pieces = await serializeCaptured(captured, counting);
   expect(JSON.parse(Buffer.concat(pieces).toString('utf8'))).toEqual({ seq: 42, state: expected });
   expect(turns).toBeGreaterThan(1);
+  // A closing store abandons it.
+  await expect(serializeCaptured(captured, new YieldPoint(0), () => true)).rejects.toBeInstanceOf(SnapshotAbandoned);
   // A state without partitions, too.
   const bare = emptyState();
   expect(JSON.parse(Buffer.concat(await serializeCaptured(captureState(1, bare))).toString('utf8'))).toEqual({ seq: 1, state: bare });

@@ -49,7 +49,15 @@ export class PartitionLog {
   logStartOffset: number;
   highWatermark: number;
   logEndOffset: number;
-  ranges: LogRange[];
+  private rangeList: LogRange[];
+  /**
+   * Bytes and count of the WAL ranges among them, kept as they change: a
+   * broker asks for every partition's several times a second (compaction
+   * debt), and with 1,000 partitions of 1,000 ranges each a count by scanning
+   * took a fifth of its CPU.
+   */
+  private walBytesHeld = 0;
+  private walRangesHeld = 0;
   readonly producers: ProducerTable;
   /** Bumped when uncommitted appends are rolled back: older pending appends are void. */
   generation = 0;
@@ -78,9 +86,10 @@ export class PartitionLog {
     this.logStartOffset = state.logStartOffset;
     this.highWatermark = state.highWatermark;
     this.logEndOffset = state.highWatermark;
-    this.ranges = state.ranges.map((r) => ({ ...r }));
+    this.rangeList = state.ranges.map((r) => ({ ...r }));
+    this.countWal(this.rangeList, 1);
     this.producers = new ProducerTable(state.producers);
-    if (this.ranges.some((r) => r.kind === 'wal')) this.oldestWalCommitAt = Date.now();
+    if (this.walRangesHeld > 0) this.oldestWalCommitAt = Date.now();
   }
 
   /**
@@ -134,8 +143,9 @@ export class PartitionLog {
 
   /** Called by the WAL writer, in commit order. */
   onCommitted(range: LogRange, producers: ProducerStateEntry[]): void {
-    if (this.ranges.length === 0 || !this.ranges.some((r) => r.kind === 'wal')) this.oldestWalCommitAt = Date.now();
-    this.ranges.push(range);
+    if (this.walRangesHeld === 0) this.oldestWalCommitAt = Date.now();
+    this.rangeList.push(range);
+    this.countWal([range], 1);
     this.highWatermark = range.nextOffset;
     this.producers.markCommitted(producers);
     this.evictTail();
@@ -229,10 +239,10 @@ export class PartitionLog {
 
   rangeFor(offset: number): LogRange | undefined {
     let lo = 0;
-    let hi = this.ranges.length - 1;
+    let hi = this.rangeList.length - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      const r = this.ranges[mid]!;
+      const r = this.rangeList[mid]!;
       if (r.nextOffset <= offset) lo = mid + 1;
       else if (r.baseOffset > offset) hi = mid - 1;
       else return r;
@@ -338,16 +348,40 @@ export class PartitionLog {
 
   /** Bytes in WAL ranges not yet compacted into segments. */
   walBytes(): number {
-    let n = 0;
-    for (const r of this.ranges) if (r.kind === 'wal') n += r.length;
-    return n;
+    return this.walBytesHeld;
   }
 
   /** WAL ranges not yet compacted: each is a manifest entry (an etcd key in a cluster). */
   walRanges(): number {
+    return this.walRangesHeld;
+  }
+
+  /** Where this partition's records are, in offset order: segments, then WAL runs. */
+  get ranges(): readonly LogRange[] {
+    return this.rangeList;
+  }
+
+  /** A compaction's swap: `count` ranges from `index` on are now `range`. */
+  replaceRanges(index: number, count: number, range: LogRange): void {
+    this.countWal(this.rangeList.splice(index, count, range), -1);
+    this.countWal([range], 1);
+  }
+
+  /** Forgets the ranges wholly below the log start, and returns them. */
+  dropRangesBelowStart(): LogRange[] {
     let n = 0;
-    for (const r of this.ranges) if (r.kind === 'wal') n++;
-    return n;
+    while (n < this.rangeList.length && this.rangeList[n]!.nextOffset <= this.logStartOffset) n++;
+    const dropped = this.rangeList.splice(0, n);
+    this.countWal(dropped, -1);
+    return dropped;
+  }
+
+  private countWal(ranges: readonly LogRange[], sign: 1 | -1): void {
+    for (const r of ranges) {
+      if (r.kind !== 'wal') continue;
+      this.walBytesHeld += sign * r.length;
+      this.walRangesHeld += sign;
+    }
   }
 
 }

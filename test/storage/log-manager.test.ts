@@ -179,6 +179,29 @@ test('on a store with local WAL copies, a flush makes one only when a partition 
   }
 });
 
+test('a partition keeps its WAL byte and range counts through appends, compaction and a moved log start', async () => {
+  const dir = await tempDir();
+  const b = await openBroker(dir, new MemoryObjectStore(), 4096);
+  const scan = () => {
+    const wal = b.p0.ranges.filter((r) => r.kind === 'wal');
+    return { bytes: wal.reduce((n, r) => n + r.length, 0), ranges: wal.length };
+  };
+  const counted = () => ({ bytes: b.p0.walBytes(), ranges: b.p0.walRanges() });
+  for (let i = 0; i < 120; i++) await b.p0.append([batch([`v${i}-${'x'.repeat(60)}`])]);
+  expect(counted()).toEqual(scan());
+  expect(counted().ranges).toBe(120);
+  await b.logs.compact(b.p0, 4096);
+  expect(b.p0.ranges[0]!.kind).toBe('segment');
+  expect(counted()).toEqual(scan());
+  await b.logs.truncateBefore(b.p0, 100);
+  expect(b.p0.ranges[0]!.baseOffset).toBeGreaterThan(0);
+  expect(counted()).toEqual(scan());
+  while (b.p0.walBytes() > 0) await b.logs.compact(b.p0, 4096);
+  expect(counted()).toEqual({ bytes: 0, ranges: 0 });
+  expect(scan()).toEqual({ bytes: 0, ranges: 0 });
+  await b.close();
+});
+
 test('a read whose WAL object compaction deletes under it reads on from the segment that replaced the range (fault suite 05: a fetch failed)', async () => {
   const dir = await tempDir();
   const mem = new MemoryObjectStore();

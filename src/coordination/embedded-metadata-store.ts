@@ -43,7 +43,7 @@ import {
   type MetadataState,
   type Operation,
 } from './manifest-state.js';
-import type { MetadataPersistence, SnapshotWriter } from './persistence.js';
+import type { MetadataPersistence } from './persistence.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { readEmbeddedCommitSurely, type EmbeddedCommit } from '../storage/wal-object.js';
 import { Limiter } from '../storage/limiter.js';
@@ -179,9 +179,24 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
 
   /** A snapshot now, awaited whole (at the first start: nothing else runs yet). */
   private async writeSnapshot(): Promise<void> {
+    await (await this.beginSnapshot())();
+  }
+
+  /**
+   * Captures the state and sets its journal apart; the function returned
+   * serializes and writes the snapshot, and resolves to its size.
+   */
+  private async beginSnapshot(): Promise<() => Promise<number>> {
     const captured = captureState(this.seq, this.state);
     const writer = await this.journal.beginSnapshot(captured.seq);
-    await writer.write(await serializeCaptured(captured));
+    return async () => {
+      // A closing store does not wait for a snapshot to be serialized (seconds for a large state): the journal it would replace stays.
+      const serialized = await serializeCaptured(captured, undefined, () => this.closing);
+      await writer.write(serialized);
+      const bytes = totalBytes(serialized);
+      this.log.info({ seq: captured.seq, bytes }, 'metadata snapshot written');
+      return bytes;
+    };
   }
 
   /**
@@ -194,28 +209,27 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
   private async maybeSnapshot(): Promise<void> {
     if (this.snapshotting || this.closing || Date.now() < this.snapshotRetryAt) return;
     if (this.journal.journalBytes() < Math.max(this.snapshotAfterBytes, this.lastSnapshotBytes)) return;
-    const captured = captureState(this.seq, this.state);
-    let writer: SnapshotWriter;
+    let finish: () => Promise<number>;
     try {
-      writer = await this.journal.beginSnapshot(captured.seq);
+      finish = await this.beginSnapshot();
     } catch (err) {
       // Not thrown at the journal: its writer would stop.
       this.snapshotRetryAt = Date.now() + SNAPSHOT_RETRY_MS;
-      this.log.warn({ err, seq: captured.seq }, 'metadata snapshot could not begin; the journal stays, and it is tried again later');
+      this.log.warn({ err }, 'metadata snapshot could not begin; the journal stays, and it is tried again later');
       return;
     }
-    this.snapshotting = (async () => {
+    const inBackground = async () => {
       failpoint('metadata.snapshot-begun');
-      // A closing store does not wait for a snapshot to be serialized (seconds for a large state): the journal it would replace stays.
-      const serialized = await serializeCaptured(captured, undefined, () => this.closing);
-      await writer.write(serialized);
-      this.lastSnapshotBytes = totalBytes(serialized);
-      this.log.info({ seq: captured.seq, bytes: this.lastSnapshotBytes }, 'metadata snapshot written');
-    })()
+      return finish();
+    };
+    this.snapshotting = inBackground()
+      .then((bytes) => {
+        this.lastSnapshotBytes = bytes;
+      })
       .catch((err: unknown) => {
         if (err instanceof SnapshotAbandoned) return;
         this.snapshotRetryAt = Date.now() + SNAPSHOT_RETRY_MS;
-        this.log.warn({ err, seq: captured.seq }, 'metadata snapshot failed; the journal stays, and it is tried again later');
+        this.log.warn({ err }, 'metadata snapshot failed; the journal stays, and it is tried again later');
       })
       .finally(() => {
         this.snapshotting = null;

@@ -36,7 +36,7 @@ const SWEEP_EVERY_GCS = 10;
  * segment's worth of WAL take 2-3 times as long under a full produce load.
  */
 const CATCH_UP_READ_AHEAD = 4;
-/** How stale the produce path's view of the compaction backlog may be (it sums every partition's WAL ranges). */
+/** How stale the produce path's view of the compaction backlog may be (it sums every partition's WAL bytes). */
 const BACKLOG_RECHECK_MS = 100;
 /**
  * What a tail holds beyond a segment for compaction to find the segment in

@@ -87,7 +87,7 @@ export class PartitionLog {
     this.highWatermark = state.highWatermark;
     this.logEndOffset = state.highWatermark;
     this.rangeList = state.ranges.map((r) => ({ ...r }));
-    this.countWal(this.rangeList, 1);
+    for (const r of this.rangeList) this.countWal(r, 1);
     this.producers = new ProducerTable(state.producers);
     if (this.walRangesHeld > 0) this.oldestWalCommitAt = Date.now();
   }
@@ -145,7 +145,7 @@ export class PartitionLog {
   onCommitted(range: LogRange, producers: ProducerStateEntry[]): void {
     if (this.walRangesHeld === 0) this.oldestWalCommitAt = Date.now();
     this.rangeList.push(range);
-    this.countWal([range], 1);
+    this.countWal(range, 1);
     this.highWatermark = range.nextOffset;
     this.producers.markCommitted(producers);
     this.evictTail();
@@ -363,8 +363,8 @@ export class PartitionLog {
 
   /** A compaction's swap: `count` ranges from `index` on are now `range`. */
   replaceRanges(index: number, count: number, range: LogRange): void {
-    this.countWal(this.rangeList.splice(index, count, range), -1);
-    this.countWal([range], 1);
+    for (const r of this.rangeList.splice(index, count, range)) this.countWal(r, -1);
+    this.countWal(range, 1);
   }
 
   /** Forgets the ranges wholly below the log start, and returns them. */
@@ -372,16 +372,14 @@ export class PartitionLog {
     let n = 0;
     while (n < this.rangeList.length && this.rangeList[n]!.nextOffset <= this.logStartOffset) n++;
     const dropped = this.rangeList.splice(0, n);
-    this.countWal(dropped, -1);
+    for (const r of dropped) this.countWal(r, -1);
     return dropped;
   }
 
-  private countWal(ranges: readonly LogRange[], sign: 1 | -1): void {
-    for (const r of ranges) {
-      if (r.kind !== 'wal') continue;
-      this.walBytesHeld += sign * r.length;
-      this.walRangesHeld += sign;
-    }
+  private countWal(r: LogRange, sign: 1 | -1): void {
+    if (r.kind !== 'wal') return;
+    this.walBytesHeld += sign * r.length;
+    this.walRangesHeld += sign;
   }
 
 }

@@ -10,10 +10,10 @@
  * acknowledged offset or superseded by a later record of its key.
  */
 import { afterAll, expect, test } from 'vitest';
-import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { BrokerProcess } from '../helpers/broker.js';
 import { runKcat } from '../helpers/clients.js';
 import { createTopic, startE2EBroker, uniqueTopic } from './common.js';
+import { sendThroughFailpointCrashes } from './failpoint-crashes.js';
 
 const POINTS = ['cleaning.after-segment-put', 'cleaning.after-metadata-swap', 'compaction.after-segment-put', 'compaction.before-wal-delete'];
 const KEYS = 20;
@@ -30,35 +30,15 @@ test('kill -9 during cleanings: every key keeps its last acknowledged value, in 
   const topic = uniqueTopic('compacted-crashes');
   await createTopic(broker.port, topic, 1, { 'cleanup.policy': 'compact', 'segment.ms': '200', 'segment.bytes': '16384', 'min.cleanable.dirty.ratio': '0.01' });
 
-  const kafka = () => new Kafka({ clientId: 'e2e-compaction-crashes', brokers: [broker!.bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 0 } });
   const acked = new Map<string, { seq: number; offset: number }[]>();
   const seqOf = new Map<string, number>();
-  const fired: string[] = [];
-  let producer: Producer | null = null;
-  let incarnation = 0;
-  let incarnationStarted = Date.now();
-  while (incarnation < INCARNATIONS) {
-    if (!broker.running) {
-      const line = broker.logs().find((l) => l.startsWith('failpoint '));
-      if (line) fired.push(line);
-      incarnation++;
-      await producer?.disconnect().catch(() => {});
-      producer = null;
-      // The last incarnation runs without a failpoint.
-      await broker.restart({ env: incarnation < INCARNATIONS ? armed(incarnation) : { STREAMHOUSE_FAILPOINTS: '' } });
-      incarnationStarted = Date.now();
-      continue;
-    }
-    // A point that has not fired in 15 s: a plain kill -9.
-    if (Date.now() - incarnationStarted > 15_000) {
-      await broker.kill('SIGKILL');
-      continue;
-    }
-    try {
-      if (!producer) {
-        producer = kafka().producer({ idempotent: false, allowAutoTopicCreation: false });
-        await producer.connect();
-      }
+  // A send that fails was not acknowledged (the broker died, or refused while it started): its values may or may not be stored.
+  const fired = await sendThroughFailpointCrashes(broker, {
+    incarnations: INCARNATIONS,
+    armed,
+    retryPauseMs: 100,
+    clientId: 'e2e-compaction-crashes',
+    send: async (producer) => {
       const values = Array.from({ length: KEYS }, (_, i) => {
         const key = `k${i}`;
         const seq = (seqOf.get(key) ?? -1) + 1;
@@ -78,14 +58,8 @@ test('kill -9 during cleanings: every key keeps its last acknowledged value, in 
         if (!l) acked.set(v.key, (l = []));
         l.push({ seq: v.seq, offset: base + i });
       });
-    } catch {
-      // Not acknowledged (the broker died, or refused while it started): its values may or may not be stored.
-      await producer?.disconnect().catch(() => {});
-      producer = null;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  await producer?.disconnect().catch(() => {});
+    },
+  });
   // The last incarnation cleans until about one record per key is left.
   const readAll = async () =>
     (await runKcat(['-C', '-b', broker!.bootstrap, '-t', topic, '-p', '0', '-o', 'beginning', '-e', '-q', '-J'])).stdout

@@ -13,6 +13,7 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { BrokerProcess } from '../helpers/broker.js';
 import { runKcat } from '../helpers/clients.js';
 import { createTopic, startE2EBroker, uniqueTopic } from './common.js';
+import { sendThroughFailpointCrashes } from './failpoint-crashes.js';
 
 const POINTS = ['metadata.snapshot-begun', 'metadata.after-snapshot-put'];
 const INCARNATIONS = 5;
@@ -29,54 +30,19 @@ test('kill -9 while a metadata snapshot is set apart or just written: every ackn
   const topic = uniqueTopic('snapshot-crashes');
   await createTopic(broker.port, topic, PARTITIONS, { 'segment.ms': '1000' });
 
-  const kafka = () => new Kafka({ clientId: 'e2e-snapshot-crashes', brokers: [broker!.bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 0 } });
   const acked = new Map<string, { partition: number; offset: number }>();
-  const fired: string[] = [];
-  let producer: Producer | null = null;
-  let incarnation = 0;
-  let incarnationStarted = Date.now();
   let n = 0;
-  while (incarnation < INCARNATIONS) {
-    if (!broker.running) {
-      const line = broker.logs().find((l) => l.startsWith('failpoint '));
-      if (line) fired.push(line);
-      incarnation++;
-      await producer?.disconnect().catch(() => {});
-      producer = null;
-      // The last incarnation runs without a failpoint, for a while.
-      await broker.restart({ env: incarnation < INCARNATIONS ? armed(incarnation) : { STREAMHOUSE_FAILPOINTS: '' } });
-      incarnationStarted = Date.now();
-      continue;
-    }
-    if (Date.now() - incarnationStarted > 15_000) {
-      await broker.kill('SIGKILL');
-      continue;
-    }
-    try {
-      if (!producer) {
-        producer = kafka().producer({ idempotent: false, allowAutoTopicCreation: false });
-        await producer.connect();
-      }
-      const partition = n % PARTITIONS;
-      const value = `v-${n++}`;
-      const [meta] = await producer.send({ topic, acks: -1, timeout: 5000, messages: [{ partition, value }] });
-      acked.set(value, { partition, offset: Number(meta!.baseOffset) });
-    } catch {
-      // the broker died under the send: not acknowledged
-      await producer?.disconnect().catch(() => {});
-      producer = null;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  // The last incarnation: some more acknowledged sends, then read back.
-  producer = kafka().producer({ idempotent: false, allowAutoTopicCreation: false });
-  await producer.connect();
-  for (let i = 0; i < 50; i++) {
+  const sendOne = async (producer: Producer, timeout?: number) => {
     const partition = n % PARTITIONS;
     const value = `v-${n++}`;
-    const [meta] = await producer.send({ topic, acks: -1, messages: [{ partition, value }] });
+    const [meta] = await producer.send({ topic, acks: -1, ...(timeout ? { timeout } : {}), messages: [{ partition, value }] });
     acked.set(value, { partition, offset: Number(meta!.baseOffset) });
-  }
+  };
+  const fired = await sendThroughFailpointCrashes(broker, { incarnations: INCARNATIONS, armed, retryPauseMs: 50, clientId: 'e2e-snapshot-crashes', send: (p) => sendOne(p, 5000) });
+  // The last incarnation: some more acknowledged sends, then read back.
+  const producer = new Kafka({ clientId: 'e2e-snapshot-crashes', brokers: [broker.bootstrap], logLevel: logLevel.NOTHING }).producer({ idempotent: false, allowAutoTopicCreation: false });
+  await producer.connect();
+  for (let i = 0; i < 50; i++) await sendOne(producer);
   await producer.disconnect();
 
   console.log(`snapshot crashes: ${acked.size} acknowledged, failpoints: ${fired.join(' | ')}`);

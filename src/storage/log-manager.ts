@@ -45,6 +45,9 @@ const BACKLOG_RECHECK_MS = 100;
  */
 const TAIL_MARGIN_BYTES = 16 * 1024 * 1024;
 
+/** See tailCap. */
+const TAIL_MIN_BYTES = 64 * 1024;
+
 export interface StorageOptions {
   brokerId: number;
   walFlushMs: number;
@@ -548,9 +551,14 @@ export class LogManager {
     if (cut > log.logStartOffset) await this.truncateBefore(log, Math.min(cut, log.highWatermark));
   }
 
-  /** Each partition's share of the tail budget. */
+  /**
+   * Each partition's share of the tail budget, and at least TAIL_MIN_BYTES: a
+   * partition among thousands still serves consumers that keep up from memory,
+   * without the floor multiplying the budget (1 MiB each held 1 GiB over
+   * 1,000 quiet partitions).
+   */
   private tailCap(): number {
-    return Math.max(1 << 20, Math.min(this.opts.tailMaxBytes, this.opts.tailTotalBytes / Math.max(1, this.logs.size)));
+    return Math.max(TAIL_MIN_BYTES, Math.min(this.opts.tailMaxBytes, this.opts.tailTotalBytes / Math.max(1, this.logs.size)));
   }
 
   /**

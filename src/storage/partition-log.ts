@@ -10,6 +10,7 @@ import { ObjectNotFoundError } from './object-store.js';
 import { ProducerTable } from './producer-state.js';
 import type { RangeReader, StoredBatch } from './range-reader.js';
 import type { BlockPins } from './block-pool.js';
+import { TAIL_COPY_MAX_BYTES, TailArena } from './tail-arena.js';
 
 export interface AppendRequest {
   log: PartitionLog;
@@ -40,6 +41,13 @@ export interface PartitionLogOptions {
   walGrew?(log: PartitionLog): void;
 }
 
+/**
+ * What a batch in the tail costs beyond its bytes: its entry, its Buffer view
+ * and a boxed timestamp (about 170 bytes in a heap snapshot). Counted, so that
+ * a tail of tiny batches holds to its budget in memory, not only in bytes.
+ */
+export const TAIL_ENTRY_OVERHEAD_BYTES = 192;
+
 /** See PartitionLogOptions.walGrew: a few checks per 64 MiB segment, none per flush. */
 export const WAL_GROWTH_NOTICE_BYTES = 4 * 1024 * 1024;
 
@@ -68,7 +76,9 @@ export class PartitionLog {
   oldestWalCommitAt = 0;
 
   private tail: StoredBatch[] = [];
+  /** Memory the tail holds: its batches' bytes and TAIL_ENTRY_OVERHEAD_BYTES each. */
   private tailBytes = 0;
+  private readonly arena = new TailArena();
   private walSinceNotice = 0;
   private waiters = new Set<() => void>();
 
@@ -94,7 +104,8 @@ export class PartitionLog {
 
   /**
    * Appends validated v2 batches (from one produce request for this partition)
-   * and resolves once they are durable and committed. `logAppendTime`: the
+   * and resolves once they are durable and committed. Small batches are
+   * replaced in `batches` by their copies in the tail's own memory. `logAppendTime`: the
    * time the batches were stamped with (LogAppendTime topics), else -1.
    */
   async append(batches: Buffer[], logAppendTime = -1): Promise<AppendResult> {
@@ -113,13 +124,15 @@ export class PartitionLog {
     let offset = baseOffset;
     let maxTimestamp = -1;
     let bytes = 0;
-    for (const b of batches) {
-      const h = b === batches[0] ? first : readBatchHeader(b);
+    for (let i = 0; i < batches.length; i++) {
+      let b = batches[i]!;
+      const h = i === 0 ? first : readBatchHeader(b);
       setBaseOffset(b, offset);
       setPartitionLeaderEpoch(b, this.leaderEpoch);
+      if (b.length <= TAIL_COPY_MAX_BYTES) batches[i] = b = this.arena.copy(b);
       const next = offset + h.lastOffsetDelta + 1;
       this.tail.push({ baseOffset: offset, nextOffset: next, maxTimestamp: h.maxTimestamp, buf: b });
-      this.tailBytes += b.length;
+      this.tailBytes += b.length + TAIL_ENTRY_OVERHEAD_BYTES;
       bytes += b.length;
       if (h.maxTimestamp > maxTimestamp) maxTimestamp = h.maxTimestamp;
       offset = next;
@@ -162,7 +175,7 @@ export class PartitionLog {
     this.generation++;
     this.logEndOffset = this.highWatermark;
     while (this.tail.length && this.tail[this.tail.length - 1]!.baseOffset >= this.highWatermark) {
-      this.tailBytes -= this.tail.pop()!.buf.length;
+      this.tailBytes -= charge(this.tail.pop()!);
     }
     this.producers.rollback();
   }
@@ -173,15 +186,20 @@ export class PartitionLog {
     this.wake();
   }
 
+  /** What the in-memory tail holds: its batches, and the memory it counts for them. */
+  tailUsage(): { batches: number; bytes: number } {
+    return { batches: this.tail.length, bytes: this.tailBytes };
+  }
+
   /** Forgets the in-memory copies of the batches below `offset`: a cleaned segment holds them now, without what it dropped. */
   dropTailBelow(offset: number): void {
-    while (this.tail.length && this.tail[0]!.nextOffset <= offset) this.tailBytes -= this.tail.shift()!.buf.length;
+    while (this.tail.length && this.tail[0]!.nextOffset <= offset) this.tailBytes -= charge(this.tail.shift()!);
   }
 
   private evictTail(): void {
     const cap = this.opts.tailMaxBytes();
     while (this.tailBytes > cap && this.tail.length && this.tail[0]!.nextOffset <= this.highWatermark) {
-      this.tailBytes -= this.tail.shift()!.buf.length;
+      this.tailBytes -= charge(this.tail.shift()!);
     }
   }
 
@@ -396,4 +414,9 @@ function findBatch(list: StoredBatch[], offset: number): number {
     else return mid;
   }
   return -1;
+}
+
+/** What a tail entry counts against the tail's budget. */
+function charge(b: StoredBatch): number {
+  return b.buf.length + TAIL_ENTRY_OVERHEAD_BYTES;
 }

@@ -16,6 +16,7 @@ import { LOCAL_MIN_OVERLAP_BYTES, OBJECT_STORE_MIN_OVERLAP_BYTES, PREPARED_MAX_A
 import { DEFAULT_STORAGE_OPTIONS, DEFAULT_TOPIC_STORAGE, LogManager, type StorageOptions } from '../../src/storage/log-manager.js';
 import { LocalCopyObjectStore } from '../../src/storage/local-copy-store.js';
 import { MemoryObjectStore } from '../../src/storage/memory-object-store.js';
+import { TAIL_ENTRY_OVERHEAD_BYTES } from '../../src/storage/partition-log.js';
 import type { ByteRange, ObjectStore } from '../../src/storage/object-store.js';
 
 const log = pino({ level: 'silent' });
@@ -177,6 +178,28 @@ test('on a store with local WAL copies, a flush makes one only when a partition 
     expect(local.copiedBytes > 0).toBe(copies);
     await b.close();
   }
+});
+
+test('the tail copies small batches out of their request and counts what each one costs against its budget', async () => {
+  const dir = await tempDir();
+  const b = await openBroker(dir, new MemoryObjectStore(), 64 << 20, { tailMaxBytes: 64 * 1024 });
+  const one = batch(['x'.repeat(100)]);
+  for (let i = 0; i < 1000; i++) {
+    // A request read into a slice of a shared slab, as small frames are.
+    const slab = Buffer.alloc(8192);
+    const at = 64 + (i % 8) * 512;
+    one.copy(slab, at);
+    await b.p0.append([slab.subarray(at, at + one.length)]);
+    const [kept] = await b.p0.read(i, 1 << 20);
+    expect(kept!.buffer).not.toBe(slab.buffer);
+    expect(decodeRecords(kept!)[0]!.offset).toBe(i);
+  }
+  const usage = b.p0.tailUsage();
+  expect(usage.bytes).toBe(usage.batches * (one.length + TAIL_ENTRY_OVERHEAD_BYTES));
+  expect(usage.bytes).toBeLessThanOrEqual(64 * 1024);
+  expect(usage.batches).toBe(Math.floor((64 * 1024) / (one.length + TAIL_ENTRY_OVERHEAD_BYTES)));
+  expect((await readAll(b.p0)).length).toBe(1000);
+  await b.close();
 });
 
 test('a partition keeps its WAL byte and range counts through appends, compaction and a moved log start', async () => {

@@ -323,6 +323,36 @@ test('a small segment is merged into the next compaction; one that holds half a 
   await b.close();
 });
 
+test('a quiet partition merges its small segments as a binary counter carries: a few segments, each byte rewritten a few times', async () => {
+  const mem = new MemoryObjectStore();
+  let segmentBytesPut = 0;
+  const store: ObjectStore = Object.assign(Object.create(mem) as ObjectStore, {
+    put: async (key: string, body: Buffer | Buffer[], opts?: Parameters<ObjectStore['put']>[2]) => {
+      if (key.startsWith('segments/')) segmentBytesPut += totalBytes(Array.isArray(body) ? body : [body]);
+      return mem.put(key, body, opts);
+    },
+  });
+  const b = await openBroker(await tempDir(), store, 256 * 1024);
+  const popcount = (n: number) => n.toString(2).replaceAll('0', '').length;
+  const values: string[] = [];
+  for (let round = 1; round <= 32; round++) {
+    // About 1 KiB a round that LZ4 cannot shrink: object sizes follow the batches.
+    const v = randomBytes(1000).toString('base64');
+    values.push(v);
+    await b.p0.append([batch([v])]);
+    await b.logs.compact(b.p0, 256 * 1024);
+    expect(b.p0.walBytes()).toBe(0);
+    expect(b.p0.ranges.length).toBe(popcount(round));
+  }
+  // Round k writes a segment of 2^(trailing zeros of k) rounds: 112 rounds' worth over 32 rounds, 3.5 times
+  // each byte; merging into one growing segment wrote 1 + 2 + ... + 32 rounds' worth (16.5 times).
+  const written = segmentBytesPut / (32 * batch([values[0]!]).length);
+  expect(written).toBeGreaterThan(3.4);
+  expect(written).toBeLessThan(4.5);
+  expect((await readAll(b.p0)).map(([, v]) => v)).toEqual(values);
+  await b.close();
+});
+
 test('a small segment followed by a WAL run too big to join it still lets compaction move on', async () => {
   const store = new MemoryObjectStore();
   const b = await openBroker(await tempDir(), store, 4096);

@@ -94,7 +94,12 @@ export class Journal {
     if (this.failed) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
       this.queue.push({ buf: encodeRecord(record), resolve, reject });
-      if (!this.writing) void this.drain();
+      if (!this.writing) {
+        // Started after this turn: records appended in it share one write (a
+        // replacement comes right after the embedded WAL commits journaled for it).
+        this.writing = true;
+        queueMicrotask(() => void this.drain());
+      }
     });
   }
 

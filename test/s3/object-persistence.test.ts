@@ -19,6 +19,7 @@ import { EmbeddedMetadataStore } from '../../src/coordination/embedded-metadata-
 import { ObjectPersistence } from '../../src/coordination/object-persistence.js';
 import type { MetadataState, Operation } from '../../src/coordination/manifest-state.js';
 import { MemoryObjectStore } from '../../src/storage/memory-object-store.js';
+import { encodeWalObject } from '../../src/storage/wal-object.js';
 import type { ByteRange } from '../../src/storage/object-store.js';
 
 const log = pino({ level: 'silent' });
@@ -109,4 +110,37 @@ test('journal objects left behind by a crash after a snapshot are not read back,
   expect((await again.fetchOffsets('g')).get('t')?.get(0)?.offset).toBe(1100n);
   await again.close();
   expect(store.objects.has(stale)).toBe(false);
+});
+
+test('a compaction after embedded WAL commits costs one journal write: the commits and the replacement go together', async () => {
+  const store = new FlakyStore();
+  const meta = new EmbeddedMetadataStore(persistence(store), log, undefined, store);
+  await meta.start();
+  const topic = { name: 't', topicId: 'AAAAAAAAAAAAAAAAAAAAAQ', partitions: 1, configs: {} };
+  await meta.createTopic(topic);
+  const epoch = (await meta.acquirePartition(topic.topicId, 0, 0)).leaderEpoch;
+  for (let i = 0; i < 2; i++) {
+    const walSeq = meta.reserveWalSeq!();
+    const key = `wal/0/${walSeq}.wal`;
+    const enc = encodeWalObject([{ topicId: topic.topicId, partition: 0, baseOffset: i * 10, nextOffset: i * 10 + 10, maxTimestamp: 1, batches: [Buffer.alloc(70, i)] }], (locs) => {
+      const { position, length, baseOffset, nextOffset, maxTimestamp } = locs[0]!;
+      return { brokerId: 0, objectKey: key, walSeq, appends: [{ topicId: topic.topicId, partition: 0, leaderEpoch: epoch, range: { kind: 'wal', key, position, length, baseOffset, nextOffset, maxTimestamp }, producers: [] }] };
+    });
+    await store.put(key, enc.chunks);
+    await meta.commitWal(enc.commit!, { embedded: true });
+  }
+  const before = keys(store, 'meta/journal/').length;
+  await meta.replaceRanges({
+    topicId: topic.topicId,
+    partition: 0,
+    leaderEpoch: epoch,
+    replacedBaseOffsets: [0, 10],
+    range: { kind: 'segment', key: 'segments/x.seg', position: 0, length: 100, baseOffset: 0, nextOffset: 20, maxTimestamp: 1 },
+  });
+  expect(keys(store, 'meta/journal/').length - before).toBe(1);
+  await meta.close();
+  const again = new EmbeddedMetadataStore(persistence(store), log, undefined, store);
+  await again.start();
+  expect([...(await again.referencedObjects())]).toEqual(['segments/x.seg']);
+  await again.close();
 });

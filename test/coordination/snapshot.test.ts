@@ -68,6 +68,10 @@ test('a serialized snapshot parses back to the state it captured, whatever chang
   // A state without partitions, too.
   const bare = emptyState();
   expect(JSON.parse(Buffer.concat(await serializeCaptured(captureState(1, bare))).toString('utf8'))).toEqual({ seq: 1, state: bare });
+  // And a partition without ranges.
+  apply(bare, { op: 'createTopic', topic });
+  apply(bare, { op: 'acquire', topicId: topic.topicId, partition: 0, brokerId: 0 });
+  expect(JSON.parse(Buffer.concat(await serializeCaptured(captureState(2, bare))).toString('utf8'))).toEqual({ seq: 2, state: bare });
 });
 
 /** A persistence whose snapshot writes, after the first (the first start's), wait for `release()` (a slow disk or bucket). */

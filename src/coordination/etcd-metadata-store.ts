@@ -19,7 +19,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { Etcd3, isRecoverableError, type Lease, type Namespace, type Watcher } from 'etcd3';
+import { Etcd3, Range, isRecoverableError, type Lease, type Namespace, type Watcher } from 'etcd3';
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry } from 'cockatiel';
 import {
   partitionKey,
@@ -42,6 +42,7 @@ import {
 import { computeAssignment, refKey, type PartitionRef } from './assignment.js';
 import { fromStoredOffset, toStoredOffset, type StoredOffset } from './manifest-state.js';
 import { Limiter } from '../storage/limiter.js';
+import { YieldPoint } from '../storage/yield-point.js';
 
 export interface EtcdOptions {
   endpoints: string[];
@@ -65,6 +66,10 @@ interface RangeValue extends LogRange {
 }
 
 const pad = (n: number) => n.toString().padStart(20, '0');
+/** See referencedObjects. */
+const REFERENCE_PAGE = 10_000;
+/** The smallest key after another: itself followed by a zero byte. */
+const ZERO_BYTE = Buffer.from([0]);
 /** Revisions of history kept in etcd (the controller compacts older ones). */
 const HISTORY_REVISIONS = 100_000;
 const COMPACTION_INTERVAL_MS = 60_000;
@@ -760,9 +765,25 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
     }
   }
 
-  async referencedObjects(): Promise<Set<string>> {
-    const res = await this.ns.getAll().prefix('ranges/').strings();
-    return new Set(Object.values(res).map((v) => (JSON.parse(v) as RangeValue).key));
+  /**
+   * Every object a range references, read REFERENCE_PAGE ranges per request
+   * and parsed between turns of the event loop. One request of every range
+   * blocked the broker for about 4 s with 600,000 ranges (1,000 quiet
+   * partitions after a minute), twice a minute, and held their JSON at once.
+   */
+  async referencedObjects(pageSize = REFERENCE_PAGE): Promise<Set<string>> {
+    const out = new Set<string>();
+    const all = Range.prefix('ranges/');
+    const turn = new YieldPoint();
+    for (let start = all.start; ; ) {
+      const res = await this.ns.getAll().inRange(new Range(start, all.end)).limit(pageSize).exec();
+      for (const kv of res.kvs) {
+        out.add((JSON.parse(kv.value.toString()) as RangeValue).key);
+        await turn.maybe();
+      }
+      if (!res.more || res.kvs.length === 0) return out;
+      start = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, ZERO_BYTE]);
+    }
   }
 
   // ------------------------------------------------------------ committed offsets

@@ -301,8 +301,10 @@ export class LogManager {
    * now and then (by one broker) the orphans of the whole store.
    */
   async collectGarbage(): Promise<void> {
-    await this.collectOwnWal();
-    if (this.gcRuns++ % SWEEP_EVERY_GCS === 0 && this.isSweeper()) await this.sweepOrphans();
+    // One read of every range for both: with many partitions it is the costly part.
+    const referenced = await this.meta.referencedObjects();
+    await this.collectOwnWal(referenced);
+    if (this.gcRuns++ % SWEEP_EVERY_GCS === 0 && this.isSweeper()) await this.sweepOrphans(referenced);
   }
 
   /** The live broker with the lowest id sweeps for all: one listing of the store per sweep, not one per broker. */
@@ -317,8 +319,8 @@ export class LogManager {
    * its own WAL objects once no manifest references them; only objects older
    * than gcMinAgeMs, so a flush whose commit is still in flight is safe.
    */
-  async collectOwnWal(): Promise<number> {
-    const referenced = await this.meta.referencedObjects();
+  async collectOwnWal(known?: Set<string>): Promise<number> {
+    const referenced = known ?? (await this.meta.referencedObjects());
     const now = Date.now();
     let deleted = 0;
     for (const o of await this.store.list(`wal/${this.opts.brokerId}/`)) {
@@ -347,8 +349,8 @@ export class LogManager {
    *   unknown, a broker that crashed between a segment's put and its swap, a
    *   topic deletion cut short.
    */
-  async sweepOrphans(): Promise<{ wal: number; segments: number }> {
-    const referenced = await this.meta.referencedObjects();
+  async sweepOrphans(known?: Set<string>): Promise<{ wal: number; segments: number }> {
+    const referenced = known ?? (await this.meta.referencedObjects());
     const live = new Set(this.meta.brokers().map((b) => b.brokerId));
     live.add(this.opts.brokerId);
     const now = Date.now();

@@ -153,6 +153,8 @@ test('acquirePartition bumps the epoch; the previous leader is fenced and the ne
   expect(JSON.parse(stored[0]!)).toMatchObject({ key: 'segments/x', cleanedThrough: 3 });
   const refs = await a.referencedObjects();
   expect([...refs].sort()).toEqual(['segments/x', 'wal/1/a', 'wal/2/a']);
+  // Read a page at a time, the same (pages of one and two ranges: the three ranges span pages).
+  for (const page of [1, 2]) expect([...(await a.referencedObjects(page))].sort()).toEqual(['segments/x', 'wal/1/a', 'wal/2/a']);
 });
 
 test('two stores racing for one partition: exactly one epoch each, no commit of the loser lands', async () => {

@@ -402,9 +402,12 @@ export class EmbeddedMetadataStore extends EventEmitter implements MetadataStore
     return first;
   }
 
-  async referencedObjects(): Promise<Set<string>> {
+  async referencedObjects(except?: ReadonlySet<PartitionKey>): Promise<Set<string>> {
     const keys = new Set<string>();
-    for (const p of Object.values(this.state.partitions)) for (const r of p.ranges) keys.add(r.key);
+    for (const [key, p] of Object.entries(this.state.partitions)) {
+      if (except?.has(key as PartitionKey)) continue;
+      for (const r of p.ranges) keys.add(r.key);
+    }
     return keys;
   }
 

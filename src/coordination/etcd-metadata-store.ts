@@ -66,7 +66,7 @@ interface RangeValue extends LogRange {
 }
 
 const pad = (n: number) => n.toString().padStart(20, '0');
-/** See referencedObjects. */
+/** See readReferences. */
 const REFERENCE_PAGE = 10_000;
 /** The smallest key after another: itself followed by a zero byte. */
 const ZERO_BYTE = Buffer.from([0]);
@@ -766,22 +766,44 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
   }
 
   /**
-   * Every object a range references, read REFERENCE_PAGE ranges per request
-   * and parsed between turns of the event loop. One request of every range
-   * blocked the broker for about 4 s with 600,000 ranges (1,000 quiet
-   * partitions after a minute), twice a minute, and held their JSON at once.
+   * Every object a range references, but for the partitions in `except`. With
+   * none left out, every range is read; otherwise only the ranges of the
+   * partitions the topics hold outside `except` (a broker's collector leaves
+   * out the partitions it leads: on one broker, nothing is read). Ranges of a
+   * topic this store does not know yet can only reference objects written for
+   * it, after it was created by a broker that knew it.
    */
-  async referencedObjects(pageSize = REFERENCE_PAGE): Promise<Set<string>> {
+  async referencedObjects(except?: ReadonlySet<PartitionKey>, pageSize = REFERENCE_PAGE): Promise<Set<string>> {
     const out = new Set<string>();
-    const all = Range.prefix('ranges/');
     const turn = new YieldPoint();
+    if (!except || except.size === 0) {
+      await this.readReferences('ranges/', out, turn, pageSize);
+      return out;
+    }
+    for (const t of [...this.topics().values()]) {
+      const others: number[] = [];
+      for (let p = 0; p < t.partitions; p++) if (!except.has(partitionKey(t.topicId, p))) others.push(p);
+      if (others.length === t.partitions) await this.readReferences(`ranges/${t.topicId}/`, out, turn, pageSize);
+      else for (const p of others) await this.readReferences(`ranges/${t.topicId}/${p}/`, out, turn, pageSize);
+    }
+    return out;
+  }
+
+  /**
+   * The objects the ranges under `prefix` reference, read pageSize ranges per
+   * request and parsed between turns of the event loop. One request of every
+   * range blocked the broker for about 4 s with 600,000 ranges (1,000 quiet
+   * partitions after a minute), and held their JSON at once.
+   */
+  private async readReferences(prefix: string, out: Set<string>, turn: YieldPoint, pageSize: number): Promise<void> {
+    const all = Range.prefix(prefix);
     for (let start = all.start; ; ) {
       const res = await this.ns.getAll().inRange(new Range(start, all.end)).limit(pageSize).exec();
       for (const kv of res.kvs) {
         out.add((JSON.parse(kv.value.toString()) as RangeValue).key);
         await turn.maybe();
       }
-      if (!res.more || res.kvs.length === 0) return out;
+      if (!res.more || res.kvs.length === 0) return;
       start = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, ZERO_BYTE]);
     }
   }

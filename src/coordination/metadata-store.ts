@@ -233,8 +233,12 @@ export interface MetadataStore extends EventEmitter {
   /** Reserve `count` producer ids; returns the first. */
   allocateProducerIds(count: number): Promise<number>;
 
-  /** Every object key the manifests reference (for orphan collection). */
-  referencedObjects(): Promise<Set<string>>;
+  /**
+   * Every object key the manifests reference (for orphan collection), leaving
+   * out the ranges of the partitions in `except`: a caller that holds those in
+   * memory (the partitions it leads) spares the store reading them.
+   */
+  referencedObjects(except?: ReadonlySet<PartitionKey>): Promise<Set<string>>;
 
   commitOffsets(group: string, offsets: Array<{ topic: string; partition: number; value: CommittedOffset }>): Promise<void>;
   fetchOffsets(group: string): Promise<Map<string, Map<number, CommittedOffset>>>;

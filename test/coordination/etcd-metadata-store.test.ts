@@ -154,7 +154,10 @@ test('acquirePartition bumps the epoch; the previous leader is fenced and the ne
   const refs = await a.referencedObjects();
   expect([...refs].sort()).toEqual(['segments/x', 'wal/1/a', 'wal/2/a']);
   // Read a page at a time, the same (pages of one and two ranges: the three ranges span pages).
-  for (const page of [1, 2]) expect([...(await a.referencedObjects(page))].sort()).toEqual(['segments/x', 'wal/1/a', 'wal/2/a']);
+  for (const page of [1, 2]) expect([...(await a.referencedObjects(undefined, page))].sort()).toEqual(['segments/x', 'wal/1/a', 'wal/2/a']);
+  // Leaving out partitions a broker holds in memory: only the others' ranges are read.
+  expect([...(await a.referencedObjects(new Set([`${t.topicId}:1` as const])))].sort()).toEqual(['wal/1/a', 'wal/2/a']);
+  expect([...(await a.referencedObjects(new Set([`${t.topicId}:0` as const]), 1))].sort()).toEqual(['segments/x']);
 });
 
 test('two stores racing for one partition: exactly one epoch each, no commit of the loser lands', async () => {

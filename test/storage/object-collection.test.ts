@@ -106,3 +106,28 @@ test('WAL objects of a broker that left and unreferenced segments are collected 
   expect(values).toEqual(['a', 'b', 'c', 'd']);
   await a.close();
 }, 60_000);
+
+test('the WAL collector takes the references of the partitions it has open from memory and reads the others\' from etcd', async () => {
+  const store = new MemoryObjectStore();
+  const a = await broker(3, store);
+  const b = await broker(4, store);
+  await until('both brokers seen', () => a.meta.brokers().length >= 2 && b.meta.brokers().filter((x) => x.brokerId >= 3).length === 2);
+  const topic: TopicRecord = { name: 'collect-open', topicId: 'collect-open'.padEnd(22, 'B'), partitions: 4, configs: {} };
+  await a.meta.createTopic(topic);
+  const mine = () => b.meta.assignedPartitions().filter((p) => p.topicId === topic.topicId);
+  await until('two partitions each', () => mine().length === 2);
+  const [p, q] = await Promise.all(mine().map((x) => b.logs.open(topic, x.partition)));
+  await p!.append([batch('kept')]);
+  const [walKey] = p!.ranges.map((r) => r.key);
+  await new Promise((r) => setTimeout(r, MIN_AGE_MS + 50));
+  // From memory while p is open.
+  await b.logs.collectOwnWal();
+  expect(store.objects.has(walKey!)).toBe(true);
+  // p handed over, q still open: p's ranges are read from etcd (q's are left out of the read).
+  await b.logs.release(topic.topicId, p!.partition);
+  expect(q!.fenced).toBe(false);
+  await b.logs.collectOwnWal();
+  expect(store.objects.has(walKey!)).toBe(true);
+  await a.close();
+  await b.close();
+}, 60_000);

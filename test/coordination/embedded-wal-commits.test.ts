@@ -13,7 +13,7 @@ import type { WalCommit } from '../../src/coordination/metadata-store.js';
 import { FsObjectStore } from '../../src/storage/fs-object-store.js';
 import { MemoryObjectStore } from '../../src/storage/memory-object-store.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
-import { encodeWalObject } from '../../src/storage/wal-object.js';
+import { writeCommittedWalObject } from '../helpers/wal-objects.js';
 
 const log = pino({ level: 'silent' });
 const dirs: string[] = [];
@@ -41,19 +41,8 @@ async function setup<S extends ObjectStore = MemoryObjectStore>(makeObjects: (di
 const walKey = (walSeq: number) => `wal/0/${String(walSeq).padStart(6, '0')}.wal`;
 
 /** Writes a WAL object of `count` offsets from `base` carrying its commit in slot `walSeq`, as the writer does. */
-async function writeObject(objects: ObjectStore, epoch: number, walSeq: number, base: number, count: number): Promise<WalCommit> {
-  const key = walKey(walSeq);
-  const enc = encodeWalObject([{ topicId: topic.topicId, partition: 0, baseOffset: base, nextOffset: base + count, maxTimestamp: 1, batches: [Buffer.alloc(70, walSeq)] }], (locs) => {
-    const { position, length, baseOffset, nextOffset, maxTimestamp } = locs[0]!;
-    return {
-      brokerId: 0,
-      objectKey: key,
-      walSeq,
-      appends: [{ topicId: topic.topicId, partition: 0, leaderEpoch: epoch, range: { kind: 'wal', key, position, length, baseOffset, nextOffset, maxTimestamp }, producers: [] }],
-    };
-  });
-  await objects.put(key, enc.chunks);
-  return enc.commit!;
+function writeObject(objects: ObjectStore, epoch: number, walSeq: number, base: number, count: number): Promise<WalCommit> {
+  return writeCommittedWalObject(objects, { topicId: topic.topicId, epoch, walSeq, key: walKey(walSeq), base, count });
 }
 
 /** Slots 1 and 2 (offsets 0-19) committed embedded, compacted into one segment (a journal write), their objects deleted. */

@@ -19,7 +19,7 @@ import { EmbeddedMetadataStore } from '../../src/coordination/embedded-metadata-
 import { ObjectPersistence } from '../../src/coordination/object-persistence.js';
 import type { MetadataState, Operation } from '../../src/coordination/manifest-state.js';
 import { MemoryObjectStore } from '../../src/storage/memory-object-store.js';
-import { encodeWalObject } from '../../src/storage/wal-object.js';
+import { writeCommittedWalObject } from '../helpers/wal-objects.js';
 import type { ByteRange } from '../../src/storage/object-store.js';
 
 const log = pino({ level: 'silent' });
@@ -121,13 +121,8 @@ test('a compaction after embedded WAL commits costs one journal write: the commi
   const epoch = (await meta.acquirePartition(topic.topicId, 0, 0)).leaderEpoch;
   for (let i = 0; i < 2; i++) {
     const walSeq = meta.reserveWalSeq!();
-    const key = `wal/0/${walSeq}.wal`;
-    const enc = encodeWalObject([{ topicId: topic.topicId, partition: 0, baseOffset: i * 10, nextOffset: i * 10 + 10, maxTimestamp: 1, batches: [Buffer.alloc(70, i)] }], (locs) => {
-      const { position, length, baseOffset, nextOffset, maxTimestamp } = locs[0]!;
-      return { brokerId: 0, objectKey: key, walSeq, appends: [{ topicId: topic.topicId, partition: 0, leaderEpoch: epoch, range: { kind: 'wal', key, position, length, baseOffset, nextOffset, maxTimestamp }, producers: [] }] };
-    });
-    await store.put(key, enc.chunks);
-    await meta.commitWal(enc.commit!, { embedded: true });
+    const commit = await writeCommittedWalObject(store, { topicId: topic.topicId, epoch, walSeq, key: `wal/0/${walSeq}.wal`, base: i * 10, count: 10 });
+    await meta.commitWal(commit, { embedded: true });
   }
   const before = keys(store, 'meta/journal/').length;
   await meta.replaceRanges({

@@ -711,29 +711,32 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
     return { fenced };
   }
 
+  /**
+   * One transaction, whatever the number of ranges replaced: a range read of
+   * their keys (for their producer state), then, guarded by the partition's
+   * state, a delete of every key after the first up to the last and a put of
+   * the segment at the first. A key between the first and the last replaced
+   * is covered by the segment, whatever it is. (A delete per range, 126 to a
+   * transaction, made a compaction of a quiet partition's 1,000 ranges eight
+   * transactions, each a point where a takeover could leave it half done.)
+   */
   async replaceRanges(r: RangeReplacement): Promise<void> {
     const pk = partitionKey(r.topicId, r.partition);
     const rev = this.guard(r.topicId, r.partition, r.leaderEpoch);
     if (rev === null) throw new RangesNotReplaced(`partition ${pk}: epoch ${r.leaderEpoch} is no longer held here`);
     const prefix = `ranges/${r.topicId}/${r.partition}/`;
+    const first = `${prefix}${pad(r.range.baseOffset)}`;
+    const last = `${prefix}${pad(Math.max(...r.replacedBaseOffsets))}`;
+    // End exclusive: the smallest key after the last.
+    const replaced = new Range(first, Buffer.concat([Buffer.from(last), ZERO_BYTE]));
     // The segment keeps the producer state of the runs it replaces.
     const producers = new Map<number, ProducerStateEntry>();
-    const olds = await this.ns.getAll().prefix(prefix).strings();
-    const byBase = new Map(Object.values(olds).map((v) => JSON.parse(v) as RangeValue).map((v) => [v.baseOffset, v]));
-    for (const base of r.replacedBaseOffsets) for (const p of byBase.get(base)?.producers ?? []) producers.set(p.producerId, p);
-    for (let i = 0; i < r.replacedBaseOffsets.length; i += this.opts.maxTxnOps - 2) {
-      const chunk = r.replacedBaseOffsets.slice(i, i + this.opts.maxTxnOps - 2);
-      const first = i === 0;
-      const ops = chunk.filter((b) => b !== r.range.baseOffset).map((b) => this.ns.delete().key(`${prefix}${pad(b)}`));
-      if (first) ops.push(this.ns.put(`${prefix}${pad(r.range.baseOffset)}`).value(JSON.stringify({ ...r.range, producers: [...producers.values()] } satisfies RangeValue)) as never);
-      const res = await this.ns.if(`state/${r.topicId}/${r.partition}`, 'Mod', '==', rev).then(...ops).commit();
-      if (!res.succeeded) {
-        // The first transaction puts the new range: refused, nothing references it. A later one leaves
-        // the new range next to some of the old ones it covers (dropped at the next takeover).
-        if (first) throw new RangesNotReplaced(`partition ${pk} was taken over during compaction`);
-        throw new Error(`partition ${pk} was taken over during compaction (replacement partly applied)`);
-      }
-    }
+    for (const v of Object.values(await this.ns.getAll().inRange(replaced).strings())) for (const p of (JSON.parse(v) as RangeValue).producers) producers.set(p.producerId, p);
+    const ops = [this.ns.put(first).value(JSON.stringify({ ...r.range, producers: [...producers.values()] } satisfies RangeValue))] as never[];
+    // etcd refuses a transaction whose put falls in its delete's range: the delete starts after the first key.
+    if (last !== first) ops.push(this.ns.delete().inRange(new Range(Buffer.concat([Buffer.from(first), ZERO_BYTE]), replaced.end)) as never);
+    const res = await this.ns.if(`state/${r.topicId}/${r.partition}`, 'Mod', '==', rev).then(...ops).commit();
+    if (!res.succeeded) throw new RangesNotReplaced(`partition ${pk} was taken over during compaction`);
   }
 
   async setLogStartOffset(topicId: string, partition: number, leaderEpoch: number, offset: number): Promise<void> {

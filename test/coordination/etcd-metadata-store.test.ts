@@ -274,3 +274,19 @@ test('a commit of an earlier tenure, issued once the broker leads again, is fenc
   expect(await a.commitWal({ brokerId: 1, objectKey: 'wal/1/c', appends: [append(t, 0, third.leaderEpoch, 'wal/1/c', 8, 9)] })).toEqual({ fenced: [] });
   expect(await keys()).toEqual(['wal/1/a', 'wal/1/c', 'wal/2/b']);
 });
+
+test('a compaction replaces 300 ranges in one transaction: only the segment is left, with every producer\'s state, and the ranges after it stay', async () => {
+  const { prefix, a } = await pair();
+  const t = topic('many-ranges', 1);
+  await a.createTopic(t);
+  await assign(prefix, t, 0, 1);
+  const s = await a.acquirePartition(t.topicId, 0, 1);
+  const producer = (id: number, at: number) => ({ producerId: id, epoch: 0, batches: [{ firstSeq: 0, lastSeq: 0, baseOffset: at, lastOffset: at, timestamp: 1 }], lastTimestamp: 1 });
+  for (let i = 0; i < 310; i++) {
+    expect(await a.commitWal({ brokerId: 1, objectKey: `wal/1/${i}`, appends: [append(t, 0, s.leaderEpoch, `wal/1/${i}`, i, i + 1, i % 100 === 0 ? [producer(2000 + i, i)] : [])] })).toEqual({ fenced: [] });
+  }
+  await a.replaceRanges({ topicId: t.topicId, partition: 0, leaderEpoch: s.leaderEpoch, replacedBaseOffsets: Array.from({ length: 300 }, (_, i) => i), range: { ...range('segments/many', 0, 300), kind: 'segment' } });
+  const stored = Object.values(await raw.getAll().prefix(`${prefix}/ranges/${t.topicId}/0/`).strings()).map((v) => JSON.parse(v) as LogRange & { producers: Array<{ producerId: number }> });
+  expect(stored.map((r) => [r.key, r.baseOffset, r.nextOffset])).toEqual([['segments/many', 0, 300], ...Array.from({ length: 10 }, (_, i) => [`wal/1/${300 + i}`, 300 + i, 301 + i])]);
+  expect(stored[0]!.producers.map((p) => p.producerId).sort()).toEqual([2000, 2100, 2200]);
+});

@@ -100,6 +100,14 @@ export const OBJECT_STORE_READ_AHEAD_GET_BYTES = 8 * 1024 * 1024;
  */
 const READ_AHEAD_INFLIGHT_BYTES = 64 * 1024 * 1024;
 
+/**
+ * A segment's name in the caches: its key, or with its position for one of a
+ * pack's segments (see SegmentPack), which share the key.
+ */
+function segmentId(range: Pick<LogRange, 'key' | 'position'>): string {
+  return range.position === 0 ? range.key : `${range.key}+${range.position}`;
+}
+
 export class RangeReader {
   private footers = new Map<string, Promise<SegmentFooter>>();
   private parsed = new WeakMap<Buffer, StoredBatch[]>();
@@ -130,8 +138,9 @@ export class RangeReader {
 
   private loadBlock(range: LogRange, footer: SegmentFooter, idx: number): Promise<Buffer> {
     const block = footer.blocks[idx]!;
-    return this.cache.get(`${range.key}#${idx}`, async () => {
-      const stored = await this.get(range.key, block.position, block.position + block.length, true);
+    const at = range.position + block.position;
+    return this.cache.get(`${segmentId(range)}#${idx}`, async () => {
+      const stored = await this.get(range.key, at, at + block.length, true);
       return this.decodeView(range.key, block, stored);
     });
   }
@@ -142,15 +151,16 @@ export class RangeReader {
     const last = footer.blocks[to]!;
     const bytes = last.position + last.length - start;
     this.readAheadInflight += bytes;
-    const run = this.get(range.key, start, last.position + last.length, true);
+    const run = this.get(range.key, range.position + start, range.position + last.position + last.length, true);
     run.then(
       () => (this.readAheadInflight -= bytes),
       () => (this.readAheadInflight -= bytes),
     );
+    const id = segmentId(range);
     for (let i = from; i <= to; i++) {
       const block = footer.blocks[i]!;
       this.cache
-        .get(`${range.key}#${i}`, async () => {
+        .get(`${id}#${i}`, async () => {
           const whole = await run;
           const stored = whole.subarray(block.position - start, block.position - start + block.length);
           // One view per block of the GET's memory, each let go on its own (see block-pool.ts).
@@ -192,7 +202,8 @@ export class RangeReader {
   /** Starts reading the blocks after `idx` that are neither cached nor on their way. */
   private readAhead(range: LogRange, footer: SegmentFooter, idx: number): void {
     const blocks = footer.blocks;
-    const has = (i: number) => this.cache.has(`${range.key}#${i}`);
+    const id = segmentId(range);
+    const has = (i: number) => this.cache.has(`${id}#${i}`);
     if (this.readAheadGetBytes === 0) {
       for (let i = idx + 1; i <= idx + READ_AHEAD_BLOCKS && i < blocks.length; i++) if (!has(i)) this.loadBlock(range, footer, i).catch(() => {});
       return;
@@ -266,22 +277,38 @@ export class RangeReader {
   }
 
   footer(range: LogRange): Promise<SegmentFooter> {
-    let p = this.footers.get(range.key);
+    const id = segmentId(range);
+    let p = this.footers.get(id);
     if (!p) {
+      const end = range.position + range.length;
       p = (async () => {
-        const trailer = await this.get(range.key, range.length - SEGMENT_TRAILER, range.length);
+        const trailer = await this.get(range.key, end - SEGMENT_TRAILER, end);
         const len = footerLengthFromTrailer(trailer);
-        const tail = await this.get(range.key, range.length - SEGMENT_TRAILER - len, range.length);
+        const tail = await this.get(range.key, end - SEGMENT_TRAILER - len, end);
         return decodeSegmentFooter(tail);
       })();
-      this.footers.set(range.key, p);
-      p.catch(() => this.footers.delete(range.key));
+      this.footers.set(id, p);
+      p.catch(() => this.footers.delete(id));
     }
     return p;
   }
 
+  /** The footer of a segment just written (a pack's: the next compaction of its partition merges it). */
+  remember(range: Pick<LogRange, 'key' | 'position'>, footer: SegmentFooter): void {
+    this.footers.set(segmentId(range), Promise.resolve(footer));
+  }
+
+  /** Forgets what is cached of an object: its segment, or every run in it. */
   forget(key: string): void {
     this.footers.delete(key);
     this.cache.invalidatePrefix(key);
+  }
+
+  /** Forgets what is cached of one segment (of a pack, the others stay). */
+  forgetSegment(range: LogRange): void {
+    if (range.position === 0) return this.forget(range.key);
+    const id = segmentId(range);
+    this.footers.delete(id);
+    this.cache.invalidatePrefix(`${id}#`);
   }
 }

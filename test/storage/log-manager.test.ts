@@ -707,3 +707,61 @@ describe('objects nobody else deletes, in a cluster', () => {
     await again.close();
   });
 });
+
+test('quiet partitions compacted in one pass share one pack: read back whole, merged later, and the pack goes once nothing references it, also after a restart', async () => {
+  const dir = await tempDir();
+  const store = new MemoryObjectStore();
+  let puts = 0;
+  const counted: ObjectStore = Object.assign(Object.create(store) as ObjectStore, {
+    put: async (key: string, body: Buffer | Buffer[], opts?: Parameters<ObjectStore['put']>[2]) => {
+      if (key.startsWith('segments/')) puts++;
+      return store.put(key, body, opts);
+    },
+  });
+  const quiet: TopicRecord = { name: 'quiet', topicId: 'AAAAAAAAAAAAAAAAAAAAAg', partitions: 8, configs: {} };
+  const open = async () => {
+    const meta = new EmbeddedMetadataStore(new FilePersistence(join(dir, 'meta')), log);
+    await meta.start();
+    if (!meta.topics().get('quiet')) await meta.createTopic(quiet);
+    // segment.ms 0: every partition with WAL is due at each pass, as quiet partitions are once their runs get old.
+    const logs = new LogManager(counted, meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId: 0, compactionIntervalMs: 60_000 }, () => ({ ...DEFAULT_TOPIC_STORAGE, segmentBytes: 1 << 20, segmentMs: 0, retentionMs: -1, retentionBytes: -1 }), log);
+    await logs.start();
+    await logs.openRange(quiet, 0, 8);
+    const ps = await Promise.all(Array.from({ length: 8 }, (_, p) => logs.open(quiet, p)));
+    return { meta, logs, ps, close: async () => { await logs.close(); await meta.close(); } };
+  };
+  let b = await open();
+  const values: string[][] = Array.from({ length: 8 }, () => []);
+  const packs = async () => (await store.list('segments/packs/')).map((o) => o.key);
+  for (let round = 1; round <= 6; round++) {
+    for (const [p, log] of b.ps.entries()) {
+      const v = `${p}-${round}-${randomBytes(300).toString('base64')}`;
+      values[p]!.push(v);
+      await log.append([batch([v])]);
+    }
+    puts = 0;
+    await b.logs.compactionPass();
+    // One PUT for the eight partitions: their segments (merged with earlier ones as the binary counter carries) in a pack.
+    expect(puts).toBe(1);
+    for (const log of b.ps) {
+      expect(log.walBytes()).toBe(0);
+      expect(log.ranges.every((r) => r.kind === 'segment' && r.key.startsWith('segments/packs/0/'))).toBe(true);
+    }
+    const last = b.ps.map((log) => log.ranges[log.ranges.length - 1]!);
+    expect(new Set(last.map((r) => r.key)).size).toBe(1);
+    expect(new Set(last.map((r) => r.position)).size).toBe(8);
+    for (const [p, log] of b.ps.entries()) expect((await readAll(log)).map(([, v]) => v)).toEqual(values[p]);
+  }
+  // Rounds 1-6 leave segments of rounds 5-6 and of 1-4 (popcount(6) = 2): two packs referenced, the four others deleted.
+  expect((await packs()).length).toBe(2);
+  await b.close();
+
+  // After a restart the references are counted again: the packs go only with their last segment.
+  b = await open();
+  for (const [p, log] of b.ps.entries()) expect((await readAll(log)).map(([, v]) => v)).toEqual(values[p]);
+  for (const log of b.ps.slice(0, 7)) await b.logs.truncateBefore(log, log.highWatermark);
+  expect((await packs()).length).toBe(2);
+  await b.logs.truncateBefore(b.ps[7]!, b.ps[7]!.highWatermark);
+  expect(await packs()).toEqual([]);
+  await b.close();
+});

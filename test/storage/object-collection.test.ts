@@ -34,7 +34,7 @@ async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Pro
   }
 }
 
-async function broker(brokerId: number, store: MemoryObjectStore) {
+async function broker(brokerId: number, store: MemoryObjectStore, segmentMs = 600_000) {
   const meta = new EtcdMetadataStore({ endpoints: [etcd.endpoint], prefix: '/collect', leaseTtlSeconds: 2, maxTxnOps: 128, requestTimeoutMs: 3000 }, log);
   await meta.start();
   await meta.registerBroker({ brokerId, host: '127.0.0.1', port: brokerId, rack: null });
@@ -42,7 +42,7 @@ async function broker(brokerId: number, store: MemoryObjectStore) {
     store,
     meta,
     { ...DEFAULT_STORAGE_OPTIONS, brokerId, compactionIntervalMs: 60_000, gcMinAgeMs: MIN_AGE_MS },
-    () => ({ ...DEFAULT_TOPIC_STORAGE, segmentBytes: 64 << 20, segmentMs: 600_000, retentionMs: -1, retentionBytes: -1 }),
+    () => ({ ...DEFAULT_TOPIC_STORAGE, segmentBytes: 64 << 20, segmentMs, retentionMs: -1, retentionBytes: -1 }),
     log,
   );
   await logs.start();
@@ -130,4 +130,45 @@ test('the WAL collector takes the references of the partitions it has open from 
   expect(store.objects.has(walKey!)).toBe(true);
   await a.close();
   await b.close();
+}, 60_000);
+
+test('a pack of several partitions\' segments stays while any references it and is collected by the broker that wrote it once none does', async () => {
+  const store = new MemoryObjectStore();
+  // segment.ms 0: each pass compacts every partition with WAL, as it does quiet partitions whose runs got old.
+  const a = await broker(5, store, 0);
+  const topic: TopicRecord = { name: 'collect-packs', topicId: 'collect-packs'.padEnd(22, 'C'), partitions: 3, configs: {} };
+  await a.meta.createTopic(topic);
+  const mine = () => a.meta.assignedPartitions().filter((p) => p.topicId === topic.topicId);
+  await until('the three partitions', () => mine().length === 3);
+  const logs = await Promise.all(mine().map((x) => a.logs.open(topic, x.partition)));
+  const packs = () => [...store.objects.keys()].filter((k) => k.startsWith('segments/packs/5/'));
+  const values = new Map(logs.map((l) => [l, [] as string[]]));
+  const round = async (n: number) => {
+    for (const l of logs) {
+      values.get(l)!.push(`${l.partition}-${n}`);
+      await l.append([batch(`${l.partition}-${n}`)]);
+    }
+    await a.logs.compactionPass();
+    for (const l of logs) expect(l.ranges.map((r) => r.kind)).not.toContain('wal');
+  };
+  await round(1);
+  expect(packs()).toHaveLength(1);
+  const first = packs()[0]!;
+  await new Promise((r) => setTimeout(r, MIN_AGE_MS + 50));
+  await a.logs.collectOwnWal();
+  expect(packs()).toEqual([first]);
+  // The second round merges each partition's first segment into a new pack: the first is referenced by none.
+  await round(2);
+  expect(packs()).toHaveLength(2);
+  expect(logs.every((l) => l.ranges.length === 1 && l.ranges[0]!.key !== first)).toBe(true);
+  await new Promise((r) => setTimeout(r, MIN_AGE_MS + 50));
+  await a.logs.collectOwnWal();
+  expect(packs()).toHaveLength(1);
+  expect(packs()).not.toContain(first);
+  for (const l of logs) {
+    const read: string[] = [];
+    for (const buf of await l.read(0, 1 << 20)) for (const r of decodeRecords(buf)) read.push(r.value!.toString());
+    expect(read).toEqual(values.get(l));
+  }
+  await a.close();
 }, 60_000);

@@ -20,7 +20,7 @@ import type { StoredBatch } from './range-reader.js';
 import { LOCAL_MIN_OVERLAP_BYTES, WalWriter, parseWalKey } from './wal-writer.js';
 import { YieldPoint } from './yield-point.js';
 import { Limiter } from './limiter.js';
-import { PACK_MEMBER_MAX_BYTES, PACK_TARGET_BYTES, SegmentPack, isSharedObject, packKey, packPrefix } from './segment-pack.js';
+import { PACK_MEMBER_MAX_BYTES, PACK_TARGET_BYTES, SegmentPack, isPackKey, isSharedObject, packKey, packPrefix } from './segment-pack.js';
 
 const GC_INTERVAL_MS = 60_000;
 /**
@@ -184,6 +184,8 @@ export class LogManager {
   /** A segment's first batch's timestamp, read once (max.compaction.lag.ms). */
   private firstBatchTimestamps = new WeakMap<LogRange, number>();
   private debtCheckedAt = -Infinity;
+  /** Per partition: when it was opened or last compacted (see unpack). */
+  private quietSince = new WeakMap<PartitionLog, number>();
   private holding = false;
 
   constructor(
@@ -461,6 +463,7 @@ export class LogManager {
     });
     if (this.meta.singleWriter) for (const r of state.ranges) if (isSharedObject(r)) this.walRefs.set(r.key, (this.walRefs.get(r.key) ?? 0) + 1);
     this.logs.set(partitionKey(topic.topicId, partition), log);
+    this.quietSince.set(log, Date.now());
     return log;
   }
 
@@ -696,6 +699,13 @@ export class LogManager {
           this.log.warn({ err, topic: log.topicName, partition: log.partition }, 'log cleaning failed; will retry');
         }
       }
+      if (!cfg.compact && !this.closed && !log.fenced && !log.closing && log.walBytes() === 0 && Date.now() - (this.quietSince.get(log) ?? 0) >= rollMs) {
+        try {
+          await this.unpack(log);
+        } catch (err) {
+          this.log.warn({ err, topic: log.topicName, partition: log.partition }, 'compaction failed (segments out of packs); will retry');
+        }
+      }
       backlog += log.walBytes();
     }
     if (!this.closed) {
@@ -792,6 +802,33 @@ export class LogManager {
       return;
     }
     await this.replaceWithSegment(log, group, segment, catchUp);
+  }
+
+  /**
+   * A partition quiet for segment.ms takes its segments out of packs, into one
+   * segment of its own: a pack is kept whole while any segment in it is
+   * referenced, and the partitions that go on writing merge theirs away, so a
+   * partition gone quiet would keep its packs (up to PACK_TARGET_BYTES each,
+   * for a few KiB of its own) until retention took its segments. Its packed
+   * segments are its last ones: a merge takes in those before it.
+   */
+  private async unpack(log: PartitionLog): Promise<void> {
+    const ranges = log.ranges;
+    let start = ranges.length;
+    while (start > 0 && ranges[start - 1]!.kind === 'segment' && isPackKey(ranges[start - 1]!.key)) start--;
+    if (start === ranges.length) return;
+    const group = ranges.slice(start);
+    const enc = new SegmentEncoder();
+    let expected = group[0]!.baseOffset;
+    for (const r of group) {
+      for (const b of await log.batchesOfRange(r, false)) {
+        if (b.baseOffset !== expected) throw new Error(`segments of ${log.topicName}/${log.partition} out of packs: batch at ${b.baseOffset}, expected ${expected}; ranges left as they are`);
+        expected = b.nextOffset;
+        await enc.add(b);
+      }
+    }
+    if (expected !== group[group.length - 1]!.nextOffset) throw new Error(`segments of ${log.topicName}/${log.partition} out of packs: batches end at ${expected}; ranges left as they are`);
+    await this.replaceWithSegment(log, group, await enc.finish());
   }
 
   /** Writes the encoded segment, puts it in the place of `group` and frees the ranges it replaced. */
@@ -996,6 +1033,7 @@ export class LogManager {
     const idx = log.ranges.findIndex((r) => r.baseOffset === base);
     if (idx >= 0) log.replaceRanges(idx, group.length, range);
     log.oldestWalCommitAt = Date.now();
+    this.quietSince.set(log, Date.now());
     this.stats.segmentsWritten++;
     if (this.holding) {
       this.debtCheckedAt = -Infinity;

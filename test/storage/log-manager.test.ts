@@ -708,7 +708,7 @@ describe('objects nobody else deletes, in a cluster', () => {
   });
 });
 
-test('quiet partitions compacted in one pass share one pack: read back whole, merged later, and the pack goes once nothing references it, also after a restart', async () => {
+test('quiet partitions compacted in one pass share one pack: read back whole, merged later; the pack goes once nothing references it (also after a restart) or its partitions go quiet', async () => {
   const dir = await tempDir();
   const store = new MemoryObjectStore();
   let puts = 0;
@@ -759,9 +759,17 @@ test('quiet partitions compacted in one pass share one pack: read back whole, me
   // After a restart the references are counted again: the packs go only with their last segment.
   b = await open();
   for (const [p, log] of b.ps.entries()) expect((await readAll(log)).map(([, v]) => v)).toEqual(values[p]);
-  for (const log of b.ps.slice(0, 7)) await b.logs.truncateBefore(log, log.highWatermark);
+  for (const log of b.ps.slice(0, 6)) await b.logs.truncateBefore(log, log.highWatermark);
   expect((await packs()).length).toBe(2);
-  await b.logs.truncateBefore(b.ps[7]!, b.ps[7]!.highWatermark);
+  // Partitions quiet for segment.ms (0 here) take their segments out of the packs: one segment each, of their own.
+  puts = 0;
+  await b.logs.compactionPass();
+  expect(puts).toBe(2);
   expect(await packs()).toEqual([]);
+  for (const [p, log] of b.ps.entries()) {
+    if (p < 6) continue;
+    expect(log.ranges.map((r) => [r.kind, r.key.startsWith(`segments/${quiet.topicId}/${p}/`), r.position])).toEqual([['segment', true, 0]]);
+    expect((await readAll(log)).map(([, v]) => v)).toEqual(values[p]);
+  }
   await b.close();
 });

@@ -342,7 +342,8 @@ export class LogManager {
     const open = new Set<PartitionKey>();
     const referenced = new Set<string>();
     for (const [key, log] of this.logs) {
-      open.add(key);
+      // A fenced log may lack what its manifest names (see swapUnknown): its ranges are read from the store.
+      if (!log.fenced) open.add(key);
       for (const r of log.ranges) referenced.add(r.key);
     }
     for (const key of await this.meta.referencedObjects(open)) referenced.add(key);
@@ -845,13 +846,27 @@ export class LogManager {
         // Only a refused replacement frees the segment: after any other failure the manifest may
         // reference it (the WAL ranges it replaced would then be gone), so it stays, at worst an orphan.
         if (err instanceof RangesNotReplaced) await this.deleteObject(key);
-        else this.log.warn({ err, key, topicId: log.topicId, partition: log.partition }, 'segment swap outcome unknown: segment kept');
+        else this.swapUnknown(log, key, err);
         throw err;
       }
     } finally {
       this.segmentsBeingSwapped.delete(key);
     }
     await this.releaseRanges(group);
+  }
+
+  /**
+   * A replacement whose outcome is unknown: the manifest may name the new
+   * segment while the log still holds the ranges it replaced. The segment
+   * stays, and the partition is fenced and reopened from the manifest: the
+   * collector takes an open partition's references from its log (see
+   * collectOwnWal), and a pack the manifest names but the log does not would
+   * look like garbage to it.
+   */
+  private swapUnknown(log: PartitionLog, key: string, err: unknown): void {
+    this.log.warn({ err, key, topicId: log.topicId, partition: log.partition }, 'segment swap outcome unknown: segment kept, partition reloaded');
+    log.fence();
+    this.onFenced();
   }
 
   /**
@@ -884,7 +899,7 @@ export class LogManager {
       const m = members[i]!;
       if (o.status === 'fulfilled') continue;
       if (o.reason instanceof RangesNotReplaced) refused++;
-      else this.log.warn({ err: o.reason, key, topicId: m.log.topicId, partition: m.log.partition }, 'segment swap outcome unknown: pack kept');
+      else this.swapUnknown(m.log, key, o.reason);
     }
     // Referenced by none: nothing will release it.
     if (refused === members.length) await this.deleteObject(key);

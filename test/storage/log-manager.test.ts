@@ -773,3 +773,32 @@ test('quiet partitions compacted in one pass share one pack: read back whole, me
   }
   await b.close();
 });
+
+test('a pack replacement whose outcome is unknown keeps the pack and has the partition reloaded from the manifest', async () => {
+  const dir = await tempDir();
+  const store = new MemoryObjectStore();
+  const meta = new EmbeddedMetadataStore(new FilePersistence(join(dir, 'meta')), log);
+  await meta.start();
+  const quiet: TopicRecord = { name: 'unknown', topicId: 'AAAAAAAAAAAAAAAAAAAAAw', partitions: 2, configs: {} };
+  await meta.createTopic(quiet);
+  // The store's answer to partition 1's replacement is lost (a timeout): it may or may not have happened.
+  const flaky = Object.assign(Object.create(meta) as EmbeddedMetadataStore, {
+    replaceRanges: (r: Parameters<EmbeddedMetadataStore['replaceRanges']>[0]) => (r.partition === 1 ? Promise.reject(new Error('request timed out')) : meta.replaceRanges(r)),
+  });
+  const logs = new LogManager(store, flaky, { ...DEFAULT_STORAGE_OPTIONS, brokerId: 0, compactionIntervalMs: 60_000 }, () => ({ ...DEFAULT_TOPIC_STORAGE, segmentBytes: 1 << 20, segmentMs: 0, retentionMs: -1, retentionBytes: -1 }), log);
+  let fenced = 0;
+  logs.onFenced = () => fenced++;
+  await logs.start();
+  await logs.openRange(quiet, 0, 2);
+  const [p0, p1] = await Promise.all([logs.open(quiet, 0), logs.open(quiet, 1)]);
+  await p0!.append([batch(['zero'])]);
+  await p1!.append([batch(['one'])]);
+  await logs.compactionPass();
+  const packs = await store.list('segments/packs/');
+  expect(packs).toHaveLength(1);
+  expect(p0!.ranges.map((r) => r.key)).toEqual([packs[0]!.key]);
+  expect(p1!.fenced).toBe(true);
+  expect(fenced).toBe(1);
+  await logs.close();
+  await meta.close();
+});

@@ -726,7 +726,8 @@ export class EtcdMetadataStore extends EventEmitter implements MetadataStore {
     if (rev === null) throw new RangesNotReplaced(`partition ${pk}: epoch ${r.leaderEpoch} is no longer held here`);
     const prefix = `ranges/${r.topicId}/${r.partition}/`;
     const first = `${prefix}${pad(r.range.baseOffset)}`;
-    const last = `${prefix}${pad(Math.max(...r.replacedBaseOffsets))}`;
+    // Not Math.max(...): a backlog's replacement can name more offsets than a call takes arguments.
+    const last = `${prefix}${pad(r.replacedBaseOffsets.reduce((m, b) => Math.max(m, b), r.range.baseOffset))}`;
     // End exclusive: the smallest key after the last.
     const replaced = new Range(first, Buffer.concat([Buffer.from(last), ZERO_BYTE]));
     // The segment keeps the producer state of the runs it replaces.

@@ -13,7 +13,7 @@ import type { ObjectInfo, ObjectStore } from './object-store.js';
 import { PartitionLog } from './partition-log.js';
 import { RangeReader } from './range-reader.js';
 import { readAhead } from './read-ahead.js';
-import { SegmentEncoder } from './segment.js';
+import { SegmentEncoder, type EncodedSegment } from './segment.js';
 import { KeyOffsets, cleanBatch } from './log-cleaner.js';
 import { readBatchHeader } from '../protocol/records/batch.js';
 import type { StoredBatch } from './range-reader.js';
@@ -769,34 +769,12 @@ export class LogManager {
       }
       group.push(r);
     }
-    // A segment replaces its ranges for good: it must hold every record of them, with no hole.
-    // Read range by range into the encoder, bypassing the block cache (these WAL bytes are
-    // about to go): one range's raw bytes are held at a time (CATCH_UP_READ_AHEAD + 1 catching up).
-    const enc = new SegmentEncoder();
-    let expected = group[0]!.baseOffset;
-    // Behind by half the bound: more reads and writes in flight, at some cost to produce latency.
+    // One range's raw bytes are held at a time (CATCH_UP_READ_AHEAD + 1 catching up). Behind by
+    // half the bound: more reads and writes in flight, at some cost to produce latency.
     const limit = this.opts.maxCompactionDebtBytes;
     const catchUp = limit > 0 && this.compactionDebtBytes() > limit / 2;
-    const reads = readAhead(group, (r) => log.batchesOfRange(r, false), catchUp ? CATCH_UP_READ_AHEAD : 0);
-    const turn = new YieldPoint();
-    for (let i = 0; i < group.length; i++) {
-      const r = group[i]!;
-      for (const b of await reads.next()) {
-        // A cleaned segment (cleanup.policy=compact) has gaps between its batches and may end before its range does.
-        if (r.kind === 'wal' ? b.baseOffset !== expected : b.baseOffset < expected || b.nextOffset > r.nextOffset) {
-          throw new Error(`compaction of ${log.topicName}/${log.partition}: batch at ${b.baseOffset}, expected ${expected}; ranges left as they are`);
-        }
-        expected = b.nextOffset;
-        await enc.add(b);
-        await turn.maybe();
-      }
-      if (r.kind === 'segment') expected = r.nextOffset;
-    }
-    if (expected === group[0]!.baseOffset) return;
-    if (expected !== group[group.length - 1]!.nextOffset) {
-      throw new Error(`compaction of ${log.topicName}/${log.partition}: batches end at ${expected}, ranges at ${group[group.length - 1]!.nextOffset}; ranges left as they are`);
-    }
-    const segment = await enc.finish();
+    const segment = await this.encodeGroup(log, group, catchUp ? CATCH_UP_READ_AHEAD : 0);
+    if (!segment) return;
     if (pack && walRuns === walRanges && bytes <= PACK_MEMBER_MAX_BYTES) {
       pack.add(log, group, segment);
       if (pack.bytes >= PACK_TARGET_BYTES) await this.writePack(pack);
@@ -819,21 +797,43 @@ export class LogManager {
     while (start > 0 && ranges[start - 1]!.kind === 'segment' && isPackKey(ranges[start - 1]!.key)) start--;
     if (start === ranges.length) return;
     const group = ranges.slice(start);
+    const segment = await this.encodeGroup(log, group, 0);
+    if (segment) await this.replaceWithSegment(log, group, segment);
+  }
+
+  /**
+   * The batches of `group`, read range by range (`readAheadRanges` ahead)
+   * into one segment, bypassing the block cache (these ranges are about to
+   * go); null when they hold no batch. A segment replaces its ranges for
+   * good: it must hold every record of them, with no hole.
+   */
+  private async encodeGroup(log: PartitionLog, group: LogRange[], readAheadRanges: number): Promise<EncodedSegment | null> {
     const enc = new SegmentEncoder();
     let expected = group[0]!.baseOffset;
-    for (const r of group) {
-      for (const b of await log.batchesOfRange(r, false)) {
-        if (b.baseOffset !== expected) throw new Error(`segments of ${log.topicName}/${log.partition} out of packs: batch at ${b.baseOffset}, expected ${expected}; ranges left as they are`);
+    const reads = readAhead(group, (r) => log.batchesOfRange(r, false), readAheadRanges);
+    const turn = new YieldPoint();
+    for (let i = 0; i < group.length; i++) {
+      const r = group[i]!;
+      for (const b of await reads.next()) {
+        // A cleaned segment (cleanup.policy=compact) has gaps between its batches and may end before its range does.
+        if (r.kind === 'wal' ? b.baseOffset !== expected : b.baseOffset < expected || b.nextOffset > r.nextOffset) {
+          throw new Error(`compaction of ${log.topicName}/${log.partition}: batch at ${b.baseOffset}, expected ${expected}; ranges left as they are`);
+        }
         expected = b.nextOffset;
         await enc.add(b);
+        await turn.maybe();
       }
+      if (r.kind === 'segment') expected = r.nextOffset;
     }
-    if (expected !== group[group.length - 1]!.nextOffset) throw new Error(`segments of ${log.topicName}/${log.partition} out of packs: batches end at ${expected}; ranges left as they are`);
-    await this.replaceWithSegment(log, group, await enc.finish());
+    if (expected === group[0]!.baseOffset) return null;
+    if (expected !== group[group.length - 1]!.nextOffset) {
+      throw new Error(`compaction of ${log.topicName}/${log.partition}: batches end at ${expected}, ranges at ${group[group.length - 1]!.nextOffset}; ranges left as they are`);
+    }
+    return enc.finish();
   }
 
   /** Writes the encoded segment, puts it in the place of `group` and frees the ranges it replaced. */
-  private async replaceWithSegment(log: PartitionLog, group: LogRange[], segment: { chunks: Buffer[]; size: number }, catchUp = false, cleanedThrough?: number): Promise<void> {
+  private async replaceWithSegment(log: PartitionLog, group: LogRange[], segment: Pick<EncodedSegment, 'chunks' | 'size'>, catchUp = false, cleanedThrough?: number): Promise<void> {
     const base = group[0]!.baseOffset;
     const key = `segments/${log.topicId}/${log.partition}/${base.toString().padStart(20, '0')}-${randomBytes(4).toString('hex')}.seg`;
     this.segmentsBeingSwapped.add(key);
@@ -897,19 +897,15 @@ export class LogManager {
     let refused = 0;
     for (const [i, o] of outcomes.entries()) {
       const m = members[i]!;
-      if (o.status === 'fulfilled') continue;
-      if (o.reason instanceof RangesNotReplaced) refused++;
+      if (o.status === 'fulfilled') {
+        // Its partition's next compaction merges it: its footer is not read back.
+        this.reader.remember({ key, position: m.position }, m.footer);
+        await this.releaseRanges(m.group);
+      } else if (o.reason instanceof RangesNotReplaced) refused++;
       else this.swapUnknown(m.log, key, o.reason);
     }
     // Referenced by none: nothing will release it.
     if (refused === members.length) await this.deleteObject(key);
-    for (const [i, o] of outcomes.entries()) {
-      if (o.status !== 'fulfilled') continue;
-      const m = members[i]!;
-      // Its partition's next compaction merges it: its footer is not read back.
-      this.reader.remember({ key, position: m.position }, m.footer);
-      await this.releaseRanges(m.group);
-    }
   }
 
   /**

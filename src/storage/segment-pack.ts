@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import type { LogRange } from '../coordination/metadata-store.js';
 import type { PartitionLog } from './partition-log.js';
-import type { SegmentFooter } from './segment.js';
+import type { EncodedSegment, SegmentFooter } from './segment.js';
 
 /** A compaction whose segment holds at most this many batch bytes may go into a pack. */
 export const PACK_MEMBER_MAX_BYTES = 4 * 1024 * 1024;
@@ -66,7 +66,7 @@ export class SegmentPack {
     return this.members.length;
   }
 
-  add(log: PartitionLog, group: LogRange[], segment: { chunks: Buffer[]; size: number; footer: SegmentFooter }): void {
+  add(log: PartitionLog, group: LogRange[], segment: EncodedSegment): void {
     const { chunks, size, footer } = segment;
     this.members.push({ log, group, position: this.size, size, footer });
     this.chunks.push(...chunks);
@@ -74,8 +74,8 @@ export class SegmentPack {
   }
 
   /** The segments gathered, and the pack left empty for the next ones. */
-  take(): { members: PackMember[]; chunks: Buffer[]; size: number } {
-    const out = { members: this.members, chunks: this.chunks, size: this.size };
+  take(): { members: PackMember[]; chunks: Buffer[] } {
+    const out = { members: this.members, chunks: this.chunks };
     this.members = [];
     this.chunks = [];
     this.size = 0;

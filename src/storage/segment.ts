@@ -64,6 +64,13 @@ export interface SegmentInputBatch {
  * full, so the raw batches of a compaction need not all be in memory at once
  * (only the compressed blocks are kept until the object is written).
  */
+/** A segment built in memory: its bytes in chunks, its size and its footer. */
+export interface EncodedSegment {
+  chunks: Buffer[];
+  size: number;
+  footer: SegmentFooter;
+}
+
 export class SegmentEncoder {
   private readonly chunks: Buffer[] = [SEG_MAGIC];
   private readonly blocks: SegmentBlock[] = [];
@@ -123,7 +130,7 @@ export class SegmentEncoder {
     this.raw = 0;
   }
 
-  async finish(): Promise<{ chunks: Buffer[]; size: number; footer: SegmentFooter }> {
+  async finish(): Promise<EncodedSegment> {
     if (this.group.length) await this.closeBlock();
     if (this.blocks.length === 0) throw new Error('empty segment');
     const footer: SegmentFooter = {

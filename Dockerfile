@@ -42,5 +42,5 @@ EXPOSE 9092
 # (Docker image format only; buildah's default OCI format drops HEALTHCHECK.)
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "const l=process.env.STREAMHOUSE_LISTEN||'0.0.0.0:9092',i=l.lastIndexOf(':');let h=l.slice(0,i).replace(/[\\[\\]]/g,'');if(!h||h==='0.0.0.0'||h==='::')h='127.0.0.1';require('net').connect(+l.slice(i+1),h).on('connect',()=>process.exit(0)).on('error',()=>process.exit(1));setTimeout(()=>process.exit(1),4000)"]
-ENTRYPOINT ["node", "--initial-heap-size=128", "--max-semi-space-size=16", "/app/dist/src/cli.js", "serve"]
+ENTRYPOINT ["node", "--initial-heap-size=128", "--max-semi-space-size=16", "--heap-growing-percent=30", "/app/dist/src/cli.js", "serve"]
 CMD []

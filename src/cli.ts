@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --initial-heap-size=128 --max-semi-space-size=16
+#!/usr/bin/env -S node --initial-heap-size=128 --max-semi-space-size=16 --heap-growing-percent=30
 // `streamhouse serve [flags]`: the broker process.
 // `streamhouse groups|topics ...`: admin commands against a running cluster
 // (src/client/commands.ts).

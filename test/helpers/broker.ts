@@ -24,9 +24,14 @@ export const BROKER_CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli.js');
  * they agree). With V8's default, a JS heap of ~20 MB gets a mark-compact
  * every ~80 ms under produce load (40% of the broker's CPU in the profile);
  * a larger initial old generation and new space cut those by 5x and the
- * broker's CPU per record by about a fifth.
+ * broker's CPU per record by about a fifth. V8 otherwise sizes the old
+ * generation at up to 4x what is live after a mark-compact and, as the broker
+ * is never idle, its memory reducer never hands the slack back: with 1,000
+ * partitions (most of the heap then tail entries that live ~40 s) the heap
+ * reached 535 MB for 220 MB used; growing it by 30% held it at ~230 MB, with
+ * the same CPU and records/s (bench/probe runs of scenario 2, 150 s).
  */
-export const BROKER_NODE_FLAGS = ['--initial-heap-size=128', '--max-semi-space-size=16'];
+export const BROKER_NODE_FLAGS = ['--initial-heap-size=128', '--max-semi-space-size=16', '--heap-growing-percent=30'];
 
 export interface StartBrokerOptions {
   /** Data directory; default a fresh temp dir removed at cleanup. A given dir is never removed. */

@@ -44,8 +44,16 @@ export const LOCAL_MIN_OVERLAP_BYTES = 256 * 1024;
  * and 256 KiB gave 407K and 422K records/s against 358K with 4 MiB, within
  * this VM's noise, but WAL PUT p99 226-228 ms against 100 (s3rver slows when
  * PUTs overlap), past the 100 ms that the issue asks of uploads.
+ * Measured again on 2026-11-30 (scenario 1, franz-go paced to 1.1M records/s,
+ * 30 s, two runs each): 4 MiB 847-900K records/s with WAL PUT p99 49-50 ms;
+ * 2 MiB 982-985K, p99 82; 1.5 MiB 987K-1.06M, p99 73-85; 1 MiB 1.04-1.05M,
+ * p99 66-72 ms. franz-go keeps at most 5 requests of 1 MB in flight, so with
+ * 4 MiB a flush in flight was never overlapped: ~2.4 MiB waited for it, and
+ * each request paid two flushes. 1 MiB costs ~40% more PUTs under such a
+ * load (objects of ~1.8 MiB instead of ~2.4); scenario 3 (1 MB records)
+ * went from 71-76 to 82 records/s, its WAL PUT p99 from 73-76 to 96 ms.
  */
-export const OBJECT_STORE_MIN_OVERLAP_BYTES = 4 * 1024 * 1024;
+export const OBJECT_STORE_MIN_OVERLAP_BYTES = 1 * 1024 * 1024;
 /** WAL objects a store that can prepare them keeps ready. */
 const PREPARED_KEYS = 32;
 /**

@@ -548,7 +548,7 @@ test('the WAL collector leaves alone a prepared WAL object that is being written
 
 test.each([
   ['on a local disk, each append worth an object overlaps the flush in flight', LOCAL_MIN_OVERLAP_BYTES, 4],
-  ['on S3, appends wait for the flush in flight until 4 MiB are worth a request', OBJECT_STORE_MIN_OVERLAP_BYTES, 2],
+  ['on S3, appends wait for the flush in flight until 1 MiB is worth a request', OBJECT_STORE_MIN_OVERLAP_BYTES, 2],
 ])('%s', async (_name, minOverlap, objects) => {
   const dir = await tempDir();
   const store = new MemoryObjectStore();

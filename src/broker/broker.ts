@@ -94,6 +94,7 @@ export class Broker {
         walFlushBytes: cfg.walFlushBytes,
         walMinOverlapBytes: onS3 ? OBJECT_STORE_MIN_OVERLAP_BYTES : LOCAL_MIN_OVERLAP_BYTES,
         readAheadGetBytes: onS3 ? OBJECT_STORE_READ_AHEAD_GET_BYTES : 0,
+        packsRideWal: onS3,
         walMaxBufferedBytes: cfg.writeBufferBytes,
         maxCompactionDebtBytes: cfg.maxCompactionDebtBytes,
         tailMaxBytes: cfg.tailCacheBytes,

@@ -20,6 +20,11 @@ import type { EncodedSegment, SegmentFooter } from './segment.js';
 export const PACK_MEMBER_MAX_BYTES = 4 * 1024 * 1024;
 /** A pack is written once its segments take this many bytes (and at the end of every compaction pass). */
 export const PACK_TARGET_BYTES = 16 * 1024 * 1024;
+/**
+ * The same for a pack that travels in a WAL object (StorageOptions.packsRideWal):
+ * the produce requests of that flush wait for its bytes too.
+ */
+export const RIDING_PACK_TARGET_BYTES = 4 * 1024 * 1024;
 
 const PACK_PREFIX = 'segments/packs/';
 
@@ -39,7 +44,13 @@ export function isPackKey(key: string): boolean {
 
 /** Whether the object of `r` may hold other ranges too: deleted only once no range references it. */
 export function isSharedObject(r: LogRange): boolean {
-  return r.kind === 'wal' || isPackKey(r.key);
+  // A segment in a WAL object is one of a pack that travelled in it (WalWriter.carry).
+  return r.kind === 'wal' || isPackKey(r.key) || r.key.startsWith('wal/');
+}
+
+/** Whether `r` is a segment of a pack (in a pack object, or one that travelled in a WAL object). */
+export function isPackedSegment(r: LogRange): boolean {
+  return r.kind === 'segment' && isSharedObject(r);
 }
 
 export interface PackMember {
@@ -58,6 +69,9 @@ export class SegmentPack {
   private chunks: Buffer[] = [];
   private size = 0;
 
+  /** @param targetBytes written once its segments take this many bytes */
+  constructor(readonly targetBytes = PACK_TARGET_BYTES) {}
+
   get bytes(): number {
     return this.size;
   }
@@ -74,8 +88,8 @@ export class SegmentPack {
   }
 
   /** The segments gathered, and the pack left empty for the next ones. */
-  take(): { members: PackMember[]; chunks: Buffer[] } {
-    const out = { members: this.members, chunks: this.chunks };
+  take(): { members: PackMember[]; chunks: Buffer[]; size: number } {
+    const out = { members: this.members, chunks: this.chunks, size: this.size };
     this.members = [];
     this.chunks = [];
     this.size = 0;

@@ -3,11 +3,14 @@
 // metadata commit records where each run lies; the footer repeats it so an
 // object can be audited (and orphans explained) without the metadata.
 //
-//   "SHWAL001" | run | run | ... | footer JSON | u32 footerLength | u32 crc32c(footer) | "SHWALEND"
+//   "SHWAL001" | run | run | ... | rider | ... | footer JSON | u32 footerLength | u32 crc32c(footer) | "SHWALEND"
 //
 // The footer JSON is the list of runs, or, on a metadata store that reads
 // commits back from WAL objects (the embedded one), {runs, commit}: the
 // object then carries its own metadata commit, and a flush is one write.
+// Riders are bytes that travel in the object without being a partition's
+// run: a pack of compacted segments (segment-pack.ts) on a store that bills
+// each PUT. The footer is then {runs, riders, ...}.
 
 import { crc32c } from '@node-rs/crc32';
 import type { WalCommit } from '../coordination/metadata-store.js';
@@ -38,11 +41,18 @@ export interface WalRunLocation {
   length: number;
 }
 
-/** `commitOf`: the metadata commit to embed, made from where the runs lie. */
+/** Where a rider lies in its object. */
+export interface WalRiderLocation {
+  position: number;
+  length: number;
+}
+
+/** `commitOf`: the metadata commit to embed, made from where the runs lie. `riders`: each a list of chunks, placed after the runs. */
 export function encodeWalObject(
   runs: WalRun[],
   commitOf?: (locations: WalRunLocation[]) => WalCommit,
-): { chunks: Buffer[]; size: number; locations: WalRunLocation[]; commit?: WalCommit } {
+  riders: ReadonlyArray<readonly Buffer[]> = [],
+): { chunks: Buffer[]; size: number; locations: WalRunLocation[]; riders: WalRiderLocation[]; commit?: WalCommit } {
   const chunks: Buffer[] = [WAL_MAGIC];
   const locations: WalRunLocation[] = [];
   let pos = WAL_MAGIC.length;
@@ -56,26 +66,39 @@ export function encodeWalObject(
     locations.push({ ...rest, position: pos, length });
     pos += length;
   }
+  const runChunks = chunks.length;
+  const riderLocations: WalRiderLocation[] = [];
+  for (const rider of riders) {
+    let length = 0;
+    for (const c of rider) {
+      chunks.push(c);
+      length += c.length;
+    }
+    riderLocations.push({ position: pos, length });
+    pos += length;
+  }
   const commit = commitOf?.(locations);
   let footerJson: string;
   if (commit) {
     // The data's CRC lets recovery tell a whole object from a torn write whose footer landed.
     // The runs are batches produce checked: their own CRCs make it, without another pass.
     let crc = crc32c(WAL_MAGIC);
-    for (let i = 1; i < chunks.length; i++) crc = crc32cOfBatches(chunks[i]!, crc);
-    footerJson = JSON.stringify({ runs: locations, commit, dataLength: pos, dataCrc: crc } satisfies WalFooter);
-  } else footerJson = JSON.stringify(locations);
+    for (let i = 1; i < runChunks; i++) crc = crc32cOfBatches(chunks[i]!, crc);
+    for (let i = runChunks; i < chunks.length; i++) crc = crc32c(chunks[i]!, crc);
+    footerJson = JSON.stringify({ runs: locations, ...(riderLocations.length ? { riders: riderLocations } : {}), commit, dataLength: pos, dataCrc: crc } satisfies WalFooter);
+  } else footerJson = JSON.stringify(riderLocations.length ? ({ runs: locations, riders: riderLocations } satisfies WalFooter) : locations);
   const footer = Buffer.from(footerJson, 'utf8');
   const trailer = Buffer.allocUnsafe(TRAILER);
   trailer.writeUInt32BE(footer.length, 0);
   trailer.writeUInt32BE(crc32c(footer), 4);
   WAL_END.copy(trailer, 8);
   chunks.push(footer, trailer);
-  return { chunks, size: pos + footer.length + TRAILER, locations, ...(commit ? { commit } : {}) };
+  return { chunks, size: pos + footer.length + TRAILER, locations, riders: riderLocations, ...(commit ? { commit } : {}) };
 }
 
 interface WalFooter {
   runs: WalRunLocation[];
+  riders?: WalRiderLocation[];
   commit?: WalCommit;
   /** With a commit: length and crc32c of everything before the footer. */
   dataLength?: number;

@@ -774,6 +774,132 @@ test('quiet partitions compacted in one pass share one pack: read back whole, me
   await b.close();
 });
 
+test('on a store that bills each PUT, a pack travels in the next WAL object: no PUT of its own; read back after a restart; the WAL object goes with its last range', async () => {
+  const dir = await tempDir();
+  const store = new MemoryObjectStore();
+  let segmentPuts = 0;
+  const counted: ObjectStore = Object.assign(Object.create(store) as ObjectStore, {
+    put: async (key: string, body: Buffer | Buffer[], opts?: Parameters<ObjectStore['put']>[2]) => {
+      if (key.startsWith('segments/')) segmentPuts++;
+      return store.put(key, body, opts);
+    },
+  });
+  const quiet: TopicRecord = { name: 'quiet', topicId: 'AAAAAAAAAAAAAAAAAAAABA', partitions: 8, configs: {} };
+  const busy: TopicRecord = { name: 'busy', topicId: 'AAAAAAAAAAAAAAAAAAAABQ', partitions: 1, configs: {} };
+  const open = async () => {
+    const meta = new EmbeddedMetadataStore(new FilePersistence(join(dir, 'meta')), log);
+    await meta.start();
+    if (!meta.topics().get('quiet')) await meta.createTopic(quiet);
+    if (!meta.topics().get('busy')) await meta.createTopic(busy);
+    // segment.ms 0 for the quiet topic: due at each pass; the busy one is left alone until asked.
+    const cfg = (t: string) => ({ ...DEFAULT_TOPIC_STORAGE, segmentBytes: 1 << 20, segmentMs: t === 'quiet' ? 0 : 600_000, retentionMs: -1, retentionBytes: -1 });
+    const logs = new LogManager(counted, meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId: 0, compactionIntervalMs: 60_000, packsRideWal: true }, cfg, log);
+    await logs.start();
+    await logs.openRange(quiet, 0, 8);
+    const ps = await Promise.all(Array.from({ length: 8 }, (_, p) => logs.open(quiet, p)));
+    const bp = (await logs.open(busy, 0))!;
+    return { meta, logs, ps, bp, close: async () => { await logs.close(); await meta.close(); } };
+  };
+  let b = await open();
+  const values: string[][] = Array.from({ length: 8 }, () => []);
+  for (const [p, log] of b.ps.entries()) {
+    const v = `${p}-${randomBytes(300).toString('base64')}`;
+    values[p]!.push(v);
+    await log.append([batch([v])]);
+  }
+  // Produce goes on meanwhile: the busy partition appends every few ms.
+  let producing = true;
+  const busyValues: string[] = [];
+  const producer = (async () => {
+    while (producing) {
+      const v = `busy-${busyValues.length}`;
+      await b.bp.append([batch([v])]);
+      busyValues.push(v);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  })();
+  segmentPuts = 0;
+  await b.logs.compactionPass();
+  producing = false;
+  await producer;
+  expect(segmentPuts).toBe(0);
+  const last = b.ps.map((log) => log.ranges[log.ranges.length - 1]!);
+  expect(last.every((r) => r.kind === 'segment' && r.key.startsWith('wal/0/'))).toBe(true);
+  expect(new Set(last.map((r) => r.key)).size).toBe(1);
+  expect(new Set(last.map((r) => r.position)).size).toBe(8);
+  const carrier = last[0]!.key;
+  // The busy partition's own run is in that object too: it was a flush of produce.
+  expect(b.bp.ranges.some((r) => r.kind === 'wal' && r.key === carrier)).toBe(true);
+  for (const [p, log] of b.ps.entries()) expect((await readAll(log)).map(([, v]) => v)).toEqual(values[p]);
+  await b.close();
+
+  // After a restart the packed segments read back from the WAL object, and the references are counted again.
+  b = await open();
+  for (const [p, log] of b.ps.entries()) expect((await readAll(log)).map(([, v]) => v)).toEqual(values[p]);
+  expect((await readAll(b.bp)).map(([, v]) => v)).toEqual(busyValues);
+  // The busy partition's runs go into a segment of their own: the WAL object stays for the packed segments.
+  await b.logs.compact(b.bp, 1 << 20);
+  expect(b.bp.ranges.every((r) => r.kind === 'segment')).toBe(true);
+  expect((await store.list('wal/')).map((o) => o.key)).toContain(carrier);
+  // And goes once they do too.
+  for (const log of b.ps) await b.logs.truncateBefore(log, log.highWatermark);
+  expect((await store.list('wal/')).map((o) => o.key)).not.toContain(carrier);
+  // With no produce going on, a pack is written on its own at once.
+  for (const log of b.ps) await log.append([batch(['again'])]);
+  segmentPuts = 0;
+  await b.logs.compactionPass();
+  expect(segmentPuts).toBe(1);
+  expect(b.ps.every((log) => log.ranges[log.ranges.length - 1]!.key.startsWith('segments/packs/0/'))).toBe(true);
+  await b.close();
+});
+
+test('a pack whose WAL flush fails is written on its own: nothing of it is lost', async () => {
+  const dir = await tempDir();
+  const store = new MemoryObjectStore();
+  let segmentPuts = 0;
+  let failWal = false;
+  const flaky: ObjectStore = Object.assign(Object.create(store) as ObjectStore, {
+    put: async (key: string, body: Buffer | Buffer[], opts?: Parameters<ObjectStore['put']>[2]) => {
+      if (key.startsWith('segments/')) segmentPuts++;
+      if (failWal && key.startsWith('wal/')) throw new Error('503 SlowDown');
+      return store.put(key, body, opts);
+    },
+  });
+  const meta = new EmbeddedMetadataStore(new FilePersistence(join(dir, 'meta')), log);
+  await meta.start();
+  const quiet: TopicRecord = { name: 'quiet', topicId: 'AAAAAAAAAAAAAAAAAAAABg', partitions: 4, configs: {} };
+  const busy: TopicRecord = { name: 'busy', topicId: 'AAAAAAAAAAAAAAAAAAAABw', partitions: 1, configs: {} };
+  await meta.createTopic(quiet);
+  await meta.createTopic(busy);
+  const cfg = (t: string) => ({ ...DEFAULT_TOPIC_STORAGE, segmentBytes: 1 << 20, segmentMs: t === 'quiet' ? 0 : 600_000, retentionMs: -1, retentionBytes: -1 });
+  const logs = new LogManager(flaky, meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId: 0, compactionIntervalMs: 60_000, packsRideWal: true }, cfg, log);
+  await logs.start();
+  await logs.openRange(quiet, 0, 4);
+  const ps = await Promise.all(Array.from({ length: 4 }, (_, p) => logs.open(quiet, p)));
+  const bp = (await logs.open(busy, 0))!;
+  for (const [p, l] of ps.entries()) await l!.append([batch([`q${p}`])]);
+  // The flushes of the busy partition fail while the pass runs (their appends are refused, as produce would be).
+  failWal = true;
+  let producing = true;
+  const producer = (async () => {
+    while (producing) {
+      await bp.append([batch(['b'])]).catch(() => {});
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  })();
+  await logs.compactionPass();
+  producing = false;
+  await producer;
+  failWal = false;
+  expect(segmentPuts).toBe(1);
+  for (const [p, l] of ps.entries()) {
+    expect(l!.ranges.map((r) => r.key.startsWith('segments/packs/0/'))).toEqual([true]);
+    expect((await readAll(l!)).map(([, v]) => v)).toEqual([`q${p}`]);
+  }
+  await logs.close();
+  await meta.close();
+});
+
 test('a pack replacement whose outcome is unknown keeps the pack and has the partition reloaded from the manifest', async () => {
   const dir = await tempDir();
   const store = new MemoryObjectStore();

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { expect, test } from 'vitest';
 import { buildBatch } from '../../src/protocol/records/records.js';
 import { MemoryObjectStore } from '../../src/storage/memory-object-store.js';
-import { encodeWalObject, readEmbeddedCommit, readEmbeddedCommitSurely } from '../../src/storage/wal-object.js';
+import { decodeWalFooter, encodeWalObject, readEmbeddedCommit, readEmbeddedCommitSurely } from '../../src/storage/wal-object.js';
 
 test('the data CRC of runs of large and small batches is that of the bytes, and a torn write fails it', async () => {
   const batch = (base: number, bytes: number) => buildBatch({ baseOffset: base, records: [{ key: null, value: randomBytes(bytes), timestamp: 1 }] });
@@ -27,6 +27,32 @@ test('the data CRC of runs of large and small batches is that of the bytes, and 
   torn.fill(0, 100_000, 150_000);
   await store.put(key, [torn]);
   expect(await (await readEmbeddedCommit(store, key, torn.length))!.verify()).toBe(false);
+});
+
+test('riders (a pack of segments travelling in the object) lie after the runs, where the encoder says, inside the data CRC', async () => {
+  const batch = (base: number, bytes: number) => buildBatch({ baseOffset: base, records: [{ key: null, value: randomBytes(bytes), timestamp: 1 }] });
+  const runs = [{ topicId: 'a', partition: 0, baseOffset: 0, nextOffset: 2, maxTimestamp: 1, batches: [batch(0, 1000), batch(1, 70_000)] }];
+  const riders = [[randomBytes(3000), randomBytes(40_000)], [randomBytes(5)]];
+  for (const embedded of [false, true]) {
+    const key = `wal/0/00000${embedded ? 5 : 4}.wal`;
+    const enc = encodeWalObject(runs, embedded ? () => ({ brokerId: 0, objectKey: key, walSeq: 1, appends: [] }) : undefined, riders);
+    const obj = Buffer.concat(enc.chunks);
+    expect(obj.length).toBe(enc.size);
+    expect(enc.riders.map((r) => r.length)).toEqual([43_000, 5]);
+    expect(enc.riders[0]!.position).toBe(enc.locations[0]!.position + enc.locations[0]!.length);
+    for (const [i, r] of enc.riders.entries()) expect(obj.subarray(r.position, r.position + r.length)).toEqual(Buffer.concat(riders[i]!));
+    // The runs are where they were, for the audit and for recovery.
+    expect(decodeWalFooter(obj)).toEqual(enc.locations);
+    if (!embedded) continue;
+    const store = new MemoryObjectStore();
+    await store.put(key, [obj]);
+    expect(await (await readEmbeddedCommit(store, key, obj.length))!.verify()).toBe(true);
+    // A rider's bytes count in the data CRC: a torn rider is a torn write.
+    const torn = Buffer.from(obj);
+    torn.fill(0, enc.riders[0]!.position + 10, enc.riders[0]!.position + 20);
+    await store.put(key, [torn]);
+    expect(await (await readEmbeddedCommit(store, key, torn.length))!.verify()).toBe(false);
+  }
 });
 
 /** Flips a bit in the first `flips` GETs that `which` picks (as the fault suite's proxy does), or fails every GET. */

@@ -39,7 +39,7 @@ import type { ObjectStore } from '../../../src/storage/object-store.js';
 import { S3ObjectStore, parseS3Url } from '../../../src/storage/s3-object-store.js';
 import { SEGMENT_TRAILER, decodeBlock, decodeSegmentFooter, type SegmentFooter } from '../../../src/storage/segment.js';
 import { decodeWalFooter, type WalRunLocation } from '../../../src/storage/wal-object.js';
-import { isPackKey } from '../../../src/storage/segment-pack.js';
+import { isPackedSegment } from '../../../src/storage/segment-pack.js';
 
 export type MetadataSource =
   | { kind: 'file'; /** DATA_DIR/meta */ dir: string }
@@ -420,8 +420,8 @@ export async function audit(t: AuditTarget): Promise<AuditResult> {
           r.bytesChecked += x.length;
         } else {
           r.segmentRanges++;
-          // A pack (src/storage/segment-pack.ts) holds several partitions' segments, each at its position.
-          if (!x.key.startsWith(`segments/${p.topicId}/${p.partition}/`) && !isPackKey(x.key)) {
+          // A pack (src/storage/segment-pack.ts, its own object or inside a WAL object) holds several partitions' segments, each at its position.
+          if (!x.key.startsWith(`segments/${p.topicId}/${p.partition}/`) && !isPackedSegment(x)) {
             r.corruptRanges++;
             note('corruptRanges', `${what}: segment of another partition`);
           }
@@ -429,7 +429,7 @@ export async function audit(t: AuditTarget): Promise<AuditResult> {
           let body: Buffer;
           try {
             const whole = await store.get(x.key);
-            if (isPackKey(x.key) ? whole.length < x.position + x.length : whole.length !== x.length) throw new Error(`object is ${whole.length} bytes, range says ${x.length} at ${x.position}`);
+            if (isPackedSegment(x) ? whole.length < x.position + x.length : whole.length !== x.length) throw new Error(`object is ${whole.length} bytes, range says ${x.length} at ${x.position}`);
             body = whole.subarray(x.position, x.position + x.length);
             footer = decodeSegmentFooter(body.subarray(Math.max(0, body.length - SEGMENT_TRAILER - body.readUInt32BE(body.length - SEGMENT_TRAILER))));
             if (footer.baseOffset !== x.baseOffset || footer.nextOffset !== x.nextOffset) throw new Error(`footer covers [${footer.baseOffset},${footer.nextOffset})`);

@@ -34,14 +34,14 @@ async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Pro
   }
 }
 
-async function broker(brokerId: number, store: MemoryObjectStore, segmentMs = 600_000) {
+async function broker(brokerId: number, store: MemoryObjectStore, segmentMs = 600_000, packsRideWal = false) {
   const meta = new EtcdMetadataStore({ endpoints: [etcd.endpoint], prefix: '/collect', leaseTtlSeconds: 2, maxTxnOps: 128, requestTimeoutMs: 3000 }, log);
   await meta.start();
   await meta.registerBroker({ brokerId, host: '127.0.0.1', port: brokerId, rack: null });
   const logs = new LogManager(
     store,
     meta,
-    { ...DEFAULT_STORAGE_OPTIONS, brokerId, compactionIntervalMs: 60_000, gcMinAgeMs: MIN_AGE_MS },
+    { ...DEFAULT_STORAGE_OPTIONS, brokerId, compactionIntervalMs: 60_000, gcMinAgeMs: MIN_AGE_MS, packsRideWal },
     () => ({ ...DEFAULT_TOPIC_STORAGE, segmentBytes: 64 << 20, segmentMs, retentionMs: -1, retentionBytes: -1 }),
     log,
   );
@@ -170,5 +170,48 @@ test('a pack of several partitions\' segments stays while any references it and 
     for (const buf of await l.read(0, 1 << 20)) for (const r of decodeRecords(buf)) read.push(r.value!.toString());
     expect(read).toEqual(values.get(l));
   }
+  await a.close();
+}, 60_000);
+
+test('a pack that travelled in a WAL object keeps it from the collector while any of its segments is referenced, and not longer', async () => {
+  const store = new MemoryObjectStore();
+  const a = await broker(6, store, 0, true);
+  const quiet: TopicRecord = { name: 'collect-ride', topicId: 'collect-ride'.padEnd(22, 'R'), partitions: 3, configs: {} };
+  const busy: TopicRecord = { name: 'collect-busy', topicId: 'collect-busy'.padEnd(22, 'B'), partitions: 1, configs: {} };
+  await a.meta.createTopic(quiet);
+  await a.meta.createTopic(busy);
+  const mine = (t: TopicRecord) => a.meta.assignedPartitions().filter((p) => p.topicId === t.topicId);
+  await until('the four partitions', () => mine(quiet).length === 3 && mine(busy).length === 1);
+  const logs = await Promise.all(mine(quiet).map((x) => a.logs.open(quiet, x.partition)));
+  const bp = (await a.logs.open(busy, 0))!;
+  for (const l of logs) await l.append([batch(`q${l.partition}`)]);
+  let producing = true;
+  const producer = (async () => {
+    for (let i = 0; producing; i++) {
+      await bp.append([batch(`b${i}`)]);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  })();
+  await a.logs.compactionPass();
+  producing = false;
+  await producer;
+  const carrier = logs[0]!.ranges[logs[0]!.ranges.length - 1]!.key;
+  expect(carrier.startsWith('wal/6/')).toBe(true);
+  expect(logs.every((l) => l.ranges.every((r) => r.kind === 'segment' && r.key === carrier))).toBe(true);
+  expect([...store.objects.keys()].filter((k) => k.startsWith('segments/'))).toEqual([]);
+  // The busy partition's runs go into a segment of their own: only the packed segments name the carrier now.
+  await a.logs.compact(bp, 64 << 20);
+  expect(bp.ranges.some((r) => r.key === carrier)).toBe(false);
+  await new Promise((r) => setTimeout(r, MIN_AGE_MS + 50));
+  await a.logs.collectOwnWal();
+  expect(store.objects.has(carrier)).toBe(true);
+  for (const l of logs) {
+    const read: string[] = [];
+    for (const buf of await l.read(0, 1 << 20)) for (const r of decodeRecords(buf)) read.push(r.value!.toString());
+    expect(read).toEqual([`q${l.partition}`]);
+  }
+  for (const l of logs) await a.logs.truncateBefore(l, l.highWatermark);
+  await a.logs.collectOwnWal();
+  expect(store.objects.has(carrier)).toBe(false);
   await a.close();
 }, 60_000);

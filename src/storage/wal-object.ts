@@ -84,6 +84,7 @@ export function encodeWalObject(
     // The runs are batches produce checked: their own CRCs make it, without another pass.
     let crc = crc32c(WAL_MAGIC);
     for (let i = 1; i < runChunks; i++) crc = crc32cOfBatches(chunks[i]!, crc);
+    // Riders are not batches: their bytes are read (a pack of at most RIDING_PACK_TARGET_BYTES).
     for (let i = runChunks; i < chunks.length; i++) crc = crc32c(chunks[i]!, crc);
     footerJson = JSON.stringify({ runs: locations, ...(riderLocations.length ? { riders: riderLocations } : {}), commit, dataLength: pos, dataCrc: crc } satisfies WalFooter);
   } else footerJson = JSON.stringify(riderLocations.length ? ({ runs: locations, riders: riderLocations } satisfies WalFooter) : locations);

@@ -20,7 +20,7 @@ import type { StoredBatch } from './range-reader.js';
 import { LOCAL_MIN_OVERLAP_BYTES, WalWriter, parseWalKey } from './wal-writer.js';
 import { YieldPoint } from './yield-point.js';
 import { Limiter } from './limiter.js';
-import { PACK_MEMBER_MAX_BYTES, PACK_TARGET_BYTES, RIDING_PACK_TARGET_BYTES, SegmentPack, isPackKey, isPackedSegment, isSharedObject, packKey, packPrefix, type PackMember } from './segment-pack.js';
+import { PACK_MEMBER_MAX_BYTES, PACK_TARGET_BYTES, RIDING_PACK_TARGET_BYTES, SegmentPack, isPackedSegment, isSharedObject, packKey, packPrefix, type PackMember } from './segment-pack.js';
 
 const GC_INTERVAL_MS = 60_000;
 /**
@@ -899,7 +899,7 @@ export class LogManager {
     if (this.opts.packsRideWal) {
       const at = await this.writer.carry(chunks, size, RIDE_WAIT_MS);
       // In a WAL object that its own ranges reference: it goes once no range does, as any WAL object.
-      if (at) return this.swapPackIn(members, at.key, at.position, async () => {});
+      if (at) return this.swapPackIn(members, at.key, at.position);
     }
     if (members.length === 1) {
       const m = members[0]!;
@@ -911,15 +911,15 @@ export class LogManager {
 
   /**
    * Puts each segment of a pack, at `base` + its position in object `key`, in
-   * the place of its ranges, once `write` has written the object. An object
-   * that `write` made and that no swap took is deleted: nothing else
-   * references it.
+   * the place of its ranges, once `write` (if any) has written the object. An
+   * object that `write` made and that no swap took is deleted: nothing else
+   * references it (a WAL object that carried the pack is referenced by its runs).
    */
-  private async swapPackIn(members: PackMember[], key: string, base: number, write: () => Promise<void>): Promise<void> {
+  private async swapPackIn(members: PackMember[], key: string, base: number, write?: () => Promise<void>): Promise<void> {
     this.segmentsBeingSwapped.add(key);
     let outcomes: Array<PromiseSettledResult<void>>;
     try {
-      await write();
+      await write?.();
       failpoint('compaction.after-segment-put');
       // A few at a time on etcd: a hundred at once opened the etcd client's circuit breaker, and
       // one at a time took 11 s for a pack of 963.
@@ -938,8 +938,7 @@ export class LogManager {
       } else if (o.reason instanceof RangesNotReplaced) refused++;
       else this.swapUnknown(m.log, key, o.reason);
     }
-    // A pack object referenced by none: nothing will release it.
-    if (refused === members.length && isPackKey(key)) await this.deleteObject(key);
+    if (write && refused === members.length) await this.deleteObject(key);
   }
 
   /**

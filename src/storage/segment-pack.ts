@@ -38,7 +38,7 @@ export function packPrefix(brokerId: number): string {
   return `${PACK_PREFIX}${brokerId}/`;
 }
 
-export function isPackKey(key: string): boolean {
+function isPackKey(key: string): boolean {
   return key.startsWith(PACK_PREFIX);
 }
 

@@ -352,9 +352,6 @@ export class WalWriter implements AppendSink {
       walSeq === undefined ? undefined : (locations) => ({ brokerId: this.opts.brokerId, objectKey: key, appends: appendsAt(locations), walSeq }),
       riders.map((r) => r.chunks),
     );
-    // Settled once the commit's outcome is known: a location only if the object is referenced by then.
-    let landed = false;
-    const settleRiders = () => riders.forEach((r, i) => r.settle(landed ? { key, position: encoded.riders[i]!.position } : null));
     const appends = encoded.commit?.appends ?? appendsAt(encoded.locations);
     const started = Date.now();
     this.inflight++;
@@ -365,12 +362,16 @@ export class WalWriter implements AppendSink {
     // Commits are issued in flush order. A store that keeps issued commits in
     // order (the embedded journal) lets the next one be issued before this one
     // is durable, so their syncs are shared; others get one commit at a time.
-    const step = this.commitChain.then(() => this.commit(key, runList, appends, put, walSeq, () => (landed = riders.length > 0)));
+    const step = this.commitChain.then(() => this.commit(key, runList, appends, put, walSeq));
     const done = step
       .then((s) => s.done)
-      .catch((err: unknown) => this.log.error({ err, key }, 'WAL commit step failed'))
+      .catch((err: unknown) => {
+        this.log.error({ err, key }, 'WAL commit step failed');
+        return false;
+      })
+      // Riders get a location only if the object is referenced by then: its commit stands for a run.
+      .then((stands) => riders.forEach((r, i) => r.settle(stands ? { key, position: encoded.riders[i]!.position } : null)))
       .finally(() => {
-        settleRiders();
         this.issuedKeys.delete(key);
         this.inflight--;
         this.inflightBytes -= bytes;
@@ -390,22 +391,23 @@ export class WalWriter implements AppendSink {
 
   /**
    * Waits for the object, then issues its metadata commit; `done` settles when
-   * the commit's outcome is handled. Called in flush order; a reserved WAL
-   * slot (`walSeq`) is resolved here, before returning, on every path.
+   * the commit's outcome is handled, true when the commit stands for at least
+   * one run (onObjectCommitted has then counted them). Called in flush order;
+   * a reserved WAL slot (`walSeq`) is resolved here, before returning, on
+   * every path.
    */
-  private async commit(
-    key: string,
-    runs: Run[],
-    appends: PartitionAppend[],
-    put: Promise<void>,
-    walSeq: number | undefined,
-    /** Called when the commit stands for at least one run, right after onObjectCommitted counted them. */
-    stands: () => void,
-  ): Promise<{ done: Promise<void> }> {
-    const nothing = { done: Promise.resolve() };
-    const skip = (): { done: Promise<void> } => {
-      if (walSeq === undefined) return nothing;
-      return { done: this.meta.skipWal!(walSeq).catch((err: unknown) => this.log.error({ err, key, walSeq }, 'could not record a skipped WAL slot')) };
+  private async commit(key: string, runs: Run[], appends: PartitionAppend[], put: Promise<void>, walSeq: number | undefined): Promise<{ done: Promise<boolean> }> {
+    const skip = (): { done: Promise<boolean> } => {
+      if (walSeq === undefined) return { done: Promise.resolve(false) };
+      return {
+        done: this.meta.skipWal!(walSeq).then(
+          () => false,
+          (err: unknown) => {
+            this.log.error({ err, key, walSeq }, 'could not record a skipped WAL slot');
+            return false;
+          },
+        ),
+      };
     };
     try {
       await put;
@@ -457,7 +459,6 @@ export class WalWriter implements AppendSink {
           this.log.warn({ partitions: fenced, key }, 'commit fenced: leadership lost');
         }
         this.onObjectCommitted(key, live.length);
-        if (live.length > 0) stands();
         let stale = false;
         for (const { run, append } of live) {
           if (run.generation !== run.log.generation) {
@@ -473,6 +474,7 @@ export class WalWriter implements AppendSink {
           for (const p of run.entries) p.resolve();
         }
         if (stale) this.onFenced();
+        return live.length > 0;
       },
       (err: unknown) => {
         // The commit may or may not have happened: only a reload from the
@@ -488,6 +490,7 @@ export class WalWriter implements AppendSink {
         }
         this.onObjectCommitted(key, 0);
         this.onFenced();
+        return false;
       },
     );
     return { done };

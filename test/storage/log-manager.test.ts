@@ -17,6 +17,7 @@ import { DEFAULT_STORAGE_OPTIONS, DEFAULT_TOPIC_STORAGE, LogManager, type Storag
 import { LocalCopyObjectStore } from '../../src/storage/local-copy-store.js';
 import { MemoryObjectStore } from '../../src/storage/memory-object-store.js';
 import { TAIL_ENTRY_OVERHEAD_BYTES } from '../../src/storage/partition-log.js';
+import { whileProducing } from '../helpers/produce-meanwhile.js';
 import type { ByteRange, ObjectStore } from '../../src/storage/object-store.js';
 
 const log = pino({ level: 'silent' });
@@ -41,6 +42,36 @@ async function openBroker(dir: string, store: ObjectStore, segmentBytes = 64 << 
   await logs.start();
   const p0 = await logs.open(topic, 0);
   return { meta, logs, p0, close: async () => { await logs.close(); await meta.close(); } };
+}
+
+/** `store` counting its PUTs under segments/; WAL PUTs fail while `failWal()` says so. */
+function countingSegmentPuts(store: MemoryObjectStore, failWal: () => boolean = () => false): { store: ObjectStore; puts: { segments: number } } {
+  const puts = { segments: 0 };
+  const counted: ObjectStore = Object.assign(Object.create(store) as ObjectStore, {
+    put: async (key: string, body: Buffer | Buffer[], opts?: Parameters<ObjectStore['put']>[2]) => {
+      if (key.startsWith('segments/')) puts.segments++;
+      if (failWal() && key.startsWith('wal/')) throw new Error('503 SlowDown');
+      return store.put(key, body, opts);
+    },
+  });
+  return { store: counted, puts };
+}
+
+/**
+ * A broker whose packs travel in WAL objects, with a `quiet` topic (segment.ms
+ * 0: due at every pass) and a one-partition `busy` one (left alone until asked).
+ */
+async function openRiding(dir: string, store: ObjectStore, quiet: TopicRecord, busy: TopicRecord) {
+  const meta = new EmbeddedMetadataStore(new FilePersistence(join(dir, 'meta')), log);
+  await meta.start();
+  for (const t of [quiet, busy]) if (!meta.topics().get(t.name)) await meta.createTopic(t);
+  const cfg = (t: string) => ({ ...DEFAULT_TOPIC_STORAGE, segmentBytes: 1 << 20, segmentMs: t === quiet.name ? 0 : 600_000, retentionMs: -1, retentionBytes: -1 });
+  const logs = new LogManager(store, meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId: 0, compactionIntervalMs: 60_000, packsRideWal: true }, cfg, log);
+  await logs.start();
+  await logs.openRange(quiet, 0, quiet.partitions);
+  const ps = await Promise.all(Array.from({ length: quiet.partitions }, async (_, p) => (await logs.open(quiet, p))!));
+  const bp = (await logs.open(busy, 0))!;
+  return { meta, logs, ps, bp, close: async () => { await logs.close(); await meta.close(); } };
 }
 
 function batch(values: string[], extra: Partial<Parameters<typeof buildBatch>[0]> = {}): Buffer {
@@ -711,13 +742,7 @@ describe('objects nobody else deletes, in a cluster', () => {
 test('quiet partitions compacted in one pass share one pack: read back whole, merged later; the pack goes once nothing references it (also after a restart) or its partitions go quiet', async () => {
   const dir = await tempDir();
   const store = new MemoryObjectStore();
-  let puts = 0;
-  const counted: ObjectStore = Object.assign(Object.create(store) as ObjectStore, {
-    put: async (key: string, body: Buffer | Buffer[], opts?: Parameters<ObjectStore['put']>[2]) => {
-      if (key.startsWith('segments/')) puts++;
-      return store.put(key, body, opts);
-    },
-  });
+  const { store: counted, puts } = countingSegmentPuts(store);
   const quiet: TopicRecord = { name: 'quiet', topicId: 'AAAAAAAAAAAAAAAAAAAAAg', partitions: 8, configs: {} };
   const open = async () => {
     const meta = new EmbeddedMetadataStore(new FilePersistence(join(dir, 'meta')), log);
@@ -739,10 +764,10 @@ test('quiet partitions compacted in one pass share one pack: read back whole, me
       values[p]!.push(v);
       await log.append([batch([v])]);
     }
-    puts = 0;
+    puts.segments = 0;
     await b.logs.compactionPass();
     // One PUT for the eight partitions: their segments (merged with earlier ones as the binary counter carries) in a pack.
-    expect(puts).toBe(1);
+    expect(puts.segments).toBe(1);
     for (const log of b.ps) {
       expect(log.walBytes()).toBe(0);
       expect(log.ranges.every((r) => r.kind === 'segment' && r.key.startsWith('segments/packs/0/'))).toBe(true);
@@ -762,9 +787,9 @@ test('quiet partitions compacted in one pass share one pack: read back whole, me
   for (const log of b.ps.slice(0, 6)) await b.logs.truncateBefore(log, log.highWatermark);
   expect((await packs()).length).toBe(2);
   // Partitions quiet for segment.ms (0 here) take their segments out of the packs: one segment each, of their own.
-  puts = 0;
+  puts.segments = 0;
   await b.logs.compactionPass();
-  expect(puts).toBe(2);
+  expect(puts.segments).toBe(2);
   expect(await packs()).toEqual([]);
   for (const [p, log] of b.ps.entries()) {
     if (p < 6) continue;
@@ -777,30 +802,10 @@ test('quiet partitions compacted in one pass share one pack: read back whole, me
 test('on a store that bills each PUT, a pack travels in the next WAL object: no PUT of its own; read back after a restart; the WAL object goes with its last range', async () => {
   const dir = await tempDir();
   const store = new MemoryObjectStore();
-  let segmentPuts = 0;
-  const counted: ObjectStore = Object.assign(Object.create(store) as ObjectStore, {
-    put: async (key: string, body: Buffer | Buffer[], opts?: Parameters<ObjectStore['put']>[2]) => {
-      if (key.startsWith('segments/')) segmentPuts++;
-      return store.put(key, body, opts);
-    },
-  });
+  const { store: counted, puts } = countingSegmentPuts(store);
   const quiet: TopicRecord = { name: 'quiet', topicId: 'AAAAAAAAAAAAAAAAAAAABA', partitions: 8, configs: {} };
   const busy: TopicRecord = { name: 'busy', topicId: 'AAAAAAAAAAAAAAAAAAAABQ', partitions: 1, configs: {} };
-  const open = async () => {
-    const meta = new EmbeddedMetadataStore(new FilePersistence(join(dir, 'meta')), log);
-    await meta.start();
-    if (!meta.topics().get('quiet')) await meta.createTopic(quiet);
-    if (!meta.topics().get('busy')) await meta.createTopic(busy);
-    // segment.ms 0 for the quiet topic: due at each pass; the busy one is left alone until asked.
-    const cfg = (t: string) => ({ ...DEFAULT_TOPIC_STORAGE, segmentBytes: 1 << 20, segmentMs: t === 'quiet' ? 0 : 600_000, retentionMs: -1, retentionBytes: -1 });
-    const logs = new LogManager(counted, meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId: 0, compactionIntervalMs: 60_000, packsRideWal: true }, cfg, log);
-    await logs.start();
-    await logs.openRange(quiet, 0, 8);
-    const ps = await Promise.all(Array.from({ length: 8 }, (_, p) => logs.open(quiet, p)));
-    const bp = (await logs.open(busy, 0))!;
-    return { meta, logs, ps, bp, close: async () => { await logs.close(); await meta.close(); } };
-  };
-  let b = await open();
+  let b = await openRiding(dir, counted, quiet, busy);
   const values: string[][] = Array.from({ length: 8 }, () => []);
   for (const [p, log] of b.ps.entries()) {
     const v = `${p}-${randomBytes(300).toString('base64')}`;
@@ -808,21 +813,9 @@ test('on a store that bills each PUT, a pack travels in the next WAL object: no 
     await log.append([batch([v])]);
   }
   // Produce goes on meanwhile: the busy partition appends every few ms.
-  let producing = true;
-  const busyValues: string[] = [];
-  const producer = (async () => {
-    while (producing) {
-      const v = `busy-${busyValues.length}`;
-      await b.bp.append([batch([v])]);
-      busyValues.push(v);
-      await new Promise((r) => setTimeout(r, 2));
-    }
-  })();
-  segmentPuts = 0;
-  await b.logs.compactionPass();
-  producing = false;
-  await producer;
-  expect(segmentPuts).toBe(0);
+  puts.segments = 0;
+  const { acked: busyValues } = await whileProducing(b.bp, () => b.logs.compactionPass());
+  expect(puts.segments).toBe(0);
   const last = b.ps.map((log) => log.ranges[log.ranges.length - 1]!);
   expect(last.every((r) => r.kind === 'segment' && r.key.startsWith('wal/0/'))).toBe(true);
   expect(new Set(last.map((r) => r.key)).size).toBe(1);
@@ -834,7 +827,7 @@ test('on a store that bills each PUT, a pack travels in the next WAL object: no 
   await b.close();
 
   // After a restart the packed segments read back from the WAL object, and the references are counted again.
-  b = await open();
+  b = await openRiding(dir, counted, quiet, busy);
   for (const [p, log] of b.ps.entries()) expect((await readAll(log)).map(([, v]) => v)).toEqual(values[p]);
   expect((await readAll(b.bp)).map(([, v]) => v)).toEqual(busyValues);
   // The busy partition's runs go into a segment of their own: the WAL object stays for the packed segments.
@@ -846,58 +839,31 @@ test('on a store that bills each PUT, a pack travels in the next WAL object: no 
   expect((await store.list('wal/')).map((o) => o.key)).not.toContain(carrier);
   // With no produce going on, a pack is written on its own at once.
   for (const log of b.ps) await log.append([batch(['again'])]);
-  segmentPuts = 0;
+  puts.segments = 0;
   await b.logs.compactionPass();
-  expect(segmentPuts).toBe(1);
+  expect(puts.segments).toBe(1);
   expect(b.ps.every((log) => log.ranges[log.ranges.length - 1]!.key.startsWith('segments/packs/0/'))).toBe(true);
   await b.close();
 });
 
 test('a pack whose WAL flush fails is written on its own: nothing of it is lost', async () => {
   const dir = await tempDir();
-  const store = new MemoryObjectStore();
-  let segmentPuts = 0;
   let failWal = false;
-  const flaky: ObjectStore = Object.assign(Object.create(store) as ObjectStore, {
-    put: async (key: string, body: Buffer | Buffer[], opts?: Parameters<ObjectStore['put']>[2]) => {
-      if (key.startsWith('segments/')) segmentPuts++;
-      if (failWal && key.startsWith('wal/')) throw new Error('503 SlowDown');
-      return store.put(key, body, opts);
-    },
-  });
-  const meta = new EmbeddedMetadataStore(new FilePersistence(join(dir, 'meta')), log);
-  await meta.start();
+  const { store: flaky, puts } = countingSegmentPuts(new MemoryObjectStore(), () => failWal);
   const quiet: TopicRecord = { name: 'quiet', topicId: 'AAAAAAAAAAAAAAAAAAAABg', partitions: 4, configs: {} };
   const busy: TopicRecord = { name: 'busy', topicId: 'AAAAAAAAAAAAAAAAAAAABw', partitions: 1, configs: {} };
-  await meta.createTopic(quiet);
-  await meta.createTopic(busy);
-  const cfg = (t: string) => ({ ...DEFAULT_TOPIC_STORAGE, segmentBytes: 1 << 20, segmentMs: t === 'quiet' ? 0 : 600_000, retentionMs: -1, retentionBytes: -1 });
-  const logs = new LogManager(flaky, meta, { ...DEFAULT_STORAGE_OPTIONS, brokerId: 0, compactionIntervalMs: 60_000, packsRideWal: true }, cfg, log);
-  await logs.start();
-  await logs.openRange(quiet, 0, 4);
-  const ps = await Promise.all(Array.from({ length: 4 }, (_, p) => logs.open(quiet, p)));
-  const bp = (await logs.open(busy, 0))!;
-  for (const [p, l] of ps.entries()) await l!.append([batch([`q${p}`])]);
+  const b = await openRiding(dir, flaky, quiet, busy);
+  for (const [p, l] of b.ps.entries()) await l.append([batch([`q${p}`])]);
   // The flushes of the busy partition fail while the pass runs (their appends are refused, as produce would be).
   failWal = true;
-  let producing = true;
-  const producer = (async () => {
-    while (producing) {
-      await bp.append([batch(['b'])]).catch(() => {});
-      await new Promise((r) => setTimeout(r, 2));
-    }
-  })();
-  await logs.compactionPass();
-  producing = false;
-  await producer;
+  await whileProducing(b.bp, () => b.logs.compactionPass());
   failWal = false;
-  expect(segmentPuts).toBe(1);
-  for (const [p, l] of ps.entries()) {
-    expect(l!.ranges.map((r) => r.key.startsWith('segments/packs/0/'))).toEqual([true]);
-    expect((await readAll(l!)).map(([, v]) => v)).toEqual([`q${p}`]);
+  expect(puts.segments).toBe(1);
+  for (const [p, l] of b.ps.entries()) {
+    expect(l.ranges.map((r) => r.key.startsWith('segments/packs/0/'))).toEqual([true]);
+    expect((await readAll(l)).map(([, v]) => v)).toEqual([`q${p}`]);
   }
-  await logs.close();
-  await meta.close();
+  await b.close();
 });
 
 test('a pack replacement whose outcome is unknown keeps the pack and has the partition reloaded from the manifest', async () => {

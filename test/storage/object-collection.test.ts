@@ -12,6 +12,7 @@ import { DEFAULT_STORAGE_OPTIONS, DEFAULT_TOPIC_STORAGE, LogManager } from '../.
 import { MemoryObjectStore } from '../../src/storage/memory-object-store.js';
 import { parseWalKey } from '../../src/storage/wal-writer.js';
 import { startEtcd, type EtcdProcess } from '../helpers/etcd.js';
+import { whileProducing } from '../helpers/produce-meanwhile.js';
 
 const log = pino({ level: 'silent' });
 const MIN_AGE_MS = 300;
@@ -185,16 +186,7 @@ test('a pack that travelled in a WAL object keeps it from the collector while an
   const logs = await Promise.all(mine(quiet).map((x) => a.logs.open(quiet, x.partition)));
   const bp = (await a.logs.open(busy, 0))!;
   for (const l of logs) await l.append([batch(`q${l.partition}`)]);
-  let producing = true;
-  const producer = (async () => {
-    for (let i = 0; producing; i++) {
-      await bp.append([batch(`b${i}`)]);
-      await new Promise((r) => setTimeout(r, 2));
-    }
-  })();
-  await a.logs.compactionPass();
-  producing = false;
-  await producer;
+  await whileProducing(bp, () => a.logs.compactionPass());
   const carrier = logs[0]!.ranges[logs[0]!.ranges.length - 1]!.key;
   expect(carrier.startsWith('wal/6/')).toBe(true);
   expect(logs.every((l) => l.ranges.every((r) => r.kind === 'segment' && r.key === carrier))).toBe(true);
